@@ -1,0 +1,101 @@
+"""The SQL schema, derived from the entity model.
+
+Storage conventions (the serializer and the compiler rely on them):
+- GUIDs are stored as lowercase canonical text;
+- date-times as whole seconds since the Unix epoch (UTC), so comparisons are integer
+  comparisons and "second precision" holds by construction;
+- booleans as 0/1; text columns collate NOCASE because Dataverse compares strings
+  case-insensitively.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from ..model import MODEL, AttributeType as T, Entity, EntityModel
+
+_TEXT = Text(collation="NOCASE")
+
+
+def _sql_type(kind: T):
+    if kind in (T.UNIQUEIDENTIFIER, T.LOOKUP, T.OWNER):
+        return String(36)
+    if kind in (T.STRING, T.MEMO, T.ENTITYNAME):
+        return _TEXT
+    if kind is T.DOUBLE:
+        return Float()
+    return Integer()
+
+
+def _state_status_check(entity: Entity) -> CheckConstraint | None:
+    """Pins the legal (statecode, statuscode) pairs, so no writer can store an impossible job."""
+    state = entity.columns.get("statecode")
+    status = entity.columns.get("statuscode")
+    if not (state and status and state.option_set and status.option_set):
+        return None
+    by_state: dict[int, list[int]] = {}
+    for option in status.option_set.options:
+        by_state.setdefault(option.state, []).append(option.value)
+    clauses = " OR ".join(
+        f"(statecode = {s} AND statuscode IN ({', '.join(map(str, v))}))" for s, v in sorted(by_state.items())
+    )
+    return CheckConstraint(clauses, name=f"ck_{entity.logical_name}_state_status")
+
+
+# Indexes beyond the primary keys: the documented diagnostic groupings, the queue order, and
+# every lookup the read path joins on.
+_EXTRA_INDEXES: dict[str, list[tuple[str, ...]]] = {
+    "asyncoperation": [
+        ("statecode", "statuscode", "operationtype"),
+        ("operationtype", "statecode", "statuscode"),
+        ("createdon",),
+        ("statecode", "postponeuntil", "createdon"),
+        ("dependencytoken", "createdon"),
+        ("versionnumber",),
+    ],
+}
+
+
+def build_metadata(model: EntityModel = MODEL) -> MetaData:
+    metadata = MetaData()
+    for entity in model.entities:
+        columns = []
+        for attribute in entity.attributes:
+            columns.append(
+                Column(
+                    attribute.name,
+                    _sql_type(attribute.type),
+                    primary_key=attribute.name == entity.primary_id,
+                )
+            )
+        check = _state_status_check(entity)
+        table = Table(entity.logical_name, metadata, *columns, *([check] if check is not None else []))
+        for index_columns in _EXTRA_INDEXES.get(entity.logical_name, []):
+            Index(f"ix_{entity.logical_name}_{'_'.join(index_columns)}", *(table.c[c] for c in index_columns))
+        for attribute in entity.attributes:
+            if attribute.is_lookup:
+                Index(f"ix_{entity.logical_name}_{attribute.name}", table.c[attribute.name])
+    Table(
+        "emulator_meta",
+        metadata,
+        Column("key", String(64), primary_key=True),
+        Column("value", Text()),
+    )
+    return metadata
+
+
+METADATA = build_metadata()
+
+
+def table_for(entity: Entity) -> Table:
+    return METADATA.tables[entity.logical_name]
