@@ -1,0 +1,55 @@
+"""The ASGI application: the Web API under `/api/data/v9.2/`, the control API under `/_emulator/v1/`."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ..control.routes import routes as control_routes
+from ..emulator import Emulator
+from ..errors import DataverseError, ResourceNotFound
+from ..settings import Settings
+from .errors import dataverse_error_handler
+from .webapi import API_PREFIX, WebApi
+
+_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+
+
+def create_app(settings: Settings | None = None, emulator: Emulator | None = None) -> Starlette:
+    emulator = emulator or Emulator(settings or Settings())
+    webapi = WebApi(emulator)
+
+    async def api(request: Request) -> Response:
+        return await webapi(request)
+
+    async def api_root_without_slash(request: Request) -> Response:
+        return await webapi(request)
+
+    async def not_found(request: Request) -> Response:
+        raise ResourceNotFound(f"No HTTP resource was found that matches the request URI '{request.url}'.", code="")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await emulator.start()
+        try:
+            yield
+        finally:
+            await emulator.stop()
+
+    app = Starlette(
+        routes=[
+            Route(API_PREFIX + "{path:path}", api, methods=_METHODS),
+            Route(API_PREFIX.rstrip("/"), api_root_without_slash, methods=_METHODS),
+            *control_routes(emulator),
+            Route("/{path:path}", not_found, methods=_METHODS),
+        ],
+        exception_handlers={DataverseError: dataverse_error_handler, Exception: dataverse_error_handler},
+        lifespan=lifespan,
+    )
+    app.state.emulator = emulator
+    return app

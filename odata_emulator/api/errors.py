@@ -1,0 +1,41 @@
+"""Every error leaves the emulator here, as Dataverse writes it:
+`{"error": {"code": "0x...", "message": "..."}}` with the error's HTTP status."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import DataverseError
+
+JSON_TYPE = "application/json; odata.metadata=minimal"
+log = logging.getLogger("odata_emulator")
+
+
+def error_body(code: str, message: str) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message}})
+
+
+def error_response(error: DataverseError) -> Response:
+    return Response(
+        error_body(error.code, error.message),
+        status_code=error.status,
+        media_type=JSON_TYPE,
+        headers={"OData-Version": "4.0", "REQ_ID": str(uuid.uuid4())},
+    )
+
+
+async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DataverseError):
+        return error_response(exc)
+    log.exception("unexpected error serving %s %s", request.method, request.url.path)
+    return Response(
+        error_body("0x80040216", f"An unexpected error occurred: {type(exc).__name__}"),
+        status_code=500,
+        media_type=JSON_TYPE,
+        headers={"OData-Version": "4.0"},
+    )

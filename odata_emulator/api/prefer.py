@@ -1,0 +1,70 @@
+"""The `Prefer` request header: a comma-separated list in any order, possibly over several
+header lines, with `odata.include-annotations` quoted or not."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .serialize import Annotations
+
+DEFAULT_PAGE_SIZE = 5000
+MAX_PAGE_SIZE = 5000
+
+# Splits on commas that are not inside double quotes.
+_ITEM = re.compile(r'\s*((?:[^,"]|"[^"]*")+)\s*(?:,|$)')
+
+
+@dataclass(frozen=True)
+class Preferences:
+    annotations: Annotations = Annotations()
+    annotations_text: str | None = None
+    max_page_size: int | None = None
+    return_representation: bool = False
+    continue_on_error: bool = False
+
+    def applied(self) -> list[str]:
+        """The `Preference-Applied` values, one per honoured preference."""
+        values = []
+        if self.annotations_text is not None:
+            values.append(f'odata.include-annotations="{self.annotations_text}"')
+        if self.max_page_size is not None:
+            values.append(f"odata.maxpagesize={self.max_page_size}")
+        if self.return_representation:
+            values.append("return=representation")
+        return values
+
+
+def parse_prefer(headers: list[str]) -> Preferences:
+    items: list[str] = []
+    for header in headers:
+        items.extend(m.group(1).strip() for m in _ITEM.finditer(header) if m.group(1).strip())
+    patterns: list[str] = []
+    annotations_text = None
+    page_size = None
+    representation = False
+    continue_on_error = False
+    pending_annotation = False
+    for item in items:
+        name, _, value = item.partition("=")
+        name = name.strip().lower()
+        value = value.strip().strip('"')
+        if name == "odata.include-annotations":
+            patterns = [p.strip() for p in value.split(",") if p.strip()]
+            annotations_text = value
+            pending_annotation = True
+            continue
+        if "=" not in item and pending_annotation and name and not name.startswith(("odata.", "return")):
+            # An unquoted list (`odata.include-annotations=A,B`) spills into the next items.
+            patterns.append(item.strip().strip('"'))
+            annotations_text = ",".join(patterns)
+            continue
+        pending_annotation = False
+        if name == "odata.maxpagesize":
+            if value.isdigit() and int(value) > 0:
+                page_size = min(int(value), MAX_PAGE_SIZE)
+        elif name == "return" and value.lower() == "representation":
+            representation = True
+        elif name == "odata.continue-on-error":
+            continue_on_error = True
+    return Preferences(Annotations(tuple(patterns)), annotations_text, page_size, representation, continue_on_error)

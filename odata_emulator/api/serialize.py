@@ -1,0 +1,209 @@
+"""Rows -> Dataverse JSON: property order, `@odata.etag`, lookups, annotations and formatted values,
+`@odata.context`. Values arrive in storage form (`store/schema.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from ..model import Attribute, AttributeType as T, Entity
+from ..query import bound as b
+from ..query.compiler import AggregateOut, Shape
+from ..store.values import format_datetime, from_epoch
+
+FORMATTED = "OData.Community.Display.V1.FormattedValue"
+ATTRIBUTE_NAME = "OData.Community.Display.V1.AttributeName"
+LOOKUP_LOGICAL_NAME = "Microsoft.Dynamics.CRM.lookuplogicalname"
+ASSOCIATED_NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
+TOTAL_COUNT = "Microsoft.Dynamics.CRM.totalrecordcount"
+TOTAL_COUNT_EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
+PAGING_COOKIE = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie"
+MORE_RECORDS = "Microsoft.Dynamics.CRM.morerecords"
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Which instance annotations the client asked for with `Prefer: odata.include-annotations`."""
+
+    patterns: tuple[str, ...] = ()
+
+    def wants(self, term: str) -> bool:
+        return any(p == term or p == "*" or (p.endswith("*") and fnmatchcase(term, p)) for p in self.patterns)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.patterns)
+
+    @property
+    def formatted(self) -> bool:
+        return self.wants(FORMATTED)
+
+    @property
+    def lookup_names(self) -> bool:
+        return self.wants(FORMATTED) or self.wants(LOOKUP_LOGICAL_NAME) or self.wants(ASSOCIATED_NAVIGATION)
+
+
+# ------------------------------------------------------------------------------------ values
+
+
+def json_value(attribute: Attribute, value):
+    if value is None:
+        return None
+    kind = attribute.type
+    if kind is T.DATETIME:
+        return format_datetime(value)
+    if kind is T.BOOLEAN:
+        return bool(value)
+    if kind is T.DOUBLE:
+        return float(value)
+    return value
+
+
+def _format_datetime(attribute: Attribute, seconds: int) -> str:
+    moment = from_epoch(seconds)
+    day = f"{moment.month}/{moment.day}/{moment.year}"
+    if attribute.date_only:
+        return day
+    hour = moment.hour % 12 or 12
+    return f"{day} {hour}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
+
+
+def formatted_value(attribute: Attribute, value) -> str | None:
+    """The `FormattedValue` annotation as an en-US user in UTC sees it; None where there is none."""
+    if value is None:
+        return None
+    kind = attribute.type
+    if kind.is_choice and attribute.option_set is not None:
+        return attribute.option_set.labels.get(value, str(value))
+    if kind is T.BOOLEAN and attribute.boolean_labels is not None:
+        return attribute.boolean_labels.true if value else attribute.boolean_labels.false
+    if kind in (T.INTEGER, T.BIGINT):
+        return f"{value:,}"
+    if kind is T.DOUBLE:
+        return f"{value:,.{attribute.precision if attribute.precision is not None else 2}f}"
+    if kind is T.DATETIME:
+        return _format_datetime(attribute, value)
+    return None
+
+
+def _number_format(edm_type: str, value) -> str:
+    if isinstance(value, float) and edm_type in ("Edm.Decimal", "Edm.Double"):
+        return f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+# ------------------------------------------------------------------------------------ entities
+
+
+def _lookup(out: dict, name: str, value, annotations: Annotations, display, navigation, logical) -> None:
+    if value is not None:
+        if annotations.formatted and display is not None:
+            out[f"{name}@{FORMATTED}"] = display
+        if navigation is not None and annotations.wants(ASSOCIATED_NAVIGATION):
+            out[f"{name}@{ASSOCIATED_NAVIGATION}"] = navigation
+        if logical is not None and annotations.wants(LOOKUP_LOGICAL_NAME):
+            out[f"{name}@{LOOKUP_LOGICAL_NAME}"] = logical
+    out[name] = value
+
+
+def entity_json(shape: Shape, row, annotations: Annotations, *, etag: bool = True, service_root: str = "",
+                children: dict | None = None, path: tuple = (), set_names: dict | None = None) -> dict:
+    out: dict = {}
+    if etag and shape.etag_label is not None:
+        out["@odata.etag"] = f'W/"{row[shape.etag_label]}"'
+    for field in shape.fields:
+        value = row[field.label]
+        attribute = field.attribute
+        if attribute.is_lookup:
+            logical = field.target or (row[field.type_label] if field.type_label else None)
+            navigation = field.navigation
+            if attribute.name == "regardingobjectid" and logical:
+                navigation = f"regardingobjectid_{logical}"
+            display = row[field.name_label] if field.name_label else None
+            _lookup(out, field.name, value, annotations, display, navigation, logical)
+            continue
+        if annotations.formatted and value is not None:
+            text = formatted_value(attribute, value)
+            if text is not None:
+                out[f"{field.name}@{FORMATTED}"] = text
+        out[field.name] = json_value(attribute, value)
+    key = row[shape.key_label]
+    if not shape.key_selected:
+        out[shape.entity.primary_id] = key
+    for name in shape.inherited:
+        out[name] = key
+    for navigation, child, is_ref in shape.single:
+        child_key = row[child.key_label]
+        if child_key is None:
+            out[navigation] = None
+        elif is_ref:
+            entity_set = (set_names or {}).get(child.entity.logical_name, child.entity.entity_set)
+            out[navigation] = {"@odata.id": f"{service_root}{entity_set}({child_key})"}
+        else:
+            out[navigation] = entity_json(child, row, annotations, etag=False, children=children,
+                                          path=path + (navigation,))
+    for navigation, plan in shape.collections:
+        rows = (children or {}).get((path + (navigation,), key), [])
+        out[navigation] = [
+            entity_json(plan.shape, child, annotations, etag=True, children=children, path=path + (navigation,))
+            for child in rows
+        ]
+    return out
+
+
+def aggregate_json(outputs: tuple[AggregateOut, ...], row, annotations: Annotations) -> dict:
+    out: dict = {}
+    for output in outputs:
+        value = row[output.label]
+        if value is None:
+            continue  # a null group value or an all-null measure is left out of the row
+        if output.is_aggregate:
+            if output.attribute is not None:  # min/max keep the column's type
+                if annotations.formatted:
+                    text = formatted_value(output.attribute, value)
+                    if text is not None:
+                        out[f"{output.name}@{FORMATTED}"] = text
+                out[output.name] = json_value(output.attribute, value)
+                continue
+            if annotations.formatted:
+                out[f"{output.name}@{FORMATTED}"] = _number_format(output.edm_type, value)
+            out[output.name] = value
+            continue
+        attribute = output.attribute
+        if attribute.is_lookup:
+            logical = output.target or (row[output.type_label] if output.type_label else None)
+            navigation = output.navigation
+            if attribute.name == "regardingobjectid" and logical:
+                navigation = f"regardingobjectid_{logical}"
+            display = row[output.name_label] if output.name_label else None
+            _lookup(out, output.name, value, annotations, display, navigation, logical)
+            continue
+        if annotations.formatted:
+            text = formatted_value(attribute, value)
+            if text is not None:
+                out[f"{output.name}@{FORMATTED}"] = text
+        out[output.name] = json_value(attribute, value)
+    return out
+
+
+# ------------------------------------------------------------------------------------ context
+
+
+def projection_context(projection: b.Projection) -> str:
+    items = list(projection.context_items)
+    for expansion in projection.expansions:
+        name = expansion.navigation.navigation
+        if expansion.projection.context_items == ("$ref",):
+            items.append(f"{name}/$ref()")
+        else:
+            items.append(f"{name}({projection_context(expansion.projection)})")
+    return ",".join(items)
+
+
+def collection_context(service_root: str, entity: Entity, projection: b.Projection | None) -> str:
+    items = projection_context(projection) if projection is not None else ""
+    return f"{service_root}$metadata#{entity.entity_set}" + (f"({items})" if items else "")
+
+
+def entity_context(service_root: str, entity: Entity, projection: b.Projection) -> str:
+    return collection_context(service_root, entity, projection) + "/$entity"

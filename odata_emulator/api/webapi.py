@@ -1,0 +1,355 @@
+"""The Web API read path: `/api/data/v9.2/...`.
+
+Service document, `$metadata`, entity set queries (select/expand/filter/orderby/top/count/apply
+and paging), single rows, properties and `$value`, `/$count`, navigation, and `WhoAmI`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..emulator import Emulator
+from ..errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotSupported,
+    QueryError,
+    RecordNotFound,
+    ResourceNotFound,
+    UnsupportedQuery,
+)
+from ..model import Entity, ManyToOne, OneToMany
+from ..model.csdl import render_csdl
+from ..query.compiler import CompiledQuery
+from ..query.execute import count_groups, count_rows, fetch_aggregate, fetch_page
+from ..query.options import QueryOptions, parse_query_string
+from ..query.paging import decode_cookie, encode_cookie, skiptoken_query_value
+from ..store.schema import METADATA
+from . import serialize as s
+from .errors import JSON_TYPE
+from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
+from .resource import EntityKey, Segment, entity_for_set, parse_key, split_path
+
+API_PREFIX = "/api/data/v9.2/"
+_SKIPTOKEN = re.compile(r"(^|&)(\$|%24)skiptoken=[^&]*", re.I)
+
+
+def service_root(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}{API_PREFIX}"
+
+
+def json_response(body, *, status: int = 200, prefs: Preferences | None = None, extra: dict | None = None) -> Response:
+    headers = {"OData-Version": "4.0"}
+    if prefs is not None:
+        applied = prefs.applied()
+        if applied:
+            headers["Preference-Applied"] = ",".join(applied)
+    if extra:
+        headers.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE, headers=headers)
+
+
+def text_response(text: str) -> Response:
+    return Response(text, media_type="text/plain", headers={"OData-Version": "4.0"})
+
+
+class WebApi:
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+        self.model = emulator.model
+        self._csdl: bytes | None = None
+
+    # ------------------------------------------------------------------------------ dispatch
+
+    async def __call__(self, request: Request) -> Response:
+        path = request.url.path[len(API_PREFIX):] if request.url.path.startswith(API_PREFIX) else ""
+        segments = split_path(path)
+        method = request.method
+        if not segments:
+            self._only(method, "GET")
+            return self.service_document(request)
+        first = segments[0]
+        if first.name == "$metadata" and len(segments) == 1:
+            self._only(method, "GET")
+            return self.metadata()
+        if first.name == "WhoAmI" and len(segments) == 1 and first.key in (None, ""):
+            if method != "GET":
+                raise ResourceNotFound(
+                    f"No HTTP resource was found that matches the request URI '{service_root(request)}WhoAmI'.",
+                    code="",
+                )
+            return self.who_am_i(request)
+        entity = entity_for_set(self.model, first.name)
+        if first.key is None:
+            return await self.collection(request, entity, segments[1:])
+        key = parse_key(entity, first.key)
+        return await self.single(request, entity, key, segments[1:])
+
+    @staticmethod
+    def _only(method: str, *allowed: str) -> None:
+        if method not in allowed:
+            raise MethodNotAllowed(f"The requested resource does not support http method '{method}'.")
+
+    # ------------------------------------------------------------------------------ documents
+
+    def service_document(self, request: Request) -> Response:
+        root = service_root(request)
+        value = [{"name": e.entity_set, "kind": "EntitySet", "url": e.entity_set} for e in self.model.entities]
+        return json_response({"@odata.context": f"{root}$metadata", "value": value})
+
+    def metadata(self) -> Response:
+        if self._csdl is None:
+            self._csdl = render_csdl(self.model)
+        return Response(self._csdl, media_type="application/xml", headers={"OData-Version": "4.0"})
+
+    def who_am_i(self, request: Request) -> Response:
+        caller = self.emulator.caller
+        return json_response({
+            "@odata.context": f"{service_root(request)}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
+            "BusinessUnitId": caller.business_unit_id,
+            "UserId": caller.user_id,
+            "OrganizationId": caller.organization_id,
+        })
+
+    # ------------------------------------------------------------------------------ collections
+
+    async def collection(self, request: Request, entity: Entity, rest: list[Segment]) -> Response:
+        if rest:
+            if len(rest) == 1 and rest[0].name == "$count" and rest[0].key is None:
+                self._only(request.method, "GET")
+                return await self.count(request, entity)
+            raise ResourceNotFound(f"Resource not found for the segment '{rest[0].name}'.")
+        if request.method == "POST" and entity.logical_name == "asyncoperation":
+            raise NotSupported("Creating system jobs with code is not supported. System jobs are created by the platform.")
+        self._only(request.method, "GET")
+        options = parse_query_string(request.url.query)
+        self._refuse_other_languages(options)
+        prefs = parse_prefer(request.headers.getlist("prefer"))
+        return await self.query(request, entity, options, prefs)
+
+    @staticmethod
+    def _refuse_other_languages(options: QueryOptions) -> None:
+        if options.extra_value("fetchXml") is not None:
+            raise UnsupportedQuery("FetchXML queries (fetchXml=) are not supported by this version of the emulator.")
+        for name in ("sql", "savedQuery", "userQuery"):
+            if options.extra_value(name) is not None:
+                raise UnsupportedQuery(f"The '{name}' query parameter is not supported by the emulator.")
+
+    async def query(self, request: Request, entity: Entity, options: QueryOptions, prefs: Preferences,
+                    *, base_where=None, context_set: str | None = None) -> Response:
+        emulator = self.emulator
+        root = service_root(request)
+        compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
+        context = emulator.context()
+        bound = compiled.query
+        if bound.apply is not None:
+            if options.skiptoken is not None:
+                raise QueryError("$skiptoken cannot be combined with $apply.")
+            async with emulator.engine.connect() as conn:
+                rows = await fetch_aggregate(conn, compiled, context, limit=emulator.settings.aggregate_limit,
+                                             top=bound.top)
+                total = await count_groups(conn, compiled, context) if bound.count else None
+            body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}"}
+            if total is not None:
+                body["@odata.count"] = total
+            body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, prefs.annotations) for row in rows]
+            return json_response(body, prefs=_applied(prefs, page_size=False))
+
+        # Page size: Prefer wins over $top (Dataverse ignores $top when both are sent).
+        if prefs.max_page_size is not None:
+            size, top_left = prefs.max_page_size, None
+        else:
+            size, top_left = DEFAULT_PAGE_SIZE, bound.top
+        cookie = decode_cookie(options.skiptoken, compiled.order) if options.skiptoken is not None else None
+        page_number = cookie.page_number if cookie is not None else 1
+        if top_left is not None:
+            top_left -= (page_number - 1) * DEFAULT_PAGE_SIZE
+            size = max(0, min(size, top_left))
+        statement_compiled = compiled
+        if base_where is not None:
+            statement_compiled = _restricted(compiled, base_where)
+        async with emulator.engine.connect() as conn:
+            page = await fetch_page(conn, statement_compiled, context, size=size, cookie=cookie, skip=bound.skip)
+            counted = await count_rows(conn, statement_compiled, context) if bound.count else None
+        if top_left is not None and top_left <= size:
+            page.more = False
+        body = {"@odata.context": s.collection_context(root, entity, bound.projection if _has_projection(bound) else None)
+                if context_set is None else context_set}
+        if counted is not None:
+            body["@odata.count"] = counted[0]
+        if prefs.annotations.wants(s.TOTAL_COUNT):
+            body[f"@{s.TOTAL_COUNT}"] = counted[0] if counted is not None else -1
+        if prefs.annotations.wants(s.TOTAL_COUNT_EXCEEDED):
+            body[f"@{s.TOTAL_COUNT_EXCEEDED}"] = counted[1] if counted is not None else False
+        shape = compiled.shape
+        body["value"] = [
+            s.entity_json(shape, row, prefs.annotations, service_root=root, children=page.children,
+                          set_names=self._set_names)
+            for row in page.rows
+        ]
+        if page.more and page.rows:
+            token = encode_cookie(compiled.order, page.rows[0], page.rows[-1], page_number + 1)
+            body["@odata.nextLink"] = _next_link(request, token)
+        return json_response(body, prefs=_applied(prefs, page_size=prefs.max_page_size is not None))
+
+    async def count(self, request: Request, entity: Entity) -> Response:
+        options = parse_query_string(request.url.query)
+        if any(v is not None for v in (options.select, options.expand, options.orderby, options.top,
+                                        options.apply, options.skiptoken, options.count)):
+            raise QueryError("Only $filter can be combined with /$count.")
+        compiled = self.emulator.planner.plan(entity, options, annotations=False)
+        async with self.emulator.engine.connect() as conn:
+            total, _ = await count_rows(conn, compiled, self.emulator.context())
+        return text_response(str(total))
+
+    @property
+    def _set_names(self) -> dict:
+        return {e.logical_name: e.entity_set for e in self.model.entities}
+
+    # ------------------------------------------------------------------------------ single rows
+
+    async def single(self, request: Request, entity: Entity, key: EntityKey, rest: list[Segment]) -> Response:
+        if request.method != "GET":
+            raise MethodNotAllowed(f"The requested resource does not support http method '{request.method}'.")
+        options = parse_query_string(request.url.query)
+        prefs = parse_prefer(request.headers.getlist("prefer"))
+        key_value = await self._resolve_key(entity, key)
+        if rest:
+            return await self.below_single(request, entity, key_value, rest, options, prefs)
+        _single_entity_options(options)
+        compiled = self.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
+        row, children = await self._fetch_one(compiled, entity, key_value)
+        if row is None:
+            raise RecordNotFound.for_id(entity.logical_name, key_value)
+        root = service_root(request)
+        shape = compiled.shape
+        etag = f'W/"{row[shape.etag_label]}"' if shape.etag_label else None
+        conditional = request.headers.get("if-none-match")
+        if (etag and conditional and conditional == etag and not compiled.query.projection.expansions
+                and not prefs.annotations.any):
+            return Response(status_code=304, headers={"OData-Version": "4.0", "ETag": etag})
+        body = {"@odata.context": s.entity_context(root, entity, compiled.query.projection)}
+        body.update(s.entity_json(shape, row, prefs.annotations, service_root=root, children=children,
+                                  set_names=self._set_names))
+        extra = {"ETag": etag} if etag else None
+        return json_response(body, prefs=_applied(prefs, page_size=False), extra=extra)
+
+    async def _resolve_key(self, entity: Entity, key: EntityKey) -> str:
+        if key.primary is not None:
+            return key.primary
+        table = METADATA.tables[entity.logical_name]
+        names = dict(key.alternate)
+        if not entity.is_metadata or set(names) != {"LogicalName"}:
+            raise BadRequest(f"The alternate key '{','.join(names)}' is not defined for '{entity.logical_name}'.",
+                             code="0x80060888")
+        async with self.emulator.engine.connect() as conn:
+            found = (await conn.execute(
+                select(table.c[entity.primary_id]).where(table.c.LogicalName == names["LogicalName"])
+            )).scalar_one_or_none()
+        if found is None:
+            raise RecordNotFound(f"Could not find an entity with the name '{names['LogicalName']}'.",
+                                 code="0x80040217")
+        return found
+
+    async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str):
+        table = METADATA.tables[entity.logical_name]
+        restricted = _restricted(compiled, table.c[entity.primary_id] == key_value)
+        async with self.emulator.engine.connect() as conn:
+            page = await fetch_page(conn, restricted, self.emulator.context(), size=1)
+        return (page.rows[0] if page.rows else None), page.children
+
+    async def below_single(self, request: Request, entity: Entity, key_value: str, rest: list[Segment],
+                           options: QueryOptions, prefs: Preferences) -> Response:
+        head = rest[0]
+        root = service_root(request)
+        if head.key is not None:
+            raise ResourceNotFound(f"Resource not found for the segment '{head.name}({head.key})'.")
+        attribute = entity.properties.get(head.name)
+        if attribute is not None:
+            raw = len(rest) == 2 and rest[1].name == "$value"
+            if len(rest) > 2 or (len(rest) == 2 and not raw):
+                raise ResourceNotFound(f"Resource not found for the segment '{rest[-1].name}'.")
+            table = METADATA.tables[entity.logical_name]
+            async with self.emulator.engine.connect() as conn:
+                result = (await conn.execute(
+                    select(table.c[attribute.name]).where(table.c[entity.primary_id] == key_value)
+                )).first()
+            if result is None:
+                raise RecordNotFound.for_id(entity.logical_name, key_value)
+            value = s.json_value(attribute, result[0])
+            if raw:
+                if value is None:
+                    return Response(status_code=204, headers={"OData-Version": "4.0"})
+                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+                return text_response(text)
+            if value is None:
+                return Response(status_code=204, headers={"OData-Version": "4.0"})
+            return json_response({"@odata.context": f"{root}$metadata#{entity.entity_set}({key_value})/{head.name}",
+                                  "value": value})
+        navigation = entity.navigations.get(head.name)
+        if navigation is None:
+            raise ResourceNotFound(f"Resource not found for the segment '{head.name}'.")
+        if len(rest) > 1:
+            raise ResourceNotFound(f"Resource not found for the segment '{rest[1].name}'.")
+        target = self.model.entity(navigation.target)
+        source = METADATA.tables[entity.logical_name]
+        target_table = METADATA.tables[target.logical_name]
+        if isinstance(navigation, ManyToOne):
+            async with self.emulator.engine.connect() as conn:
+                found = (await conn.execute(
+                    select(source.c[navigation.attribute]).where(source.c[entity.primary_id] == key_value)
+                )).first()
+            if found is None:
+                raise RecordNotFound.for_id(entity.logical_name, key_value)
+            if found[0] is None:
+                return Response(status_code=204, headers={"OData-Version": "4.0"})
+            return await self.single(request, target, EntityKey(primary=found[0]), [])
+        assert isinstance(navigation, OneToMany)
+        async with self.emulator.engine.connect() as conn:
+            exists = (await conn.execute(
+                select(source.c[entity.primary_id]).where(source.c[entity.primary_id] == key_value)
+            )).first()
+        if exists is None:
+            raise RecordNotFound.for_id(entity.logical_name, key_value)
+        self._refuse_other_languages(options)
+        return await self.query(request, target, options, prefs,
+                                base_where=target_table.c[navigation.attribute] == key_value)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def _has_projection(bound) -> bool:
+    return bool(bound.projection.explicit or bound.projection.expansions or bound.projection.context_items)
+
+
+def _applied(prefs: Preferences, *, page_size: bool) -> Preferences:
+    if page_size:
+        return prefs
+    return Preferences(prefs.annotations, prefs.annotations_text, None, prefs.return_representation)
+
+
+def _restricted(compiled: CompiledQuery, condition) -> CompiledQuery:
+    from dataclasses import replace
+
+    filtered = compiled.filtered.where(condition) if compiled.filtered is not None else None
+    return replace(compiled, statement=compiled.statement.where(condition), filtered=filtered)
+
+
+def _single_entity_options(options: QueryOptions) -> None:
+    for name in ("filter", "orderby", "top", "apply", "count", "skiptoken"):
+        if getattr(options, name) is not None:
+            raise QueryError(f"The query option '${name}' is not allowed on a single entity.")
+
+
+def _next_link(request: Request, cookie: str) -> str:
+    query = _SKIPTOKEN.sub("", request.url.query).lstrip("&")
+    token = f"$skiptoken={skiptoken_query_value(cookie)}"
+    query = f"{query}&{token}" if query else token
+    return f"{str(request.base_url).rstrip('/')}{request.url.path}?{query}"
+

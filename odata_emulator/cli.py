@@ -1,0 +1,67 @@
+"""`odata-emulator serve ...`: start the emulator with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from . import __version__
+from ._resources import fixtures_dir
+from .settings import Settings
+from .store.engine import DEFAULT_DATABASE, database_url
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="odata-emulator", description="A local emulator of the Dataverse Web API for system jobs.")
+    parser.add_argument("--version", action="version", version=f"odata-emulator {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the emulator")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument("--database", default=DEFAULT_DATABASE,
+                       help=f"SQLite file, SQLAlchemy URL or :memory: (default ./{DEFAULT_DATABASE})")
+    data = serve.add_mutually_exclusive_group()
+    data.add_argument("--fixtures", type=Path, default=None, help="directory holding dataset.json (default: the bundled fixtures)")
+    data.add_argument("--no-fixtures", action="store_true", help="start an empty store")
+    serve.add_argument("--loose", action="store_true", help="evaluate standard OData that Dataverse refuses")
+    serve.add_argument("--clock", choices=("real", "virtual"), default="real", help="real (default) or virtual time")
+    serve.add_argument("--clock-start", default=None, help="start of the virtual clock (ISO 8601; default: the fixtures' reference time)")
+    serve.add_argument("--aggregate-limit", type=int, default=50_000, help="rows an aggregate query may read (default 50000)")
+    serve.add_argument("--log-level", default="info")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    fixtures = None if args.no_fixtures else (args.fixtures or fixtures_dir())
+    start = None
+    if args.clock_start:
+        start = dt.datetime.fromisoformat(args.clock_start.replace("Z", "+00:00"))
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=dt.timezone.utc)
+    return Settings(
+        database=args.database,
+        fixtures=fixtures,
+        strict=not args.loose,
+        clock=args.clock,
+        clock_start=start,
+        aggregate_limit=args.aggregate_limit,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import uvicorn
+
+    from .api.app import create_app
+
+    settings = settings_from(args)
+    print(f"odata-emulator {__version__}: store {database_url(settings.database)}; "
+          f"Web API at http://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

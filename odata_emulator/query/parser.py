@@ -1,0 +1,376 @@
+"""Query option text -> syntax tree (`ast.py`), through the lark grammar in `grammar/odata.lark`.
+
+Parsing is pure and the trees are immutable, so results are cached by (option, text): a
+repeated query string is never parsed twice. Syntax errors are reported the way ODataLib
+words them, with the 0-based position in the option text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from .._resources import grammar_text
+from ..errors import QuerySyntaxError
+from . import ast
+
+START_RULES = ("filter", "orderby", "select", "expand", "apply")
+
+_INT32 = (-(2**31), 2**31 - 1)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        grammar_text("odata.lark"),
+        parser="lalr",
+        lexer="contextual",
+        start=list(START_RULES),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=False,
+    )
+
+
+def _pos(item) -> int:
+    if isinstance(item, Token):
+        return item.start_pos or 0
+    meta = getattr(item, "meta", None)
+    return getattr(meta, "start_pos", 0) if meta is not None and not meta.empty else 0
+
+
+class _LiteralError(Exception):
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
+def parse_datetimeoffset(text: str) -> dt.datetime:
+    """An OData DateTimeOffset literal, normalised to UTC with whole seconds."""
+    value = text.replace("z", "Z")
+    if "." in value:
+        head, _, tail = value.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        zone = tail[len(digits):]
+        value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed.astimezone(dt.timezone.utc).replace(microsecond=0)
+
+
+def _number(text: str, pos: int) -> ast.Literal:
+    if any(c in text for c in ".eE"):
+        try:
+            value = Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the terminal only admits numbers
+            raise _LiteralError(f"Unrecognized 'Edm.Decimal' literal '{text}'", pos)
+        return ast.Literal(value, "Edm.Double" if "e" in text.lower() else "Edm.Decimal", pos)
+    value = int(text)
+    if _INT32[0] <= value <= _INT32[1]:
+        return ast.Literal(value, "Edm.Int32", pos)
+    if _INT64[0] <= value <= _INT64[1]:
+        return ast.Literal(value, "Edm.Int64", pos)
+    raise _LiteralError(f"Unrecognized 'Edm.Int64' literal '{text}'", pos)
+
+
+@v_args(inline=True)
+class _ToAst(Transformer):
+    # --- literals
+    def string(self, tok: Token) -> ast.Literal:
+        return ast.Literal(tok.value[1:-1].replace("''", "'"), "Edm.String", tok.start_pos)
+
+    def guid(self, tok: Token) -> ast.Literal:
+        return ast.Literal(uuid.UUID(tok.value), "Edm.Guid", tok.start_pos)
+
+    def datetimeoffset(self, tok: Token) -> ast.Literal:
+        try:
+            return ast.Literal(parse_datetimeoffset(tok.value), "Edm.DateTimeOffset", tok.start_pos)
+        except ValueError:
+            raise _LiteralError(f"Unrecognized 'Edm.DateTimeOffset' literal '{tok.value}'", tok.start_pos)
+
+    def date(self, tok: Token) -> ast.Literal:
+        try:
+            return ast.Literal(dt.date.fromisoformat(tok.value), "Edm.Date", tok.start_pos)
+        except ValueError:
+            raise _LiteralError(f"Unrecognized 'Edm.Date' literal '{tok.value}'", tok.start_pos)
+
+    def decimal(self, tok: Token) -> ast.Literal:
+        return _number(tok.value, tok.start_pos)
+
+    def integer(self, tok: Token) -> ast.Literal:
+        return _number(tok.value, tok.start_pos)
+
+    def true(self) -> ast.Literal:
+        return ast.Literal(True, "Edm.Boolean")
+
+    def false(self) -> ast.Literal:
+        return ast.Literal(False, "Edm.Boolean")
+
+    def null(self) -> ast.Literal:
+        return ast.Literal(None, "null")
+
+    # --- expressions
+    def member(self, *names: Token) -> ast.Member:
+        return ast.Member(tuple(n.value for n in names), names[0].start_pos)
+
+    def alias(self, tok: Token) -> ast.Alias:
+        return ast.Alias(tok.value, tok.start_pos)
+
+    def or_(self, left, right) -> ast.BinaryOp:
+        return ast.BinaryOp("or", left, right, _node_pos(left))
+
+    def and_(self, left, right) -> ast.BinaryOp:
+        return ast.BinaryOp("and", left, right, _node_pos(left))
+
+    def compare(self, left, op: Token, right) -> ast.BinaryOp:
+        return ast.BinaryOp(op.value, left, right, op.start_pos)
+
+    def arith(self, left, op: Token, right) -> ast.BinaryOp:
+        return ast.BinaryOp(op.value, left, right, op.start_pos)
+
+    def has(self, left, right) -> ast.BinaryOp:
+        return ast.BinaryOp("has", left, right, _node_pos(left))
+
+    def in_(self, operand, items) -> ast.In:
+        return ast.In(operand, items, _node_pos(operand))
+
+    def list_expr(self, *items) -> tuple:
+        return tuple(i for i in items if i is not None)
+
+    def not_(self, operand) -> ast.Not:
+        return ast.Not(operand, _node_pos(operand))
+
+    def negate(self, tok: Token, operand) -> ast.Negate:
+        return ast.Negate(operand, tok.start_pos)
+
+    def call(self, name: Token, *args) -> ast.Call:
+        return ast.Call(name.value, tuple(a for a in args if a is not None), name.start_pos)
+
+    def qualified_name(self, *names: Token) -> tuple[str, int]:
+        return ".".join(n.value for n in names), names[0].start_pos
+
+    def named_arg(self, name: Token, value) -> tuple[str, ast.Node]:
+        return name.value, value
+
+    def json_string(self, tok: Token) -> str:
+        import json
+
+        return json.loads(tok.value)
+
+    def json_single_quoted(self, tok: Token) -> str:
+        return tok.value[1:-1].replace("''", "'")
+
+    def json_number(self, tok: Token):
+        text = tok.value
+        return Decimal(text) if any(c in text for c in ".eE") else int(text)
+
+    def json_array(self, *items) -> ast.JsonArray:
+        return ast.JsonArray(tuple(i for i in items if i is not None))
+
+    def dataverse_call(self, qualified, *args) -> ast.DataverseCall:
+        name, pos = qualified
+        namespace, _, short = name.rpartition(".")
+        return ast.DataverseCall(namespace, short, tuple(a for a in args if a is not None), pos)
+
+    # --- $orderby
+    def order_item(self, expr, direction: Token | None) -> ast.OrderItem:
+        return ast.OrderItem(expr, direction is not None and direction.value == "desc")
+
+    def orderby(self, *items) -> ast.OrderBy:
+        return ast.OrderBy(tuple(items))
+
+    # --- $select
+    def select_star(self, tok: Token) -> ast.SelectItem:
+        return ast.SelectItem(("*",), tok.start_pos)
+
+    def select_path(self, member: ast.Member) -> ast.SelectItem:
+        return ast.SelectItem(member.path, member.pos)
+
+    def select_qualified(self, qualified) -> ast.SelectItem:
+        name, pos = qualified
+        return ast.SelectItem((name,), pos)
+
+    def select(self, *items) -> ast.Select:
+        return ast.Select(tuple(i for i in items if i.path != ("*",)), any(i.path == ("*",) for i in items))
+
+    # --- $expand
+    def expand_select(self, value):
+        return ("select", value)
+
+    def expand_filter(self, value):
+        return ("filter", value)
+
+    def expand_orderby(self, value):
+        return ("orderby", value)
+
+    def expand_top(self, tok: Token):
+        return ("top", int(tok.value))
+
+    def expand_skip(self, tok: Token):
+        return ("$skip", tok.value)
+
+    def expand_count(self, tok: Token):
+        return ("$count", tok.value)
+
+    def expand_levels(self, tok: Token):
+        return ("$levels", tok.value)
+
+    def expand_search(self, tok: Token):
+        return ("$search", tok.value)
+
+    def expand_expand(self, value):
+        return ("expand", value)
+
+    def expand_item(self, member: ast.Member, ref: Token | None, *options) -> ast.ExpandItem:
+        values: dict = {}
+        unsupported: list[str] = []
+        for option in options:
+            if option is None:
+                continue
+            key, value = option
+            if key.startswith("$"):
+                unsupported.append(key)
+            else:
+                values[key] = value
+        return ast.ExpandItem(member.path, ref is not None, unsupported=tuple(unsupported), pos=member.pos, **values)
+
+    def expand(self, *items) -> ast.Expand:
+        return ast.Expand(tuple(items))
+
+    # --- $apply
+    def apply_filter(self, expr) -> ast.ApplyFilter:
+        return ast.ApplyFilter(expr)
+
+    def apply_groupby(self, *parts) -> ast.GroupBy:
+        *members, aggregate = parts
+        return ast.GroupBy(tuple(m.path for m in members), aggregate.items if aggregate is not None else ())
+
+    def aggregate(self, *items) -> ast.Aggregate:
+        return ast.Aggregate(tuple(items))
+
+    def aggregate_with(self, member: ast.Member, method: Token, alias: Token) -> ast.AggregateItem:
+        return ast.AggregateItem(member.path, method.value, alias.value, member.pos)
+
+    def aggregate_count(self, alias: Token) -> ast.AggregateItem:
+        return ast.AggregateItem(None, "count", alias.value, alias.start_pos)
+
+    def apply_orderby(self, _):
+        return ast.UnsupportedTransformation("orderby")
+
+    def apply_top(self, _):
+        return ast.UnsupportedTransformation("top")
+
+    def apply_skip(self, _):
+        return ast.UnsupportedTransformation("skip")
+
+    def apply_identity(self):
+        return ast.UnsupportedTransformation("identity")
+
+    def apply_compute(self, *_):
+        return ast.UnsupportedTransformation("compute")
+
+    def apply(self, *steps) -> ast.Apply:
+        return ast.Apply(tuple(steps))
+
+
+def _lambda(self, *parts):
+    *segments, operator, variable, predicate = parts
+    path = tuple(s.value for s in segments)
+    return ast.Lambda(path, operator.value, variable.value if variable is not None else None, predicate,
+                      segments[0].start_pos)
+
+
+# `lambda` is a Python keyword, so the rule's callback is attached by name.
+setattr(_ToAst, "lambda", v_args(inline=True)(_lambda))
+
+
+def _node_pos(node) -> int:
+    return getattr(node, "pos", 0)
+
+
+def _unterminated_literal(text: str) -> bool:
+    """True when a single-quoted literal is still open at the end of the text ('' escapes a quote)."""
+    inside = False
+    i = 0
+    while i < len(text):
+        if text[i] == "'":
+            if inside and i + 1 < len(text) and text[i + 1] == "'":
+                i += 2
+                continue
+            inside = not inside
+        i += 1
+    return inside
+
+
+# Characters that can begin some token of the grammar.
+_TOKEN_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_'\"@$()[],/*-.:;=")
+
+
+def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
+    if _unterminated_literal(text):
+        return QuerySyntaxError(f"There is an unterminated literal at position {len(text)} in '{text}'.",
+                                position=len(text), text=text)
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END" and exc.token.value[:1] not in _TOKEN_START:
+        pos = exc.token.start_pos or 0
+        return QuerySyntaxError(f"Syntax error: character '{text[pos]}' is not valid at position {pos} in '{text}'.",
+                                position=pos, text=text)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        char = text[pos] if pos < len(text) else ""
+        return QuerySyntaxError(f"Syntax error: character '{char}' is not valid at position {pos} in '{text}'.",
+                                position=pos, text=text)
+    if isinstance(exc, UnexpectedEOF):
+        return QuerySyntaxError(f"Syntax error at position {len(text)} in '{text}'.", position=len(text), text=text)
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        pos = len(text) if token.type == "$END" else (token.start_pos or 0)
+        expected = set(exc.expected or ())
+        if expected and expected <= {"RPAR", "COMMA"}:
+            return QuerySyntaxError(f"')' or ',' expected at position {pos} in '{text}'.", position=pos, text=text)
+        return QuerySyntaxError(f"Syntax error at position {pos} in '{text}'.", position=pos, text=text)
+    return QuerySyntaxError(f"Syntax error in '{text}'.", text=text)  # pragma: no cover
+
+
+@lru_cache(maxsize=4096)
+def parse(start: str, text: str):
+    """Parse one option's text with the given start rule. Raises QuerySyntaxError."""
+    if start not in START_RULES:  # pragma: no cover - programming error
+        raise ValueError(start)
+    if not text.strip():
+        raise QuerySyntaxError(f"Syntax error at position 0 in '{text}'.", position=0, text=text)
+    try:
+        tree = _lark().parse(text, start=start)
+        return _ToAst().transform(tree)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text) from None
+    except VisitError as exc:
+        inner = exc.orig_exc
+        if isinstance(inner, _LiteralError):
+            raise QuerySyntaxError(f"{inner} at position {inner.pos} in '{text}'.", position=inner.pos,
+                                   text=text) from None
+        raise
+
+
+def parse_filter(text: str) -> ast.Node:
+    return parse("filter", text)
+
+
+def parse_orderby(text: str) -> ast.OrderBy:
+    return parse("orderby", text)
+
+
+def parse_select(text: str) -> ast.Select:
+    return parse("select", text)
+
+
+def parse_expand(text: str) -> ast.Expand:
+    return parse("expand", text)
+
+
+def parse_apply(text: str) -> ast.Apply:
+    return parse("apply", text)

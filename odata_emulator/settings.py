@@ -1,0 +1,25 @@
+"""How an emulator instance is configured (the CLI and the pytest plugin both build one)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._resources import fixtures_dir
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = ":memory:"
+    # The data set loaded into an empty store; None starts with no data.
+    fixtures: Path | None = field(default_factory=fixtures_dir)
+    # Strict: refuse what Dataverse refuses. Loose: evaluate standard OData that Dataverse refuses.
+    strict: bool = True
+    clock: str = "real"  # "real" | "virtual"
+    # Start of the virtual clock; None means the fixture data set's reference time.
+    clock_start: dt.datetime | None = None
+    # Rows an aggregate query may read ($apply, FetchXML aggregate): Dataverse stops at 50,000.
+    aggregate_limit: int = 50_000
+    # Scheduler
+    scheduler: bool = True

@@ -1,0 +1,96 @@
+"""Loading a fixture data set (`fixtures/dataset.json`) into an empty store.
+
+Timestamps in the data set are relative to its `reference_time`: they are shifted by
+(now - reference_time) when loaded, so postponed jobs are still in the future and "last hour"
+still means something, whatever the day. With the virtual clock starting at the reference time
+(the default) the shift is zero and the data set loads exactly as written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import delete, insert
+
+from ..model import AttributeType as T, EntityModel
+from .engine import read_meta, write_meta
+from .schema import METADATA
+from .values import parse_datetime, to_storage
+
+DATASET = "dataset.json"
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    business_unit_id: str
+    organization_id: str
+
+
+def read_dataset(directory: Path) -> dict:
+    with open(directory / DATASET, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def reference_time(directory: Path) -> dt.datetime:
+    return parse_datetime(read_dataset(directory)["reference_time"])
+
+
+async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
+    shift = int((now - parse_datetime(dataset["reference_time"])).total_seconds())
+    version = 0
+    for table_name, rows in dataset["tables"].items():
+        entity = model.entity(table_name)
+        columns = entity.columns
+        prepared = []
+        for row in rows:
+            values = {name: None for name in columns}
+            for name, value in row.items():
+                attribute = columns[name]
+                stored = to_storage(attribute, value)
+                if attribute.type is T.DATETIME and stored is not None:
+                    stored += shift
+                values[name] = stored
+            if entity.has_row_version:
+                version += 1
+                values["versionnumber"] = version
+            prepared.append(values)
+        if prepared:
+            await conn.execute(insert(METADATA.tables[table_name]), prepared)
+    caller = dataset["caller"]
+    await write_meta(conn, "caller", json.dumps(caller))
+    await write_meta(conn, "initialized", "fixtures")
+    return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
+
+
+async def ensure_initialized(conn, model: EntityModel, fixtures: Path | None, now: dt.datetime) -> Caller:
+    """Load the fixtures into an empty store; an initialized store is left as it is."""
+    stored = await read_meta(conn, "caller")
+    if stored is not None:
+        caller = json.loads(stored)
+        return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
+    if fixtures is not None:
+        return await load_dataset(conn, model, read_dataset(fixtures), now)
+    caller = EMPTY_CALLER
+    await write_meta(conn, "caller", json.dumps({"systemuserid": caller.user_id, "businessunitid": caller.business_unit_id,
+                                                 "organizationid": caller.organization_id}))
+    await write_meta(conn, "initialized", "empty")
+    return caller
+
+
+async def clear_data(conn, model: EntityModel) -> None:
+    for entity in model.entities:
+        if not entity.is_metadata:
+            await conn.execute(delete(METADATA.tables[entity.logical_name]))
+    await conn.execute(delete(METADATA.tables["emulator_meta"]))
+
+
+# The caller of a store started without fixtures: ids that no row carries.
+EMPTY_CALLER = Caller(
+    "00000000-0000-0000-0000-00000000a001",
+    "00000000-0000-0000-0000-00000000b001",
+    "00000000-0000-0000-0000-00000000c001",
+)

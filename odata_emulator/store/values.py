@@ -1,0 +1,76 @@
+"""Conversions between Python/JSON values and the storage form of each attribute type.
+
+One place for the conventions of `schema.py`: GUIDs lowercase text, date-times whole epoch
+seconds (UTC), booleans 0/1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from ..model import Attribute, AttributeType as T
+
+UTC = dt.timezone.utc
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_epoch(value: dt.datetime | dt.date) -> int:
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int((value - _EPOCH).total_seconds() // 1)
+
+
+def from_epoch(seconds: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(seconds=seconds)
+
+
+def format_datetime(seconds: int) -> str:
+    """Dataverse's wire form: UTC, second precision, `Z`."""
+    return from_epoch(seconds).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(text: str) -> dt.datetime:
+    """An ISO 8601 date-time (or date) as sent in JSON bodies and fixtures, as aware UTC."""
+    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def normalize_guid(value: str | uuid.UUID) -> str:
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip("{}")))
+
+
+def to_storage(attribute: Attribute, value):
+    """A JSON value for `attribute` in storage form. Raises ValueError/TypeError when it does not fit."""
+    if value is None:
+        return None
+    kind = attribute.type
+    if kind in (T.UNIQUEIDENTIFIER, T.LOOKUP, T.OWNER):
+        if not isinstance(value, (str, uuid.UUID)):
+            raise TypeError("a GUID is expected")
+        return normalize_guid(value)
+    if kind is T.DATETIME:
+        if isinstance(value, (dt.datetime, dt.date)):
+            return to_epoch(value)
+        if not isinstance(value, str):
+            raise TypeError("a date and time is expected")
+        return to_epoch(parse_datetime(value))
+    if kind is T.BOOLEAN:
+        if not isinstance(value, bool):
+            raise TypeError("a boolean is expected")
+        return int(value)
+    if kind is T.DOUBLE:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError("a number is expected")
+        return float(value)
+    if kind in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("a whole number is expected")
+        return value
+    if not isinstance(value, str):
+        raise TypeError("a string is expected")
+    return value
