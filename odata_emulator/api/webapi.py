@@ -30,7 +30,7 @@ from ..query.execute import count_groups, count_rows, fetch_aggregate, fetch_pag
 from ..query.options import QueryOptions, parse_query_string
 from ..query.paging import decode_cookie, encode_cookie, skiptoken_query_value
 from ..store.schema import METADATA
-from . import serialize as s
+from . import serialize as s, writes
 from .errors import JSON_TYPE
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .resource import EntityKey, Segment, entity_for_set, parse_key, split_path
@@ -214,8 +214,12 @@ class WebApi:
     # ------------------------------------------------------------------------------ single rows
 
     async def single(self, request: Request, entity: Entity, key: EntityKey, rest: list[Segment]) -> Response:
-        if request.method != "GET":
-            raise MethodNotAllowed(f"The requested resource does not support http method '{request.method}'.")
+        method = request.method
+        if method in ("PATCH", "DELETE") and entity.logical_name == "asyncoperation" and not rest \
+                and key.primary is not None:
+            return await self.write(request, entity, key.primary)
+        if method != "GET":
+            raise MethodNotAllowed(f"The requested resource does not support http method '{method}'.")
         options = parse_query_string(request.url.query)
         prefs = parse_prefer(request.headers.getlist("prefer"))
         key_value = await self._resolve_key(entity, key)
@@ -238,6 +242,27 @@ class WebApi:
                                   set_names=self._set_names))
         extra = {"ETag": etag} if etag else None
         return json_response(body, prefs=_applied(prefs, page_size=False), extra=extra)
+
+    async def write(self, request: Request, entity: Entity, job_id: str) -> Response:
+        if request.method == "DELETE":
+            return await writes.delete_job(request, self.emulator, job_id)
+        await writes.patch_job(request, self.emulator, job_id)
+        prefs = parse_prefer(request.headers.getlist("prefer"))
+        entity_id = f"{service_root(request)}{entity.entity_set}({job_id})"
+        if not prefs.return_representation:
+            return Response(status_code=204, headers={"OData-Version": "4.0", "OData-EntityId": entity_id})
+        options = parse_query_string(request.url.query)
+        options = QueryOptions(select=options.select)
+        compiled = self.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
+        row, children = await self._fetch_one(compiled, entity, job_id)
+        if row is None:
+            raise RecordNotFound.for_id(entity.logical_name, job_id)
+        root = service_root(request)
+        body = {"@odata.context": s.entity_context(root, entity, compiled.query.projection)}
+        body.update(s.entity_json(compiled.shape, row, prefs.annotations, service_root=root, children=children,
+                                  set_names=self._set_names))
+        applied = Preferences(prefs.annotations, prefs.annotations_text, None, True)
+        return json_response(body, prefs=applied, extra={"OData-EntityId": entity_id})
 
     async def _resolve_key(self, entity: Entity, key: EntityKey) -> str:
         if key.primary is not None:

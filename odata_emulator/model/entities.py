@@ -148,6 +148,8 @@ ASYNCOPERATION = Entity(
         memo("workflowstate", description="State of the workflow job.", valid_for_read=False),
         string("workload", 256, description="The workload name.", **CW),
         hidden("versionnumber", T.BIGINT),
+        # The emulator's own: until when the instance that locked the job holds it (epoch seconds).
+        hidden("leaseexpires", T.INTEGER),
     ),
     many_to_one=(
         ManyToOne("createdby", "createdby", "systemuser", "lk_asyncoperation_createdby", "lk_asyncoperation_createdby"),

@@ -85,6 +85,19 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         for attribute in entity.attributes:
             if attribute.is_lookup:
                 Index(f"ix_{entity.logical_name}_{attribute.name}", table.c[attribute.name])
+    # One row per state a system job entered, oldest first: the control API's job history.
+    history = Table(
+        "emulator_job_history",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("asyncoperationid", String(36), nullable=False),
+        Column("at", Integer, nullable=False),
+        Column("statecode", Integer, nullable=False),
+        Column("statuscode", Integer, nullable=False),
+        Column("reason", Text()),
+        Column("host", Text()),
+    )
+    Index("ix_emulator_job_history_job", history.c.asyncoperationid, history.c.id)
     Table(
         "emulator_meta",
         metadata,

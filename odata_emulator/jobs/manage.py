@@ -1,0 +1,173 @@
+"""Managing system jobs as users do: cancel, resume, pause, postpone (PATCH) and delete.
+
+Only `statecode`, `statuscode` and `postponeuntil` are updatable; a `statecode` alone takes its
+state's default status. Every other transition, and cancel/pause/resume of platform maintenance
+jobs, is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import BadRequest, InvalidState, PreconditionFailed, RecordNotFound
+from ..model import MODEL
+from ..store.schema import METADATA
+from ..store.values import parse_datetime, to_epoch
+from . import states, transitions
+from .transitions import JOBS
+
+UPDATABLE = ("statecode", "statuscode", "postponeuntil")
+_ENTITY = MODEL.entity("asyncoperation")
+_STATUS_STATE = {o.value: o.state for o in _ENTITY.columns["statuscode"].option_set.options}
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    asked: states.Pair | None
+    postpone_until: int | None  # epoch seconds
+
+    @property
+    def empty(self) -> bool:
+        return self.asked is None and self.postpone_until is None
+
+
+def parse_update(body: dict, job_id: str) -> JobUpdate:
+    """Validate a PATCH body for asyncoperations(<id>)."""
+    for key in body:
+        if key == "@odata.type":
+            if body[key] not in ("Microsoft.Dynamics.CRM.asyncoperation", "#Microsoft.Dynamics.CRM.asyncoperation"):
+                raise BadRequest(f"The @odata.type '{body[key]}' does not match the entity set 'asyncoperations'.",
+                                 code="0x80048d19")
+            continue
+        if key in UPDATABLE:
+            continue
+        if key.startswith("_") and key.endswith("_value") and key in _ENTITY.properties:
+            raise BadRequest("CRM do not support direct update of Entity Reference properties, Use Navigation "
+                             "properties instead.", code="0x80060888")
+        if key in _ENTITY.properties or key.endswith("@odata.bind"):
+            raise BadRequest(
+                f"The column '{key.split('@')[0]}' of a system job cannot be updated: only statecode, statuscode and "
+                f"postponeuntil are supported for update.", code="0x80040203")
+        raise BadRequest(
+            f"An error occurred while validating input parameters: Microsoft.Crm.CrmException: Invalid property "
+            f"'{key}' was found in entity 'Microsoft.Dynamics.CRM.asyncoperation'.", code="0x0")
+    state = _int_field(body, "statecode")
+    status = _int_field(body, "statuscode")
+    if status is not None and status not in _STATUS_STATE:
+        raise BadRequest(f"{status} is not a valid status code on asyncoperation with Id {job_id}.", code="0x80040203")
+    if state is not None and state not in states.DEFAULT_STATUS:
+        raise BadRequest(f"{state} is not a valid state code on asyncoperation with Id {job_id}.", code="0x80040203")
+    if state is not None and status is None:
+        status = states.DEFAULT_STATUS[state]
+    if status is not None and state is None:
+        state = _STATUS_STATE[status]
+    if status is not None and _STATUS_STATE[status] != state:
+        raise BadRequest(
+            f"{status} is not a valid status code for state code AsyncOperationState."
+            f"{states.STATE_LABELS[state]} on asyncoperation with Id {job_id}.", code="0x80040203")
+    postpone = None
+    if "postponeuntil" in body:
+        value = body["postponeuntil"]
+        if not isinstance(value, str):
+            raise BadRequest("postponeuntil must be a date and time, such as \"2026-01-01T00:00:00Z\".",
+                             code="0x80040203")
+        try:
+            postpone = to_epoch(parse_datetime(value))
+        except ValueError:
+            raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset'.",
+                             code="0x80048d19") from None
+    asked = (state, status) if state is not None else None
+    return JobUpdate(asked, postpone)
+
+
+def _int_field(body: dict, key: str) -> int | None:
+    if key not in body:
+        return None
+    value = body[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", code="0x80048d19")
+    return value
+
+
+def etag_version(if_match: str | None) -> int | None:
+    """The row version an `If-Match: W/"<n>"` header names; None for `*` or no header."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    text = if_match.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        return -1  # an ETag this store never issued: it cannot match
+
+
+async def _current(conn: AsyncConnection, job_id: str):
+    return (await conn.execute(
+        select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype, JOBS.c.versionnumber)
+        .where(JOBS.c.asyncoperationid == job_id)
+    )).first()
+
+
+async def update_job(conn: AsyncConnection, job_id: str, change: JobUpdate, *, now: dt.datetime, caller: str,
+                     if_match: str | None) -> None:
+    """Apply a user's PATCH. Raises RecordNotFound, PreconditionFailed or InvalidState."""
+    expected_version = etag_version(if_match)
+    for _attempt in range(5):
+        row = await _current(conn, job_id)
+        if row is None:
+            raise RecordNotFound.for_id("asyncoperation", job_id)
+        if expected_version is not None and row.versionnumber != expected_version:
+            raise PreconditionFailed("The version of the existing record doesn't match the RowVersion property provided.")
+        current = (row.statecode, row.statuscode)
+        if change.empty:
+            return
+        transition = states.user_transition(current, change.asked, change.postpone_until is not None)
+        if transition is None:
+            raise InvalidState(_refusal(current, change, job_id))
+        if transition.refused_for_platform_jobs and states.is_platform_job(row.operationtype):
+            raise InvalidState(
+                f"The system job {job_id} is a platform maintenance job (operation type {row.operationtype}): it "
+                f"cannot be cancelled, paused or resumed.")
+        values = {"modifiedby": caller}
+        if change.postpone_until is not None:
+            values["postponeuntil"] = change.postpone_until
+        if transition.target == states.CANCELED:
+            values["completedon"] = to_epoch(now)
+        if await transitions.apply(conn, job_id, transition, current, now, values=values, version=row.versionnumber):
+            return
+    raise InvalidState(f"The system job {job_id} kept changing state; try again.")  # pragma: no cover
+
+
+def _refusal(current: states.Pair, change: JobUpdate, job_id: str) -> str:
+    here = f"{states.STATE_LABELS[current[0]]} ({current[0]}/{current[1]})"
+    if change.postpone_until is not None:
+        return (f"The system job {job_id} is {here}: only a Ready or Locked job can be postponed"
+                + (", and a postponed job is set to Suspended (1/10)." if change.asked not in (None, states.WAITING) else "."))
+    asked = change.asked
+    return (f"The system job {job_id} cannot move from {here} to {states.STATE_LABELS[asked[0]]} "
+            f"({asked[0]}/{asked[1]}): cancel from Ready, Suspended or Locked; resume from Suspended; pause from "
+            f"Locked.")
+
+
+async def delete_job(conn: AsyncConnection, job_id: str, *, if_match: str | None) -> None:
+    expected_version = etag_version(if_match)
+    row = await _current(conn, job_id)
+    if row is None:
+        raise RecordNotFound.for_id("asyncoperation", job_id)
+    if expected_version is not None and row.versionnumber != expected_version:
+        raise PreconditionFailed("The version of the existing record doesn't match the RowVersion property provided.")
+    condition = [JOBS.c.asyncoperationid == job_id]
+    if expected_version is not None:
+        condition.append(JOBS.c.versionnumber == expected_version)
+    result = await conn.execute(delete(JOBS).where(*condition))
+    if result.rowcount != 1:
+        raise PreconditionFailed("The version of the existing record doesn't match the RowVersion property provided.")
+    # AsyncOperation_BulkDeleteOperation cascades on delete.
+    bulk = METADATA.tables["bulkdeleteoperation"]
+    await conn.execute(delete(bulk).where(bulk.c.asyncoperationid == job_id))

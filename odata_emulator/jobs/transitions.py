@@ -1,0 +1,53 @@
+"""Guarded writes: the only way a system job changes state.
+
+Every transition is one UPDATE guarded on the pair the writer saw (`WHERE asyncoperationid = :id
+AND statecode = :s AND statuscode = :r`), that also gives the row a new version and records the
+state entered in the job's history, in the same transaction. A zero row count means someone else
+moved the job first; the caller decides what that means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..store.schema import METADATA
+from ..store.values import to_epoch
+from .states import Pair, Transition
+
+JOBS = METADATA.tables["asyncoperation"]
+HISTORY = METADATA.tables["emulator_job_history"]
+
+
+def next_version():
+    """A row version above every other (SQLite runs one writer at a time, so this is race-free)."""
+    return select(func.coalesce(func.max(JOBS.c.versionnumber), 0) + 1).scalar_subquery()
+
+
+async def record(conn: AsyncConnection, job_id: str, at: dt.datetime | int, pair: Pair, reason: str,
+                 host: str | None = None) -> None:
+    moment = at if isinstance(at, int) else to_epoch(at)
+    await conn.execute(insert(HISTORY).values(asyncoperationid=job_id, at=moment, statecode=pair[0],
+                                              statuscode=pair[1], reason=reason, host=host))
+
+
+async def apply(conn: AsyncConnection, job_id: str, transition: Transition, current: Pair, now: dt.datetime, *,
+                reason: str | None = None, host: str | None = None, values: dict | None = None,
+                version: int | None = None) -> bool:
+    """Move one job from `current` along `transition`. Returns False (and writes nothing) when the
+    job is no longer in `current` (or no longer at `version`, when given)."""
+    if current not in transition.sources:
+        raise ValueError(f"{transition.name} does not start from {current}")
+    condition = [JOBS.c.asyncoperationid == job_id, JOBS.c.statecode == current[0], JOBS.c.statuscode == current[1]]
+    if version is not None:
+        condition.append(JOBS.c.versionnumber == version)
+    target = transition.target
+    changes = {"statecode": target[0], "statuscode": target[1], "modifiedon": to_epoch(now),
+               "versionnumber": next_version(), **(values or {})}
+    result = await conn.execute(update(JOBS).where(*condition).values(**changes))
+    if result.rowcount != 1:
+        return False
+    await record(conn, job_id, now, target, reason or transition.name, host)
+    return True
