@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from .api.app import create_app
 
     settings = settings_from(args)
-    print(f"odata-emulator {__version__}: store {database_url(settings.database)}; "
+    store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
+    print(f"odata-emulator {__version__}: store {store}; "
           f"Web API at http://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
     return 0

@@ -7,10 +7,11 @@ import datetime as dt
 
 from .clock import Clock, RealClock, VirtualClock
 from .model import MODEL, EntityModel
+from .jobs.scheduler import Scheduler
 from .query.execute import Context
 from .query.plan import Planner
 from .settings import Settings
-from .store.engine import create_engine, create_schema
+from .store.engine import Store, create_schema
 from .store.fixtures import EMPTY_CALLER, Caller, clear_data, ensure_initialized, reference_time
 
 
@@ -19,9 +20,11 @@ class Emulator:
         self.settings = settings
         self.model = model
         self.clock = self._make_clock(settings)
-        self.engine = create_engine(settings.database)
+        self.store = Store(settings.database)
         self.planner = Planner(model, strict=settings.strict)
         self.caller: Caller = EMPTY_CALLER
+        self.scheduler = Scheduler(self.store, self.clock, concurrency=settings.concurrency,
+                                   lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds)
         self.ready = False
 
     @staticmethod
@@ -36,20 +39,36 @@ class Emulator:
         return RealClock()
 
     async def start(self) -> None:
-        await create_schema(self.engine, self.model)
-        async with self.engine.begin() as conn:
+        async with self.store.write() as conn:
+            await create_schema(conn, self.model)
             self.caller = await ensure_initialized(conn, self.model, self.settings.fixtures, self.clock.now())
+        if self.settings.scheduler and not self.clock.virtual:
+            self.scheduler.start()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
-        await self.engine.dispose()
+        await self.scheduler.stop()
+        await self.store.close()
 
     async def reset(self) -> None:
         """Back to the bundled data set (or to an empty store)."""
-        async with self.engine.begin() as conn:
+        self.scheduler.forget()
+        async with self.store.write() as conn:
             await clear_data(conn, self.model)
             self.caller = await ensure_initialized(conn, self.model, self.settings.fixtures, self.clock.now())
+
+    async def advance_clock(self, target: dt.datetime) -> dt.datetime:
+        """Move the virtual clock to `target`, running every job due by then."""
+        if not self.clock.virtual:
+            raise ValueError("the real clock cannot be moved: start the emulator with --clock virtual")
+        if not self.settings.scheduler:
+            return self.clock.set(target)
+        return await self.scheduler.advance(target)
+
+    def jobs_changed(self) -> None:
+        """Tell the real-clock scheduler to look now (a job was created, resumed...)."""
+        self.scheduler.nudge()
 
     def context(self) -> Context:
         return Context(self.clock.now(), self.caller)

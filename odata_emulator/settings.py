@@ -21,5 +21,9 @@ class Settings:
     clock_start: dt.datetime | None = None
     # Rows an aggregate query may read ($apply, FetchXML aggregate): Dataverse stops at 50,000.
     aggregate_limit: int = 50_000
-    # Scheduler
+    # Scheduler: how many jobs run at once, how long a claim's lease lasts before another instance
+    # may recover the job, and how often the real-clock loop looks for work.
     scheduler: bool = True
+    concurrency: int = 4
+    lease_seconds: float = 30.0
+    poll_seconds: float = 0.2

@@ -150,7 +150,7 @@ class WebApi:
         if bound.apply is not None:
             if options.skiptoken is not None:
                 raise QueryError("$skiptoken cannot be combined with $apply.")
-            async with emulator.engine.connect() as conn:
+            async with emulator.store.read() as conn:
                 rows = await fetch_aggregate(conn, compiled, context, limit=emulator.settings.aggregate_limit,
                                              top=bound.top)
                 total = await count_groups(conn, compiled, context) if bound.count else None
@@ -173,7 +173,7 @@ class WebApi:
         statement_compiled = compiled
         if base_where is not None:
             statement_compiled = _restricted(compiled, base_where)
-        async with emulator.engine.connect() as conn:
+        async with emulator.store.read() as conn:
             page = await fetch_page(conn, statement_compiled, context, size=size, cookie=cookie, skip=bound.skip)
             counted = await count_rows(conn, statement_compiled, context) if bound.count else None
         if top_left is not None and top_left <= size:
@@ -203,7 +203,7 @@ class WebApi:
                                         options.apply, options.skiptoken, options.count)):
             raise QueryError("Only $filter can be combined with /$count.")
         compiled = self.emulator.planner.plan(entity, options, annotations=False)
-        async with self.emulator.engine.connect() as conn:
+        async with self.emulator.store.read() as conn:
             total, _ = await count_rows(conn, compiled, self.emulator.context())
         return text_response(str(total))
 
@@ -272,7 +272,7 @@ class WebApi:
         if not entity.is_metadata or set(names) != {"LogicalName"}:
             raise BadRequest(f"The alternate key '{','.join(names)}' is not defined for '{entity.logical_name}'.",
                              code="0x80060888")
-        async with self.emulator.engine.connect() as conn:
+        async with self.emulator.store.read() as conn:
             found = (await conn.execute(
                 select(table.c[entity.primary_id]).where(table.c.LogicalName == names["LogicalName"])
             )).scalar_one_or_none()
@@ -284,7 +284,7 @@ class WebApi:
     async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str):
         table = METADATA.tables[entity.logical_name]
         restricted = _restricted(compiled, table.c[entity.primary_id] == key_value)
-        async with self.emulator.engine.connect() as conn:
+        async with self.emulator.store.read() as conn:
             page = await fetch_page(conn, restricted, self.emulator.context(), size=1)
         return (page.rows[0] if page.rows else None), page.children
 
@@ -300,7 +300,7 @@ class WebApi:
             if len(rest) > 2 or (len(rest) == 2 and not raw):
                 raise ResourceNotFound(f"Resource not found for the segment '{rest[-1].name}'.")
             table = METADATA.tables[entity.logical_name]
-            async with self.emulator.engine.connect() as conn:
+            async with self.emulator.store.read() as conn:
                 result = (await conn.execute(
                     select(table.c[attribute.name]).where(table.c[entity.primary_id] == key_value)
                 )).first()
@@ -325,7 +325,7 @@ class WebApi:
         source = METADATA.tables[entity.logical_name]
         target_table = METADATA.tables[target.logical_name]
         if isinstance(navigation, ManyToOne):
-            async with self.emulator.engine.connect() as conn:
+            async with self.emulator.store.read() as conn:
                 found = (await conn.execute(
                     select(source.c[navigation.attribute]).where(source.c[entity.primary_id] == key_value)
                 )).first()
@@ -335,7 +335,7 @@ class WebApi:
                 return Response(status_code=204, headers={"OData-Version": "4.0"})
             return await self.single(request, target, EntityKey(primary=found[0]), [])
         assert isinstance(navigation, OneToMany)
-        async with self.emulator.engine.connect() as conn:
+        async with self.emulator.store.read() as conn:
             exists = (await conn.execute(
                 select(source.c[entity.primary_id]).where(source.c[entity.primary_id] == key_value)
             )).first()

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from ..errors import InvalidPayload, NotSupported, PreconditionFailed, RecordNotFound
+from ..errors import InvalidPayload, NotSupported, PreconditionFailed
 from ..jobs import manage
 
 MAX_BODY = 1_048_576
@@ -33,7 +33,7 @@ async def patch_job(request: Request, emulator: Emulator, job_id: str) -> None:
     change = manage.parse_update(body, job_id)
     if_match = request.headers.get("if-match")
     if_none_match = request.headers.get("if-none-match")
-    async with emulator.engine.begin() as conn:
+    async with emulator.store.write() as conn:
         exists = await manage._current(conn, job_id) is not None
         if if_none_match is not None and if_none_match.strip() == "*" and exists:
             raise PreconditionFailed("A record with matching key values already exists.", code="0x80040237")
@@ -42,12 +42,11 @@ async def patch_job(request: Request, emulator: Emulator, job_id: str) -> None:
             raise NotSupported("Creating system jobs with code is not supported. System jobs are created by the platform.")
         await manage.update_job(conn, job_id, change, now=emulator.clock.now(), caller=emulator.caller.user_id,
                                 if_match=if_match)
+    emulator.jobs_changed()
 
 
 async def delete_job(request: Request, emulator: Emulator, job_id: str) -> Response:
-    async with emulator.engine.begin() as conn:
+    async with emulator.store.write() as conn:
         await manage.delete_job(conn, job_id, if_match=request.headers.get("if-match"))
     return Response(status_code=204, headers={"OData-Version": "4.0"})
 
-
-__all__ = ["patch_job", "delete_job", "read_json_object", "RecordNotFound"]

@@ -1,20 +1,61 @@
-"""The emulator's own control namespace, `/_emulator/v1/`. Nothing of Dataverse lives here."""
+"""The emulator's own control namespace, `/_emulator/v1/`. Nothing of Dataverse lives here.
+
+    GET  /_emulator/v1/health                 200 once the server is ready
+    POST /_emulator/v1/jobs                   create system jobs as the platform would
+    GET  /_emulator/v1/jobs/<id>/history      one entry per state the job entered, oldest first
+    POST /_emulator/v1/jobs/<id>/event        the event a waiting job waits for has happened
+    GET  /_emulator/v1/clock                  the time
+    POST /_emulator/v1/clock                  {"advance": "PT1H"} or {"set": "2026-01-01T00:00:00Z"} (virtual clock)
+    POST /_emulator/v1/reset                  back to the bundled fixtures
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import isodate
 import orjson
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..emulator import Emulator
-from ..errors import BadRequest
+from ..errors import BadRequest, InvalidPayload, RecordNotFound
+from ..jobs import states, transitions
+from ..jobs.create import create_jobs
+from ..store.schema import METADATA
+from ..store.values import format_datetime, normalize_guid, parse_datetime
 
 PREFIX = "/_emulator/v1"
+HISTORY = METADATA.tables["emulator_job_history"]
+JOBS = METADATA.tables["asyncoperation"]
+MAX_BODY = 16 * 1_048_576
 
 
 def _json(body, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _body(request: Request):
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise InvalidPayload(f"The request body is larger than {MAX_BODY} bytes.", status=413)
+    try:
+        return orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidPayload(f"The body is not valid JSON ({exc}).") from None
+
+
+def _job_id(request: Request) -> str:
+    try:
+        return normalize_guid(request.path_params["job_id"])
+    except ValueError:
+        raise BadRequest(f"'{request.path_params['job_id']}' is not a GUID.") from None
 
 
 def routes(emulator: Emulator) -> list[Route]:
@@ -24,18 +65,88 @@ def routes(emulator: Emulator) -> list[Route]:
         return _json({
             "status": "ok",
             "clock": "virtual" if emulator.clock.virtual else "real",
-            "now": emulator.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "now": _iso(emulator.clock.now()),
             "strict": emulator.settings.strict,
         })
 
     async def reset(request: Request) -> Response:
         await emulator.reset()
+        emulator.jobs_changed()
         return _json({"status": "reset"})
 
-    async def not_found(request: Request) -> Response:
-        raise BadRequest(f"Unknown control endpoint '{request.url.path}'.")
+    async def create(request: Request) -> Response:
+        body = await _body(request)
+        specs = body if isinstance(body, list) else [body]
+        if not isinstance(body, (list, dict)):
+            raise BadRequest("Send one job (a JSON object of asyncoperation columns) or a list of them.")
+        if len(specs) > 100_000:
+            raise BadRequest("At most 100,000 jobs can be created in one request.")
+        async with emulator.store.write() as conn:
+            ids = await create_jobs(conn, specs, emulator.clock.now(), emulator.caller)
+        emulator.jobs_changed()
+        return _json({"value": [{"asyncoperationid": i} for i in ids]}, status=201)
+
+    async def history(request: Request) -> Response:
+        job_id = _job_id(request)
+        async with emulator.store.read() as conn:
+            rows = (await conn.execute(
+                select(HISTORY.c.at, HISTORY.c.statecode, HISTORY.c.statuscode, HISTORY.c.reason)
+                .where(HISTORY.c.asyncoperationid == job_id).order_by(HISTORY.c.id)
+            )).all()
+        if not rows:
+            raise RecordNotFound.for_id("asyncoperation", job_id)
+        return _json({"value": [
+            {"at": format_datetime(at), "statecode": state, "statuscode": status, "reason": reason}
+            for at, state, status, reason in rows
+        ]})
+
+    async def event(request: Request) -> Response:
+        job_id = _job_id(request)
+        now = emulator.clock.now()
+        async with emulator.store.write() as conn:
+            row = (await conn.execute(select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.iswaitingforevent)
+                                      .where(JOBS.c.asyncoperationid == job_id))).first()
+            if row is None:
+                raise RecordNotFound.for_id("asyncoperation", job_id)
+            if (row.statecode, row.statuscode) != states.WAITING or not row.iswaitingforevent:
+                raise BadRequest(f"The system job {job_id} is not waiting for an event.")
+            await transitions.apply(conn, job_id, states.TRANSITIONS["wake"], states.WAITING, now,
+                                    reason="event received", values={"postponeuntil": None, "iswaitingforevent": 0})
+        emulator.jobs_changed()
+        if emulator.clock.virtual:
+            await emulator.advance_clock(now)
+        return _json({"asyncoperationid": job_id, "statecode": 0, "statuscode": 0})
+
+    async def clock(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _body(request)
+            if not isinstance(body, dict) or len(body) != 1 or not set(body) <= {"advance", "set"}:
+                raise BadRequest('Send {"advance": "<ISO 8601 duration>"} or {"set": "<ISO 8601 date and time>"}.')
+            if not emulator.clock.virtual:
+                raise BadRequest("The real clock cannot be moved: start the emulator with --clock virtual.")
+            now = emulator.clock.now()
+            try:
+                if "advance" in body:
+                    delta = isodate.parse_duration(str(body["advance"]))
+                    target = now + delta
+                else:
+                    target = parse_datetime(str(body["set"]))
+            except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as exc:
+                raise BadRequest(f"Not a valid ISO 8601 value: {exc}.") from None
+            if target < now:
+                raise BadRequest(f"The virtual clock only moves forward: it is {_iso(now)}.")
+            if target.year > 9000:
+                raise BadRequest("That is too far in the future.")
+            moved = await emulator.advance_clock(target)
+            return _json({"now": _iso(moved)})
+        return _json({"now": _iso(emulator.clock.now()), "clock": "virtual" if emulator.clock.virtual else "real"})
 
     return [
         Route(f"{PREFIX}/health", health, methods=["GET"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+        Route(f"{PREFIX}/jobs", create, methods=["POST"]),
+        Route(f"{PREFIX}/jobs/{{job_id}}/history", history, methods=["GET"]),
+        Route(f"{PREFIX}/jobs/{{job_id}}/event", event, methods=["POST"]),
+        Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
     ]
+

@@ -80,6 +80,7 @@ TRANSITIONS: dict[str, Transition] = {t.name: t for t in (
     _platform("succeed", (IN_PROGRESS,), SUCCEEDED),
     _platform("fail", (IN_PROGRESS,), FAILED),
     _platform("retry", (IN_PROGRESS,), WAITING),
+    _platform("reschedule", (IN_PROGRESS,), WAITING),
     _platform("suspend", (IN_PROGRESS,), WAITING),
     _platform("paused", (PAUSING,), WAITING),
     _platform("canceled", (CANCELING,), CANCELED),

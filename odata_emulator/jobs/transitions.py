@@ -35,7 +35,7 @@ async def record(conn: AsyncConnection, job_id: str, at: dt.datetime | int, pair
 
 async def apply(conn: AsyncConnection, job_id: str, transition: Transition, current: Pair, now: dt.datetime, *,
                 reason: str | None = None, host: str | None = None, values: dict | None = None,
-                version: int | None = None) -> bool:
+                version: int | None = None, holder: str | None = None) -> bool:
     """Move one job from `current` along `transition`. Returns False (and writes nothing) when the
     job is no longer in `current` (or no longer at `version`, when given)."""
     if current not in transition.sources:
@@ -43,6 +43,9 @@ async def apply(conn: AsyncConnection, job_id: str, transition: Transition, curr
     condition = [JOBS.c.asyncoperationid == job_id, JOBS.c.statecode == current[0], JOBS.c.statuscode == current[1]]
     if version is not None:
         condition.append(JOBS.c.versionnumber == version)
+    if holder is not None:
+        # Only the instance that holds the lock may move a Locked job on.
+        condition.append(JOBS.c.hostid == holder)
     target = transition.target
     changes = {"statecode": target[0], "statuscode": target[1], "modifiedon": to_epoch(now),
                "versionnumber": next_version(), **(values or {})}

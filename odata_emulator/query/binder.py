@@ -179,7 +179,7 @@ class Binder:
         child = Binder(self.model, target, self.strict, self.aliases)
         where = child.bind_filter(item.filter) if item.filter is not None else None
         orderby = child.bind_orderby(item.orderby) if item.orderby is not None else ()
-        top = item.top
+        top = _parse_top(str(item.top)) if item.top is not None else None
         return b.Expansion(navigation, projection, where, orderby, top)
 
     # ------------------------------------------------------------------------------ $orderby
@@ -223,7 +223,14 @@ class Binder:
         text = self.aliases.get(node.name)
         if text is None or text == "":
             return b.Const(None, "null")
-        return self.bind_expr(parse("filter", text), scope)
+        resolving = self.__dict__.setdefault("_resolving_aliases", set())
+        if node.name in resolving:  # @p1=@p1 would recurse without end
+            raise QueryError(f"The parameter alias '{node.name}' refers to itself.")
+        resolving.add(node.name)
+        try:
+            return self.bind_expr(parse("filter", text), scope)
+        finally:
+            resolving.discard(node.name)
 
     def visit_Member(self, node: ast.Member, scope: _Scope) -> b.PropertyRef:
         return self.resolve_path(node.path, scope)
@@ -637,7 +644,10 @@ def _convert_text_value(item, ref: b.PropertyRef, function: str):
     text = str(item)
     try:
         if attribute.type in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS):
-            return int(text)
+            number = int(text)
+            if not -(2 ** 63) <= number < 2 ** 63:  # beyond Int64: SQLite cannot bind it
+                raise ValueError(text)
+            return number
         if attribute.type is T.DOUBLE:
             return float(text)
         if attribute.type is T.BOOLEAN:
@@ -672,7 +682,8 @@ def _json_array(text: str) -> ast.JsonArray:
 
 
 def _parse_nonnegative(text: str, option: str) -> int:
-    if not text.isdigit():
+    # ODataLib reads these as Int64: ASCII digits only ('²'.isdigit() is true), at most Int64.MaxValue.
+    if not (text.isascii() and text.isdigit()) or int(text) > 2 ** 63 - 1:
         raise QueryError(
             f"Invalid value '{text}' for {option} query option found. The {option} query option requires a "
             f"non-negative integer value."

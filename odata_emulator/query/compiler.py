@@ -300,13 +300,13 @@ class Compiler:
         return and_(*clauses)
 
     def visit_ClockCondition(self, expr: b.ClockCondition):
-        from .datefunctions import CLOCK_FUNCTIONS
+        from .datefunctions import clock_bounds
         import datetime as dt
 
         column = self.expression(expr.operand)
         # Which ends are open is a property of the function, not of the time: probe once.
         probe = dt.datetime(2000, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
-        lower, upper = CLOCK_FUNCTIONS[expr.function].bounds(probe, expr.amount or 0)
+        lower, upper = clock_bounds(expr.function, probe, expr.amount)
         clauses = []
         if lower is not None:
             clauses.append(column >= self._clock_param(expr.function, expr.amount, upper=False))

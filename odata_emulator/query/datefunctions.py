@@ -15,6 +15,8 @@ from typing import Callable
 
 from dateutil.relativedelta import relativedelta
 
+from ..errors import QueryError
+
 Bounds = tuple[dt.datetime | None, dt.datetime | None]
 _SECOND = dt.timedelta(seconds=1)
 
@@ -113,4 +115,7 @@ CLOCK_FUNCTIONS: dict[str, ClockFunction] = {
 
 
 def clock_bounds(function: str, now: dt.datetime, amount: int | None) -> Bounds:
-    return CLOCK_FUNCTIONS[function].bounds(now, amount or 0)
+    try:
+        return CLOCK_FUNCTIONS[function].bounds(now, amount or 0)
+    except (ValueError, OverflowError):  # e.g. LastXYears(PropertyValue=100000): before year 1
+        raise QueryError(f"The parameter 'PropertyValue' of function '{function}' is out of range.") from None

@@ -51,7 +51,10 @@ def _decode_value(attribute: Attribute, text: str | None):
     if kind is T.DOUBLE:
         return float(text)
     if kind in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS, T.BOOLEAN):
-        return int(text)
+        number = int(text)
+        if not -(2 ** 63) <= number < 2 ** 63:  # SQLite cannot bind it: a tampered cookie
+            raise ValueError("integer out of range")
+        return number
     return text
 
 

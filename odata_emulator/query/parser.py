@@ -56,8 +56,8 @@ def parse_datetimeoffset(text: str) -> dt.datetime:
     value = text.replace("z", "Z")
     if "." in value:
         head, _, tail = value.partition(".")
-        digits = "".join(ch for ch in tail if ch.isdigit())
-        zone = tail[len(digits):]
+        zone = tail.lstrip("0123456789")
+        digits = tail[:len(tail) - len(zone)]
         value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed.astimezone(dt.timezone.utc).replace(microsecond=0)
@@ -105,14 +105,17 @@ class _ToAst(Transformer):
     def integer(self, tok: Token) -> ast.Literal:
         return _number(tok.value, tok.start_pos)
 
-    def true(self) -> ast.Literal:
-        return ast.Literal(True, "Edm.Boolean")
+    @v_args(meta=True, inline=True)
+    def true(self, meta) -> ast.Literal:
+        return ast.Literal(True, "Edm.Boolean", _meta_pos(meta))
 
-    def false(self) -> ast.Literal:
-        return ast.Literal(False, "Edm.Boolean")
+    @v_args(meta=True, inline=True)
+    def false(self, meta) -> ast.Literal:
+        return ast.Literal(False, "Edm.Boolean", _meta_pos(meta))
 
-    def null(self) -> ast.Literal:
-        return ast.Literal(None, "null")
+    @v_args(meta=True, inline=True)
+    def null(self, meta) -> ast.Literal:
+        return ast.Literal(None, "null", _meta_pos(meta))
 
     # --- expressions
     def member(self, *names: Token) -> ast.Member:
@@ -121,11 +124,14 @@ class _ToAst(Transformer):
     def alias(self, tok: Token) -> ast.Alias:
         return ast.Alias(tok.value, tok.start_pos)
 
-    def or_(self, left, right) -> ast.BinaryOp:
-        return ast.BinaryOp("or", left, right, _node_pos(left))
+    # `and`, `or`, `has` and `in` are anonymous keywords: these nodes point where their text starts.
+    @v_args(meta=True, inline=True)
+    def or_(self, meta, left, right) -> ast.BinaryOp:
+        return ast.BinaryOp("or", left, right, _meta_pos(meta))
 
-    def and_(self, left, right) -> ast.BinaryOp:
-        return ast.BinaryOp("and", left, right, _node_pos(left))
+    @v_args(meta=True, inline=True)
+    def and_(self, meta, left, right) -> ast.BinaryOp:
+        return ast.BinaryOp("and", left, right, _meta_pos(meta))
 
     def compare(self, left, op: Token, right) -> ast.BinaryOp:
         return ast.BinaryOp(op.value, left, right, op.start_pos)
@@ -133,17 +139,20 @@ class _ToAst(Transformer):
     def arith(self, left, op: Token, right) -> ast.BinaryOp:
         return ast.BinaryOp(op.value, left, right, op.start_pos)
 
-    def has(self, left, right) -> ast.BinaryOp:
-        return ast.BinaryOp("has", left, right, _node_pos(left))
+    @v_args(meta=True, inline=True)
+    def has(self, meta, left, right) -> ast.BinaryOp:
+        return ast.BinaryOp("has", left, right, _meta_pos(meta))
 
-    def in_(self, operand, items) -> ast.In:
-        return ast.In(operand, items, _node_pos(operand))
+    @v_args(meta=True, inline=True)
+    def in_(self, meta, operand, items) -> ast.In:
+        return ast.In(operand, items, _meta_pos(meta))
 
     def list_expr(self, *items) -> tuple:
         return tuple(i for i in items if i is not None)
 
-    def not_(self, operand) -> ast.Not:
-        return ast.Not(operand, _node_pos(operand))
+    @v_args(meta=True, inline=True)
+    def not_(self, meta, operand) -> ast.Not:
+        return ast.Not(operand, _meta_pos(meta))
 
     def negate(self, tok: Token, operand) -> ast.Negate:
         return ast.Negate(operand, tok.start_pos)
@@ -169,8 +178,9 @@ class _ToAst(Transformer):
         text = tok.value
         return Decimal(text) if any(c in text for c in ".eE") else int(text)
 
-    def json_array(self, *items) -> ast.JsonArray:
-        return ast.JsonArray(tuple(i for i in items if i is not None))
+    @v_args(meta=True, inline=True)
+    def json_array(self, meta, *items) -> ast.JsonArray:
+        return ast.JsonArray(tuple(i for i in items if i is not None), _meta_pos(meta))
 
     def dataverse_call(self, qualified, *args) -> ast.DataverseCall:
         name, pos = qualified
@@ -256,8 +266,9 @@ class _ToAst(Transformer):
     def aggregate_with(self, member: ast.Member, method: Token, alias: Token) -> ast.AggregateItem:
         return ast.AggregateItem(member.path, method.value, alias.value, member.pos)
 
-    def aggregate_count(self, alias: Token) -> ast.AggregateItem:
-        return ast.AggregateItem(None, "count", alias.value, alias.start_pos)
+    @v_args(meta=True, inline=True)
+    def aggregate_count(self, meta, alias: Token) -> ast.AggregateItem:
+        return ast.AggregateItem(None, "count", alias.value, _meta_pos(meta))
 
     def apply_orderby(self, _):
         return ast.UnsupportedTransformation("orderby")
@@ -289,8 +300,9 @@ def _lambda(self, *parts):
 setattr(_ToAst, "lambda", v_args(inline=True)(_lambda))
 
 
-def _node_pos(node) -> int:
-    return getattr(node, "pos", 0)
+def _meta_pos(meta) -> int:
+    """Where a rule starts: for nodes whose first token is an anonymous keyword (`not`, `true`, `[`)."""
+    return meta.start_pos if not meta.empty else 0
 
 
 def _unterminated_literal(text: str) -> bool:
@@ -311,7 +323,42 @@ def _unterminated_literal(text: str) -> bool:
 _TOKEN_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_'\"@$()[],/*-.:;=")
 
 
-def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
+_GROUPING_WORDS = {"and", "or", "not", "eq", "ne", "gt", "ge", "lt", "le", "add", "sub", "mul", "div", "divby", "mod",
+                   "has", "filter"}
+
+
+def _expected_before(start: str, text: str, pos: int) -> set[str] | None:
+    """What the grammar accepts at `pos`, with the parser's pending reductions done: the tokens that
+    may end the text before `pos`. (LALR reports a wider set when the offending token is a literal.)"""
+    try:
+        _lark().parse(text[:pos], start=start)
+    except UnexpectedToken as exc:
+        if exc.token.type == "$END":
+            return set(exc.expected or ())
+    except UnexpectedInput:
+        pass
+    return None
+
+
+def _open_paren_kind(text: str, pos: int) -> str:
+    """ODataLib wants "')' or ','" inside an argument list or a lambda, "')' or operator" after a
+    parenthesized expression (including $apply's filter(...)). Looks at the innermost open '('."""
+    depth, inside, opened = 0, False, []
+    for i, ch in enumerate(text[:pos]):
+        if ch == "'":
+            inside = not inside
+        elif not inside and ch == "(":
+            opened.append(i)
+        elif not inside and ch == ")" and opened:
+            opened.pop()
+    if not opened:
+        return "','"
+    head = text[:opened[-1]].rstrip()
+    word = head[len(head.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")):]
+    return "operator" if not word or word in _GROUPING_WORDS else "','"
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, start: str = "filter") -> QuerySyntaxError:
     if _unterminated_literal(text):
         return QuerySyntaxError(f"There is an unterminated literal at position {len(text)} in '{text}'.",
                                 position=len(text), text=text)
@@ -330,8 +377,11 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> QuerySyntaxError:
         token = exc.token
         pos = len(text) if token.type == "$END" else (token.start_pos or 0)
         expected = set(exc.expected or ())
+        if token.type != "$END":
+            expected = _expected_before(start, text, pos) or expected
         if expected and expected <= {"RPAR", "COMMA"}:
-            return QuerySyntaxError(f"')' or ',' expected at position {pos} in '{text}'.", position=pos, text=text)
+            what = "','" if "COMMA" in expected else _open_paren_kind(text, pos)
+            return QuerySyntaxError(f"')' or {what} expected at position {pos} in '{text}'.", position=pos, text=text)
         return QuerySyntaxError(f"Syntax error at position {pos} in '{text}'.", position=pos, text=text)
     return QuerySyntaxError(f"Syntax error in '{text}'.", text=text)  # pragma: no cover
 
@@ -347,11 +397,11 @@ def parse(start: str, text: str):
         tree = _lark().parse(text, start=start)
         return _ToAst().transform(tree)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text) from None
+        raise _syntax_error(exc, text, start) from None
     except VisitError as exc:
         inner = exc.orig_exc
         if isinstance(inner, _LiteralError):
-            raise QuerySyntaxError(f"{inner} at position {inner.pos} in '{text}'.", position=inner.pos,
+            raise QuerySyntaxError(f"{inner} at '{inner.pos}' in '{text}'.", position=inner.pos,
                                    text=text) from None
         raise
 

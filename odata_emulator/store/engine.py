@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from ..model import EntityModel
 from .schema import METADATA
@@ -15,41 +16,62 @@ DEFAULT_DATABASE = "odata-emulator.db"
 
 
 def database_url(database: str) -> str:
-    """`:memory:`, a file path, or a full SQLAlchemy URL (sqlite+aiosqlite://...)."""
-    if database == ":memory:":
-        return "sqlite+aiosqlite://"
+    """A file path, or a full SQLAlchemy URL (sqlite+aiosqlite://...)."""
     if "://" in database:
         return database
     return f"sqlite+aiosqlite:///{Path(database).expanduser().resolve()}"
 
 
-def create_engine(database: str) -> AsyncEngine:
-    url = database_url(database)
-    in_memory = url in ("sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:")
-    kwargs: dict = {}
-    if in_memory:
-        # One connection for the life of the engine: an in-memory database exists per connection.
-        kwargs["poolclass"] = StaticPool
-    engine = create_async_engine(url, **kwargs)
+class Store:
+    """The engine, and the two ways in: `read()` for queries, `write()` for changes.
 
-    @event.listens_for(engine.sync_engine, "connect")
-    def _pragmas(dbapi_connection, _record):  # pragma: no cover - exercised by every test
-        cursor = dbapi_connection.cursor()
-        if not in_memory:
+    A write transaction starts with BEGIN IMMEDIATE: it takes SQLite's write lock up front, so
+    two writers (the API and the scheduler, or two processes on one file) queue on busy_timeout
+    instead of deadlocking when a read-then-write transaction tries to upgrade its lock.
+    `:memory:` is a private temporary file, removed on close, so that readers and the scheduler
+    can use separate connections as they do on a durable file.
+    """
+
+    def __init__(self, database: str) -> None:
+        self._scratch: str | None = None
+        if database == ":memory:":
+            self._scratch = tempfile.mkdtemp(prefix="odata-emulator-")
+            database = str(Path(self._scratch) / "store.db")
+        self.url = database_url(database)
+        self.engine: AsyncEngine = create_async_engine(self.url)
+        self._writer = self.engine.execution_options(sqlite_immediate=True)
+
+        @event.listens_for(self.engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
+            # Transactions are begun explicitly below, not by the driver.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
             # WAL lets reads run while the scheduler writes, and several processes share one file.
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA foreign_keys=OFF")
-        cursor.close()
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
 
-    return engine
+        @event.listens_for(self.engine.sync_engine, "begin")
+        def _on_begin(conn):  # pragma: no cover - exercised by every test
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def read(self):
+        return self.engine.connect()
+
+    def write(self):
+        return self._writer.begin()
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
 
-async def create_schema(engine: AsyncEngine, model: EntityModel) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(METADATA.create_all)
-        await _refresh_entity_definitions(conn, model)
+async def create_schema(conn, model: EntityModel) -> None:
+    await conn.run_sync(METADATA.create_all)
+    await _refresh_entity_definitions(conn, model)
 
 
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:

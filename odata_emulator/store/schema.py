@@ -98,6 +98,13 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         Column("host", Text()),
     )
     Index("ix_emulator_job_history_job", history.c.asyncoperationid, history.c.id)
+    # How a simulated job behaves when it runs (duration, outcome), set by fixtures or the control API.
+    Table(
+        "emulator_job_simulation",
+        metadata,
+        Column("asyncoperationid", String(36), primary_key=True),
+        Column("settings", Text(), nullable=False),
+    )
     Table(
         "emulator_meta",
         metadata,

@@ -1,0 +1,136 @@
+"""Creating system jobs as the platform does (the Web API refuses it; the control API and the
+fixtures use this). Missing columns get the platform's defaults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..errors import BadRequest
+from ..model import MODEL, AttributeType as T
+from ..store.fixtures import Caller
+from ..store.schema import METADATA
+from ..store.values import to_epoch, to_storage
+from . import recurrence, states, transitions
+from .simulation import Simulation
+from .transitions import JOBS
+
+ENTITY = MODEL.entity("asyncoperation")
+SIMULATIONS = METADATA.tables["emulator_job_simulation"]
+# Columns the platform keeps for itself.
+_INTERNAL = {"versionnumber", "leaseexpires"}
+_STATUS_STATE = {o.value: o.state for o in ENTITY.columns["statuscode"].option_set.options}
+
+
+def _convert(name: str, value, index: int):
+    attribute = ENTITY.columns.get(name)
+    where = f"job {index}: " if index is not None else ""
+    if attribute is None or name in _INTERNAL:
+        raise BadRequest(f"{where}'{name}' is not a column of asyncoperation.")
+    try:
+        stored = to_storage(attribute, value)
+    except (TypeError, ValueError) as exc:
+        raise BadRequest(f"{where}'{name}': {exc}.") from None
+    if stored is not None:
+        if attribute.max_length is not None and isinstance(stored, str) and len(stored) > attribute.max_length:
+            raise BadRequest(f"{where}the length of '{name}' exceeds its maximum of {attribute.max_length} characters.",
+                             code="0x80044331")
+        if attribute.type is T.PICKLIST and attribute.option_set and stored not in attribute.option_set.labels:
+            raise BadRequest(f"{where}{stored} is not a valid value of '{name}'.")
+        if attribute.type in (T.INTEGER, T.BIGINT) and attribute.min_value is not None and not (
+                attribute.min_value <= stored <= attribute.max_value):
+            raise BadRequest(f"{where}'{name}' must be between {attribute.min_value:g} and {attribute.max_value:g}.")
+    return stored
+
+
+def prepare(spec: dict, index: int, now: dt.datetime, caller: Caller) -> tuple[dict, dict | None]:
+    if not isinstance(spec, dict):
+        raise BadRequest(f"job {index}: a job is a JSON object of asyncoperation columns.")
+    spec = dict(spec)
+    simulation = None
+    if "simulation" in spec:
+        # Kept as given (checked now): a duration left out takes the operation type's default when it runs.
+        simulation = spec.pop("simulation")
+        Simulation.from_json(simulation)
+    values = {name: _convert(name, value, index) for name, value in spec.items()}
+    epoch = to_epoch(now)
+    operation_type = values.get("operationtype") or 1
+    owner_type = values.get("owneridtype") or ("systemuser" if values.get("ownerid") is None else None)
+    if values.get("ownerid") is not None and owner_type is None:
+        raise BadRequest(f"job {index}: give 'owneridtype' (systemuser or team) with 'ownerid'.")
+    defaults = {
+        "asyncoperationid": str(uuid.uuid4()),
+        "name": ENTITY.columns["operationtype"].option_set.labels.get(operation_type, "System Job"),
+        "operationtype": operation_type,
+        "createdon": epoch,
+        "modifiedon": epoch,
+        "createdby": caller.user_id,
+        "modifiedby": caller.user_id,
+        "ownerid": caller.user_id,
+        "owneridtype": owner_type,
+        "owningbusinessunit": caller.business_unit_id,
+        "correlationid": str(uuid.uuid4()),
+        "correlationupdatedtime": epoch,
+        "depth": 1,
+        "executiontimespan": 0.0,
+        "retrycount": 0,
+        "iswaitingforevent": 0,
+        "retainjobhistory": 0,
+        "subtype": 0,
+        "timezoneruleversionnumber": 0,
+    }
+    row = {name: None for name in ENTITY.columns}
+    row.update(defaults)
+    row.update({k: v for k, v in values.items()})
+    if row["owninguser"] is None and row["owningteam"] is None:
+        row["owninguser" if row["owneridtype"] == "systemuser" else "owningteam"] = row["ownerid"]
+    recurrence.validate(row["recurrencepattern"])
+    if row["statecode"] is None and row["statuscode"] is None:
+        waiting = row["iswaitingforevent"] or (row["postponeuntil"] is not None and row["postponeuntil"] > epoch)
+        row["statecode"], row["statuscode"] = states.WAITING if waiting else states.READY
+        if row["recurrencepattern"] and row["recurrencestarttime"] is not None and row["recurrencestarttime"] > epoch \
+                and row["postponeuntil"] is None:
+            row["statecode"], row["statuscode"] = states.WAITING
+            row["postponeuntil"] = row["recurrencestarttime"]
+    else:
+        if row["statuscode"] is None:
+            row["statuscode"] = states.DEFAULT_STATUS.get(row["statecode"])
+        if row["statecode"] is None:
+            row["statecode"] = _STATUS_STATE.get(row["statuscode"])
+        if (row["statecode"], row["statuscode"]) not in states.ALL_PAIRS:
+            raise BadRequest(f"job {index}: ({row['statecode']}, {row['statuscode']}) is not a valid state and status.")
+    if row["statecode"] == 3 and row["completedon"] is None:
+        row["completedon"] = epoch
+    return row, simulation
+
+
+async def create_jobs(conn: AsyncConnection, specs: list, now: dt.datetime, caller: Caller) -> list[str]:
+    prepared = [prepare(spec, i, now, caller) for i, spec in enumerate(specs)]
+    ids = [row["asyncoperationid"] for row, _ in prepared]
+    if len(set(ids)) != len(ids):
+        raise BadRequest("Two jobs in the request have the same asyncoperationid.")
+    clash = (await conn.execute(select(JOBS.c.asyncoperationid).where(JOBS.c.asyncoperationid.in_(ids)))).first()
+    if clash is not None:
+        raise BadRequest(f"A system job with asyncoperationid {clash[0]} already exists.", code="0x80040237")
+    top = (await conn.execute(select(func.max(JOBS.c.sequence)))).scalar_one_or_none() or 0
+    version = (await conn.execute(select(func.max(JOBS.c.versionnumber)))).scalar_one_or_none() or 0
+    rows = []
+    for offset, (row, _) in enumerate(prepared, start=1):
+        if row["sequence"] is None:
+            row["sequence"] = top + offset
+        row["versionnumber"] = version + offset
+        rows.append(row)
+    if rows:
+        await conn.execute(insert(JOBS), rows)
+    simulations = [{"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(sim)}
+                   for row, sim in prepared if sim is not None]
+    if simulations:
+        await conn.execute(insert(SIMULATIONS), simulations)
+    for row in rows:
+        await transitions.record(conn, row["asyncoperationid"], row["createdon"], (row["statecode"], row["statuscode"]),
+                                 "created")
+    return ids
