@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--clock", choices=("real", "virtual"), default="real", help="real (default) or virtual time")
     serve.add_argument("--clock-start", default=None, help="start of the virtual clock (ISO 8601; default: the fixtures' reference time)")
     serve.add_argument("--aggregate-limit", type=int, default=50_000, help="rows an aggregate query may read (default 50000)")
+    serve.add_argument("--concurrency", type=int, default=4, help="system jobs run at once (default 4)")
+    serve.add_argument("--lease-seconds", type=float, default=30.0,
+                       help="how long a Locked job stays with an instance that stops renewing it (default 30)")
+    serve.add_argument("--no-scheduler", action="store_true", help="do not run system jobs")
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -47,6 +51,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         clock=args.clock,
         clock_start=start,
         aggregate_limit=args.aggregate_limit,
+        scheduler=not args.no_scheduler,
+        concurrency=args.concurrency,
+        lease_seconds=args.lease_seconds,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import AsyncIterator
 
+from lark.exceptions import VisitError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,7 +15,7 @@ from ..control.routes import routes as control_routes
 from ..emulator import Emulator
 from ..errors import DataverseError, ResourceNotFound
 from ..settings import Settings
-from .errors import dataverse_error_handler
+from .errors import dataverse_error_handler, too_deep_handler
 from .webapi import API_PREFIX, WebApi
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
             *control_routes(emulator),
             Route("/{path:path}", not_found, methods=_METHODS),
         ],
-        exception_handlers={DataverseError: dataverse_error_handler, Exception: dataverse_error_handler},
+        exception_handlers={DataverseError: dataverse_error_handler, RecursionError: too_deep_handler,
+                            VisitError: too_deep_handler, Exception: dataverse_error_handler},
         lifespan=lifespan,
     )
     app.state.emulator = emulator

@@ -10,7 +10,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..errors import DataverseError
+from ..errors import DataverseError, QueryError
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 log = logging.getLogger("odata_emulator")
@@ -39,3 +39,16 @@ async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
         media_type=JSON_TYPE,
         headers={"OData-Version": "4.0"},
     )
+
+
+# ODataLib's answer past its recursion limit (`UriQueryExpressionParser_TooDeep`).
+TOO_DEEP = "Recursion depth exceeded allowed limit."
+
+
+async def too_deep_handler(request: Request, exc: Exception) -> Response:
+    """A query option nested or chained deeper than the parser, binder or SQL compiler can recurse
+    (`not not ... x`, hundreds of `or`s) is the client's 400, not a 500. Lark wraps an error raised
+    inside its transformer in a `VisitError` (`orig_exc`)."""
+    if isinstance(getattr(exc, "orig_exc", exc), RecursionError):
+        return error_response(QueryError(TOO_DEEP))
+    return await dataverse_error_handler(request, exc)

@@ -82,13 +82,16 @@ class Scheduler:
 
     async def wake_due(self, now: dt.datetime) -> int:
         """Suspended jobs whose postponement has passed become Ready (not those waiting for an event)."""
+        due_query = select(JOBS.c.asyncoperationid).where(
+            JOBS.c.statecode == 1, JOBS.c.statuscode == 10, JOBS.c.postponeuntil.is_not(None),
+            JOBS.c.postponeuntil <= to_epoch(now), func.coalesce(JOBS.c.iswaitingforevent, 0) == 0,
+        ).order_by(JOBS.c.postponeuntil, JOBS.c.createdon)
+        # Look before taking the write lock: most passes find nothing to do.
+        async with self.store.read() as conn:
+            if (await conn.execute(due_query.limit(1))).first() is None:
+                return 0
         async with self.store.write() as conn:
-            due = (await conn.execute(
-                select(JOBS.c.asyncoperationid).where(
-                    JOBS.c.statecode == 1, JOBS.c.statuscode == 10, JOBS.c.postponeuntil.is_not(None),
-                    JOBS.c.postponeuntil <= to_epoch(now), func.coalesce(JOBS.c.iswaitingforevent, 0) == 0,
-                ).order_by(JOBS.c.postponeuntil, JOBS.c.createdon)
-            )).scalars().all()
+            due = (await conn.execute(due_query)).scalars().all()
             woken = 0
             for job_id in due:
                 woken += await transitions.apply(conn, job_id, states.TRANSITIONS["wake"], states.WAITING, now,
@@ -97,10 +100,14 @@ class Scheduler:
 
     async def recover(self, now: dt.datetime, *, orphans_only_of: set[str] | None = None) -> int:
         """Locked jobs whose lease has expired (or, on the virtual clock, that no runner here holds)."""
+        query = select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode).where(JOBS.c.statecode == 2)
+        if orphans_only_of is None:
+            query = query.where(or_(JOBS.c.leaseexpires.is_(None), JOBS.c.leaseexpires < to_epoch(now)))
+        async with self.store.read() as conn:
+            candidates = (await conn.execute(query)).all()
+        if not [row for row in candidates if orphans_only_of is None or row[0] not in orphans_only_of]:
+            return 0
         async with self.store.write() as conn:
-            query = select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode).where(JOBS.c.statecode == 2)
-            if orphans_only_of is None:
-                query = query.where(or_(JOBS.c.leaseexpires.is_(None), JOBS.c.leaseexpires < to_epoch(now)))
             rows = (await conn.execute(query)).all()
             recovered = 0
             for job_id, state, status in rows:
@@ -115,7 +122,7 @@ class Scheduler:
                                                      reason=f"{name} (lease expired)", host=self.host, values=values)
         return recovered
 
-    async def claim(self, now: dt.datetime) -> Claimed | None:
+    def _claim_statement(self, now: dt.datetime):
         a, b = JOBS.alias("a"), JOBS.alias("b")
         epoch = to_epoch(now)
         earlier_unfinished = exists().where(
@@ -133,7 +140,7 @@ class Scheduler:
             .limit(1)
             .scalar_subquery()
         )
-        statement = (
+        return (
             update(JOBS)
             .where(JOBS.c.asyncoperationid == candidate, JOBS.c.statecode == 0, JOBS.c.statuscode == 0)
             .values(statecode=2, statuscode=20, startedon=epoch, modifiedon=epoch, hostid=self.host,
@@ -141,19 +148,37 @@ class Scheduler:
             .returning(JOBS.c.asyncoperationid, JOBS.c.operationtype, JOBS.c.retrycount, JOBS.c.recurrencepattern,
                        JOBS.c.recurrencestarttime, JOBS.c.createdon)
         )
+
+    async def claim(self, now: dt.datetime) -> Claimed | None:
+        claimed = await self.claim_many(now, 1)
+        return claimed[0] if claimed else None
+
+    async def claim_many(self, now: dt.datetime, limit: int) -> list[Claimed]:
+        """Lock up to `limit` eligible jobs, first in first out, in one transaction."""
+        statement = self._claim_statement(now)
+        rows = []
         async with self.store.write() as conn:
-            row = (await conn.execute(statement)).first()
-            if row is None:
-                return None
-            await transitions.record(conn, row.asyncoperationid, now, states.IN_PROGRESS, "claim", self.host)
-            stored = (await conn.execute(
-                select(SIMULATIONS.c.settings).where(SIMULATIONS.c.asyncoperationid == row.asyncoperationid)
-            )).scalar_one_or_none()
-        settings = simulation.Simulation.from_json(json.loads(stored) if stored else None,
-                                                   default_duration(row.operationtype))
-        start = row.recurrencestarttime if row.recurrencestarttime is not None else row.createdon
-        return Claimed(row.asyncoperationid, row.operationtype, (row.retrycount or 0) + 1, now,
-                       row.recurrencepattern, from_epoch(start or epoch), settings)
+            for _ in range(limit):
+                row = (await conn.execute(statement)).first()
+                if row is None:
+                    break
+                rows.append(row)
+                await transitions.record(conn, row.asyncoperationid, now, states.IN_PROGRESS, "claim", self.host)
+            settings = {}
+            if rows:
+                settings = dict((await conn.execute(
+                    select(SIMULATIONS.c.asyncoperationid, SIMULATIONS.c.settings)
+                    .where(SIMULATIONS.c.asyncoperationid.in_([r.asyncoperationid for r in rows]))
+                )).all())
+        result = []
+        for row in rows:
+            stored = settings.get(row.asyncoperationid)
+            sim = simulation.Simulation.from_json(json.loads(stored) if stored else None,
+                                                  default_duration(row.operationtype))
+            start = row.recurrencestarttime if row.recurrencestarttime is not None else row.createdon
+            result.append(Claimed(row.asyncoperationid, row.operationtype, (row.retrycount or 0) + 1, now,
+                                  row.recurrencepattern, from_epoch(start if start is not None else to_epoch(now)), sim))
+        return result
 
     async def finish(self, claimed: Claimed, result: simulation.Result, now: dt.datetime) -> None:
         took = round((now - claimed.started).total_seconds(), 2)
@@ -240,18 +265,21 @@ class Scheduler:
         self._active.clear()
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_recovery = 0.0
         while not self._stopping:
             try:
                 now = self.clock.now()
                 await self.wake_due(now)
-                await self.recover(now)
-                while len(self._active) < self.concurrency and not self._stopping:
-                    claimed = await self.claim(self.clock.now())
-                    if claimed is None:
-                        break
-                    task = asyncio.create_task(self._run(claimed))
-                    self._active[claimed.job_id] = task
-                    task.add_done_callback(lambda _t, job_id=claimed.job_id: self._done(job_id))
+                if loop.time() >= next_recovery:
+                    await self.recover(now)
+                    next_recovery = loop.time() + max(self.lease.total_seconds() / 4, self.poll)
+                free = self.concurrency - len(self._active)
+                if free > 0 and not self._stopping:
+                    for claimed in await self.claim_many(self.clock.now(), free):
+                        task = asyncio.create_task(self._run(claimed))
+                        self._active[claimed.job_id] = task
+                        task.add_done_callback(lambda _t, job_id=claimed.job_id: self._done(job_id))
             except asyncio.CancelledError:
                 raise
             except Exception:  # pragma: no cover - a failing step is logged and retried at the next poll

@@ -290,7 +290,7 @@ class Binder:
             for side in (left, right):
                 if edm_of(side) not in _NUMERIC and edm_of(side) != "null":
                     raise _mismatch(left, right, op)
-            result = "Edm.Double" if "Edm.Double" in (edm_of(left), edm_of(right)) or op == "div" else edm_of(left)
+            result = "Edm.Double" if "Edm.Double" in (edm_of(left), edm_of(right)) or op == "divby" else edm_of(left)
             return b.Arith(op, left, right, result)
         left, right = _coerce_pair(left, right, op)
         return b.Compare(op, left, right)

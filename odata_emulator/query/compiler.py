@@ -236,7 +236,7 @@ class Compiler:
             return lhs * rhs
         if expr.op == "mod":
             return lhs % rhs
-        return cast(lhs, _real()) / rhs if expr.op == "div" and expr.edm_type == "Edm.Double" else lhs / rhs
+        return cast(lhs, _real()) / rhs if expr.op == "divby" or expr.edm_type == "Edm.Double" else lhs / rhs
 
     def visit_NegateOp(self, expr: b.NegateOp):
         return -self.expression(expr.operand)
