@@ -11,8 +11,10 @@ from .serialize import Annotations
 DEFAULT_PAGE_SIZE = 5000
 MAX_PAGE_SIZE = 5000
 
-# Splits on commas that are not inside double quotes.
-_ITEM = re.compile(r'\s*((?:[^,"]|"[^"]*")+)\s*(?:,|$)')
+# The items between commas that are not inside double quotes. Kept free of nested or adjacent
+# quantifiers over the same characters: a leading/trailing `\s*` around the run made matching
+# cubic on a header of spaces with a stray quote.
+_ITEM = re.compile(r'(?:[^,"]|"[^"]*")+')
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Preferences:
 def parse_prefer(headers: list[str]) -> Preferences:
     items: list[str] = []
     for header in headers:
-        items.extend(m.group(1).strip() for m in _ITEM.finditer(header) if m.group(1).strip())
+        items.extend(m.group(0).strip() for m in _ITEM.finditer(header) if m.group(0).strip())
     patterns: list[str] = []
     annotations_text = None
     page_size = None

@@ -299,6 +299,8 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + claimed.simulation.duration if result is not None else None
         check = min(self.poll, max(self.lease.total_seconds() / 3, 0.05))
+        renew_every = self.lease.total_seconds() / 3
+        renewed = loop.time()
         while deadline is None or loop.time() < deadline:
             wait = check if deadline is None else min(check, deadline - loop.time())
             await asyncio.sleep(max(wait, 0))
@@ -308,7 +310,9 @@ class Scheduler:
                 return
             if pair != states.IN_PROGRESS or holder != self.host:
                 return  # deleted, or recovered by another instance: not ours any more
-            await self.renew(claimed.job_id, self.clock.now())
+            if loop.time() - renewed >= renew_every:
+                await self.renew(claimed.job_id, self.clock.now())
+                renewed = loop.time()
         await self.finish(claimed, result, self.clock.now())
 
     # ------------------------------------------------------------------------------ virtual clock

@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert
 from ..model import AttributeType as T, EntityModel
 from .engine import read_meta, write_meta
 from .schema import METADATA
-from .values import parse_datetime, to_storage
+from .values import parse_datetime, to_epoch, to_storage
 
 DATASET = "dataset.json"
 
@@ -42,6 +42,7 @@ def reference_time(directory: Path) -> dt.datetime:
 async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
     shift = int((now - parse_datetime(dataset["reference_time"])).total_seconds())
     version = 0
+    simulations = []
     for table_name, rows in dataset["tables"].items():
         entity = model.entity(table_name)
         columns = entity.columns
@@ -49,6 +50,9 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
         for row in rows:
             values = {name: None for name in columns}
             for name, value in row.items():
+                if name == "simulation" and table_name == "asyncoperation":
+                    simulations.append({"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(value)})
+                    continue
                 attribute = columns[name]
                 stored = to_storage(attribute, value)
                 if attribute.type is T.DATETIME and stored is not None:
@@ -60,6 +64,15 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
             prepared.append(values)
         if prepared:
             await conn.execute(insert(METADATA.tables[table_name]), prepared)
+        if table_name == "asyncoperation" and prepared:
+            # Each job's history starts with the state the data set gives it.
+            await conn.execute(insert(METADATA.tables["emulator_job_history"]), [
+                {"asyncoperationid": v["asyncoperationid"], "at": v["modifiedon"] or v["createdon"] or to_epoch(now),
+                 "statecode": v["statecode"], "statuscode": v["statuscode"], "reason": "fixture", "host": None}
+                for v in prepared
+            ])
+    if simulations:
+        await conn.execute(insert(METADATA.tables["emulator_job_simulation"]), simulations)
     caller = dataset["caller"]
     await write_meta(conn, "caller", json.dumps(caller))
     await write_meta(conn, "initialized", "fixtures")
