@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import httpx
@@ -45,33 +46,31 @@ async def start(settings: Settings):
     return Emulated(app, client), lifespan, client
 
 
-@pytest.fixture
-async def emulated():
-    em, lifespan, client = await start(make_settings())
+@contextlib.asynccontextmanager
+async def running(settings: Settings):
+    em, lifespan, client = await start(settings)
     try:
         yield em
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def emulated():
+    async with running(make_settings()) as em:
+        yield em
 
 
 @pytest.fixture
 async def loose():
-    em, lifespan, client = await start(make_settings(strict=False))
-    try:
+    async with running(make_settings(strict=False)) as em:
         yield em
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
 
 
 @pytest.fixture
 async def file_store(tmp_path):
     """An emulator on a SQLite file, so that tests can read the same store with the stdlib sqlite3."""
     path = tmp_path / "store.db"
-    em, lifespan, client = await start(make_settings(database=str(path)))
-    try:
+    async with running(make_settings(database=str(path))) as em:
         yield em, path
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)

@@ -95,6 +95,24 @@ def _number_format(edm_type: str, value) -> str:
 # ------------------------------------------------------------------------------------ entities
 
 
+def _property(out: dict, field, attribute: Attribute, value, row, annotations: Annotations) -> None:
+    """One property with its annotations before it. `field` is a FieldOut or a group key's
+    AggregateOut: both name the labels of a lookup's display name and target type."""
+    if attribute.is_lookup:
+        logical = field.target or (row[field.type_label] if field.type_label else None)
+        navigation = field.navigation
+        if attribute.name == "regardingobjectid" and logical:
+            navigation = f"regardingobjectid_{logical}"
+        display = row[field.name_label] if field.name_label else None
+        _lookup(out, field.name, value, annotations, display, navigation, logical)
+        return
+    if annotations.formatted and value is not None:
+        text = formatted_value(attribute, value)
+        if text is not None:
+            out[f"{field.name}@{FORMATTED}"] = text
+    out[field.name] = json_value(attribute, value)
+
+
 def _lookup(out: dict, name: str, value, annotations: Annotations, display, navigation, logical) -> None:
     if value is not None:
         if annotations.formatted and display is not None:
@@ -114,19 +132,7 @@ def entity_json(shape: Shape, row, annotations: Annotations, *, etag: bool = Tru
     for field in shape.fields:
         value = row[field.label]
         attribute = field.attribute
-        if attribute.is_lookup:
-            logical = field.target or (row[field.type_label] if field.type_label else None)
-            navigation = field.navigation
-            if attribute.name == "regardingobjectid" and logical:
-                navigation = f"regardingobjectid_{logical}"
-            display = row[field.name_label] if field.name_label else None
-            _lookup(out, field.name, value, annotations, display, navigation, logical)
-            continue
-        if annotations.formatted and value is not None:
-            text = formatted_value(attribute, value)
-            if text is not None:
-                out[f"{field.name}@{FORMATTED}"] = text
-        out[field.name] = json_value(attribute, value)
+        _property(out, field, attribute, value, row, annotations)
     key = row[shape.key_label]
     if not shape.key_selected:
         out[shape.entity.primary_id] = key
@@ -169,20 +175,7 @@ def aggregate_json(outputs: tuple[AggregateOut, ...], row, annotations: Annotati
                 out[f"{output.name}@{FORMATTED}"] = _number_format(output.edm_type, value)
             out[output.name] = value
             continue
-        attribute = output.attribute
-        if attribute.is_lookup:
-            logical = output.target or (row[output.type_label] if output.type_label else None)
-            navigation = output.navigation
-            if attribute.name == "regardingobjectid" and logical:
-                navigation = f"regardingobjectid_{logical}"
-            display = row[output.name_label] if output.name_label else None
-            _lookup(out, output.name, value, annotations, display, navigation, logical)
-            continue
-        if annotations.formatted:
-            text = formatted_value(attribute, value)
-            if text is not None:
-                out[f"{output.name}@{FORMATTED}"] = text
-        out[output.name] = json_value(attribute, value)
+        _property(out, output, output.attribute, value, row, annotations)
     return out
 
 

@@ -281,6 +281,14 @@ class WebApi:
                                  code="0x80040217")
         return found
 
+    async def _column_of(self, entity: Entity, key_value: str, column: str):
+        """(value,) of one column of one row, or None when the row does not exist."""
+        table = METADATA.tables[entity.logical_name]
+        async with self.emulator.store.read() as conn:
+            return (await conn.execute(
+                select(table.c[column]).where(table.c[entity.primary_id] == key_value)
+            )).first()
+
     async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str):
         table = METADATA.tables[entity.logical_name]
         restricted = _restricted(compiled, table.c[entity.primary_id] == key_value)
@@ -299,11 +307,7 @@ class WebApi:
             raw = len(rest) == 2 and rest[1].name == "$value"
             if len(rest) > 2 or (len(rest) == 2 and not raw):
                 raise ResourceNotFound(f"Resource not found for the segment '{rest[-1].name}'.")
-            table = METADATA.tables[entity.logical_name]
-            async with self.emulator.store.read() as conn:
-                result = (await conn.execute(
-                    select(table.c[attribute.name]).where(table.c[entity.primary_id] == key_value)
-                )).first()
+            result = await self._column_of(entity, key_value, attribute.name)
             if result is None:
                 raise RecordNotFound.for_id(entity.logical_name, key_value)
             value = s.json_value(attribute, result[0])
@@ -322,24 +326,16 @@ class WebApi:
         if len(rest) > 1:
             raise ResourceNotFound(f"Resource not found for the segment '{rest[1].name}'.")
         target = self.model.entity(navigation.target)
-        source = METADATA.tables[entity.logical_name]
         target_table = METADATA.tables[target.logical_name]
         if isinstance(navigation, ManyToOne):
-            async with self.emulator.store.read() as conn:
-                found = (await conn.execute(
-                    select(source.c[navigation.attribute]).where(source.c[entity.primary_id] == key_value)
-                )).first()
+            found = await self._column_of(entity, key_value, navigation.attribute)
             if found is None:
                 raise RecordNotFound.for_id(entity.logical_name, key_value)
             if found[0] is None:
                 return Response(status_code=204, headers={"OData-Version": "4.0"})
             return await self.single(request, target, EntityKey(primary=found[0]), [])
         assert isinstance(navigation, OneToMany)
-        async with self.emulator.store.read() as conn:
-            exists = (await conn.execute(
-                select(source.c[entity.primary_id]).where(source.c[entity.primary_id] == key_value)
-            )).first()
-        if exists is None:
+        if await self._column_of(entity, key_value, entity.primary_id) is None:
             raise RecordNotFound.for_id(entity.logical_name, key_value)
         self._refuse_other_languages(options)
         return await self.query(request, target, options, prefs,
