@@ -63,7 +63,8 @@ def parse_prefer(headers: list[str]) -> Preferences:
             continue
         pending_annotation = False
         if name == "odata.maxpagesize":
-            if value.isdigit() and int(value) > 0:
+            # ASCII only: str.isdigit() admits '²' (a Latin-1 header byte), which int() refuses.
+            if value.isascii() and value.isdigit() and int(value) > 0:
                 page_size = min(int(value), MAX_PAGE_SIZE)
         elif name == "return" and value.lower() == "representation":
             representation = True

@@ -450,7 +450,8 @@ class Binder:
     def _int_argument(self, node: ast.DataverseCall) -> int:
         value = self._argument(node, "PropertyValue")
         raw = value.value if isinstance(value, ast.Literal) else None
-        if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        digits = raw.strip().lstrip("-") if isinstance(raw, str) else ""
+        if digits.isascii() and digits.isdigit():  # ASCII: '²'.isdigit() is true but int() refuses it
             raw = int(raw)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise QueryError(f"The parameter 'PropertyValue' of function '{node.name}' must be a whole number.")

@@ -143,6 +143,7 @@ class Compiler:
     _label_counter: "itertools.count[int]" = field(default_factory=itertools.count)
     _lambda_joins: list = field(default_factory=list)
     _aggregate_expressions: dict = field(default_factory=dict)
+    _lambda_counter: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
         self.root = METADATA.tables[self.entity.logical_name]
@@ -174,7 +175,9 @@ class Compiler:
     def column(self, ref: b.PropertyRef):
         if ref.via is not None:
             lam_alias = self._lambda_aliases[(ref.via.navigation, ref.via.variable)]
-            table = self.table_for(ref.steps, base=lam_alias, base_key=("λ", ref.via.variable))
+            # Joins inside a lambda belong to that lambda's subquery: key them by its (unique) alias,
+            # not by the variable name, which two lambdas may share.
+            table = self.table_for(ref.steps, base=lam_alias, base_key=("λ", lam_alias.name))
         else:
             table = self.table_for(ref.steps)
         return table.c[ref.attribute.name]
@@ -324,7 +327,7 @@ class Compiler:
 
     def visit_Lambda(self, expr: b.Lambda):
         target = METADATA.tables[expr.target.logical_name]
-        alias = target.alias(f"l{len(self._lambda_aliases) + 1}")
+        alias = target.alias(f"l{next(self._lambda_counter)}")
         self._lambda_aliases[(expr.navigation, expr.variable)] = alias
         owner = self.model.entity(_owner_of(self.model, expr))
         outer = self.table_for(expr.steps)

@@ -98,7 +98,9 @@ async def clear_data(conn, model: EntityModel) -> None:
     for entity in model.entities:
         if not entity.is_metadata:
             await conn.execute(delete(METADATA.tables[entity.logical_name]))
-    await conn.execute(delete(METADATA.tables["emulator_meta"]))
+    # The emulator's own per-job tables go too: the fixtures load them again.
+    for name in ("emulator_job_history", "emulator_job_simulation", "emulator_meta"):
+        await conn.execute(delete(METADATA.tables[name]))
 
 
 # The caller of a store started without fixtures: ids that no row carries.
