@@ -6,6 +6,7 @@ import contextlib
 from typing import AsyncIterator
 
 from lark.exceptions import VisitError
+from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,7 +50,9 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
             *control_routes(emulator),
             Route("/{path:path}", not_found, methods=_METHODS),
         ],
+        # DBAPIError has its own entry: a handler for plain Exception answers, then re-raises.
         exception_handlers={DataverseError: dataverse_error_handler, RecursionError: too_deep_handler,
+                            DBAPIError: dataverse_error_handler,
                             VisitError: too_deep_handler, Exception: dataverse_error_handler},
         lifespan=lifespan,
     )

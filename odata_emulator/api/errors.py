@@ -7,6 +7,7 @@ import logging
 import uuid
 
 import orjson
+from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,9 +30,16 @@ def error_response(error: DataverseError) -> Response:
     )
 
 
+# SQLite's own limits, reached only by an oversized query: the client's 400, not a 500.
+_SQLITE_LIMITS = ("expression tree is too large", "too many sql variables", "parser stack overflow",
+                  "like or glob pattern too complex", "string or blob too big", "too many terms")
+
+
 async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DataverseError):
         return error_response(exc)
+    if isinstance(exc, DBAPIError) and any(limit in str(exc.orig).lower() for limit in _SQLITE_LIMITS):
+        return error_response(QueryError(f"The query is too large or too complex to run: {exc.orig}."))
     log.exception("unexpected error serving %s %s", request.method, request.url.path)
     return Response(
         error_body("0x80040216", f"An unexpected error occurred: {type(exc).__name__}"),

@@ -223,6 +223,13 @@ class Compiler:
         }[expr.op]()
 
     def visit_BoolOp(self, expr: b.BoolOp):
+        if expr.op == "or":
+            listed = _equality_list(expr)
+            if listed is not None:
+                # `id eq A or id eq B or ...`, as clients send lists: one IN, which SQLite keeps flat
+                # (a chain of ORs past 1000 terms is deeper than SQLite parses).
+                column, values = listed
+                return self.column(column).in_(values)
         combine = and_ if expr.op == "and" else or_
         return combine(self.predicate(expr.left), self.predicate(expr.right))
 
@@ -533,6 +540,25 @@ class Compiler:
         elif group_by:
             statement = statement.order_by(*[g.asc() for g in group_by])
         return CompiledQuery(statement, None, (), tuple(self._params), tuple(outputs), aggregate_input, query=query)
+
+
+def _equality_list(expr: b.BoolOp) -> tuple[b.PropertyRef, list] | None:
+    """(column, values) when an OR chain only compares one column with non-null constants."""
+    column, values, pending = None, [], [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, b.BoolOp) and node.op == "or":
+            pending.extend((node.right, node.left))
+            continue
+        if not (isinstance(node, b.Compare) and node.op == "eq" and isinstance(node.left, b.PropertyRef)
+                and isinstance(node.right, b.Const) and node.right.value is not None):
+            return None
+        if column is None:
+            column = node.left
+        elif node.left != column:
+            return None
+        values.append(node.right.value)
+    return (column, values) if len(values) > 2 else None
 
 
 def _owner_of(model: EntityModel, lam: b.Lambda) -> str:

@@ -126,12 +126,12 @@ class _ToAst(Transformer):
 
     # `and`, `or`, `has` and `in` are anonymous keywords: these nodes point where their text starts.
     @v_args(meta=True, inline=True)
-    def or_(self, meta, left, right) -> ast.BinaryOp:
-        return ast.BinaryOp("or", left, right, _meta_pos(meta))
+    def or_expr(self, meta, *operands) -> ast.BinaryOp:
+        return _chain("or", operands, _meta_pos(meta))
 
     @v_args(meta=True, inline=True)
-    def and_(self, meta, left, right) -> ast.BinaryOp:
-        return ast.BinaryOp("and", left, right, _meta_pos(meta))
+    def and_expr(self, meta, *operands) -> ast.BinaryOp:
+        return _chain("and", operands, _meta_pos(meta))
 
     def compare(self, left, op: Token, right) -> ast.BinaryOp:
         return ast.BinaryOp(op.value, left, right, op.start_pos)
@@ -356,6 +356,21 @@ def _open_paren_kind(text: str, pos: int) -> str:
     head = text[:opened[-1]].rstrip()
     word = head[len(head.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")):]
     return "operator" if not word or word in _GROUPING_WORDS else "','"
+
+
+# Up to this many terms an and/or chain nests to the left, as written; a longer one is built as a
+# balanced tree, so that binding and compiling it stays shallow (its meaning is the same).
+_LEFT_DEEP_TERMS = 16
+
+
+def _chain(op: str, operands: tuple, pos: int) -> ast.BinaryOp:
+    if len(operands) <= _LEFT_DEEP_TERMS:
+        node = operands[0]
+        for operand in operands[1:]:
+            node = ast.BinaryOp(op, node, operand, pos)
+        return node
+    middle = (len(operands) + 1) // 2
+    return ast.BinaryOp(op, _chain(op, operands[:middle], pos), _chain(op, operands[middle:], pos), pos)
 
 
 def _syntax_error(exc: UnexpectedInput, text: str, start: str = "filter") -> QuerySyntaxError:
