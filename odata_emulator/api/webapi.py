@@ -74,7 +74,7 @@ class WebApi:
             self._only(method, "GET")
             return self.service_document(request)
         first = segments[0]
-        if first.name == "$metadata" and len(segments) == 1:
+        if first.name == "$metadata" and len(segments) == 1 and first.key is None:
             self._only(method, "GET")
             return self.metadata()
         if first.name == "WhoAmI" and len(segments) == 1 and first.key in (None, ""):
