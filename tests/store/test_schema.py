@@ -1,0 +1,36 @@
+"""The store itself refuses an impossible system job, whoever writes it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from odata_emulator.jobs import states
+
+
+async def test_check_constraint_pins_legal_state_and_status_pairs(file_store):
+    em, path = file_store
+    with sqlite3.connect(path) as conn:
+        job_id = conn.execute("SELECT asyncoperationid FROM asyncoperation LIMIT 1").fetchone()[0]
+        for state, status in [(0, 10), (1, 0), (2, 30), (3, 20), (3, 0), (4, 40)]:
+            with pytest.raises(sqlite3.IntegrityError, match="ck_asyncoperation_state_status"):
+                conn.execute("UPDATE asyncoperation SET statecode = ?, statuscode = ? WHERE asyncoperationid = ?",
+                             (state, status, job_id))
+        for state, status in states.ALL_PAIRS:
+            conn.execute("UPDATE asyncoperation SET statecode = ?, statuscode = ? WHERE asyncoperationid = ?",
+                         (state, status, job_id))
+        conn.rollback()
+
+
+async def test_every_write_gives_the_row_a_new_version(file_store):
+    em, path = file_store
+    created = await em.client.post("/_emulator/v1/jobs", json={"name": "x"})
+    job_id = created.json()["value"][0]["asyncoperationid"]
+    first = (await em.get(f"asyncoperations({job_id})")).json()["@odata.etag"]
+    await em.request("PATCH", f"asyncoperations({job_id})", json={"postponeuntil": "2030-01-01T00:00:00Z"})
+    second = (await em.get(f"asyncoperations({job_id})")).json()["@odata.etag"]
+    assert first != second
+    with sqlite3.connect(path) as conn:
+        top = conn.execute("SELECT max(versionnumber) FROM asyncoperation").fetchone()[0]
+    assert second == f'W/"{top}"', "the last write holds the highest version"
