@@ -29,9 +29,6 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
     async def api(request: Request) -> Response:
         return await webapi(request)
 
-    async def api_root_without_slash(request: Request) -> Response:
-        return await webapi(request)
-
     async def not_found(request: Request) -> Response:
         raise ResourceNotFound(f"No HTTP resource was found that matches the request URI '{request.url}'.", code="")
 
@@ -46,7 +43,7 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
     app = Starlette(
         routes=[
             Route(API_PREFIX + "{path:path}", api, methods=_METHODS),
-            Route(API_PREFIX.rstrip("/"), api_root_without_slash, methods=_METHODS),
+            Route(API_PREFIX.rstrip("/"), api, methods=_METHODS),
             *control_routes(emulator),
             Route("/{path:path}", not_found, methods=_METHODS),
         ],

@@ -63,6 +63,7 @@ class WebApi:
         self.emulator = emulator
         self.model = emulator.model
         self._csdl: bytes | None = None
+        self._set_names = {e.logical_name: e.entity_set for e in self.model.entities}
 
     # ------------------------------------------------------------------------------ dispatch
 
@@ -207,9 +208,6 @@ class WebApi:
             total, _ = await count_rows(conn, compiled, self.emulator.context())
         return text_response(str(total))
 
-    @property
-    def _set_names(self) -> dict:
-        return {e.logical_name: e.entity_set for e in self.model.entities}
 
     # ------------------------------------------------------------------------------ single rows
 
@@ -226,20 +224,12 @@ class WebApi:
         if rest:
             return await self.below_single(request, entity, key_value, rest, options, prefs)
         _single_entity_options(options)
-        compiled = self.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
-        row, children = await self._fetch_one(compiled, entity, key_value)
-        if row is None:
-            raise RecordNotFound.for_id(entity.logical_name, key_value)
-        root = service_root(request)
-        shape = compiled.shape
-        etag = f'W/"{row[shape.etag_label]}"' if shape.etag_label else None
+        compiled, body = await self._entity_body(request, entity, key_value, options, prefs)
+        etag = body.get("@odata.etag")
         conditional = request.headers.get("if-none-match")
         if (etag and conditional and conditional == etag and not compiled.query.projection.expansions
                 and not prefs.annotations.any):
             return Response(status_code=304, headers={"OData-Version": "4.0", "ETag": etag})
-        body = {"@odata.context": s.entity_context(root, entity, compiled.query.projection)}
-        body.update(s.entity_json(shape, row, prefs.annotations, service_root=root, children=children,
-                                  set_names=self._set_names))
         extra = {"ETag": etag} if etag else None
         return json_response(body, prefs=_applied(prefs, page_size=False), extra=extra)
 
@@ -251,16 +241,9 @@ class WebApi:
         entity_id = f"{service_root(request)}{entity.entity_set}({job_id})"
         if not prefs.return_representation:
             return Response(status_code=204, headers={"OData-Version": "4.0", "OData-EntityId": entity_id})
-        options = parse_query_string(request.url.query)
-        options = QueryOptions(select=options.select)
-        compiled = self.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
-        row, children = await self._fetch_one(compiled, entity, job_id)
-        if row is None:
-            raise RecordNotFound.for_id(entity.logical_name, job_id)
-        root = service_root(request)
-        body = {"@odata.context": s.entity_context(root, entity, compiled.query.projection)}
-        body.update(s.entity_json(compiled.shape, row, prefs.annotations, service_root=root, children=children,
-                                  set_names=self._set_names))
+        # $select is honoured in the representation, $expand is not (as Dataverse does).
+        options = QueryOptions(select=parse_query_string(request.url.query).select)
+        _, body = await self._entity_body(request, entity, job_id, options, prefs)
         applied = Preferences(prefs.annotations, prefs.annotations_text, None, True)
         return json_response(body, prefs=applied, extra={"OData-EntityId": entity_id})
 
@@ -288,6 +271,19 @@ class WebApi:
             return (await conn.execute(
                 select(table.c[column]).where(table.c[entity.primary_id] == key_value)
             )).first()
+
+    async def _entity_body(self, request: Request, entity: Entity, key_value: str, options: QueryOptions,
+                           prefs: Preferences) -> tuple[CompiledQuery, dict]:
+        """One row as Dataverse writes a single entity: context, etag, properties, expansions."""
+        compiled = self.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
+        row, children = await self._fetch_one(compiled, entity, key_value)
+        if row is None:
+            raise RecordNotFound.for_id(entity.logical_name, key_value)
+        root = service_root(request)
+        body = {"@odata.context": s.entity_context(root, entity, compiled.query.projection)}
+        body.update(s.entity_json(compiled.shape, row, prefs.annotations, service_root=root, children=children,
+                                  set_names=self._set_names))
+        return compiled, body
 
     async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str):
         table = METADATA.tables[entity.logical_name]

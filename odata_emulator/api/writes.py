@@ -34,7 +34,7 @@ async def patch_job(request: Request, emulator: Emulator, job_id: str) -> None:
     if_match = request.headers.get("if-match")
     if_none_match = request.headers.get("if-none-match")
     async with emulator.store.write() as conn:
-        exists = await manage._current(conn, job_id) is not None
+        exists = await manage.current_row(conn, job_id) is not None
         if if_none_match is not None and if_none_match.strip() == "*" and exists:
             raise PreconditionFailed("A record with matching key values already exists.", code="0x80040237")
         if not exists and if_match is None:

@@ -23,7 +23,6 @@ ENTITY = MODEL.entity("asyncoperation")
 SIMULATIONS = METADATA.tables["emulator_job_simulation"]
 # Columns the platform keeps for itself.
 _INTERNAL = {"versionnumber", "leaseexpires"}
-_STATUS_STATE = {o.value: o.state for o in ENTITY.columns["statuscode"].option_set.options}
 
 
 def _convert(name: str, value, index: int):
@@ -100,7 +99,7 @@ def prepare(spec: dict, index: int, now: dt.datetime, caller: Caller) -> tuple[d
         if row["statuscode"] is None:
             row["statuscode"] = states.DEFAULT_STATUS.get(row["statecode"])
         if row["statecode"] is None:
-            row["statecode"] = _STATUS_STATE.get(row["statuscode"])
+            row["statecode"] = states.STATUS_STATE.get(row["statuscode"])
         if (row["statecode"], row["statuscode"]) not in states.ALL_PAIRS:
             raise BadRequest(f"job {index}: ({row['statecode']}, {row['statuscode']}) is not a valid state and status.")
     if row["statecode"] == 3 and row["completedon"] is None:

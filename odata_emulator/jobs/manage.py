@@ -22,7 +22,6 @@ from .transitions import JOBS
 
 UPDATABLE = ("statecode", "statuscode", "postponeuntil")
 _ENTITY = MODEL.entity("asyncoperation")
-_STATUS_STATE = {o.value: o.state for o in _ENTITY.columns["statuscode"].option_set.options}
 
 
 @dataclass(frozen=True)
@@ -57,15 +56,15 @@ def parse_update(body: dict, job_id: str) -> JobUpdate:
             f"'{key}' was found in entity 'Microsoft.Dynamics.CRM.asyncoperation'.", code="0x0")
     state = _int_field(body, "statecode")
     status = _int_field(body, "statuscode")
-    if status is not None and status not in _STATUS_STATE:
+    if status is not None and status not in states.STATUS_STATE:
         raise BadRequest(f"{status} is not a valid status code on asyncoperation with Id {job_id}.", code="0x80040203")
     if state is not None and state not in states.DEFAULT_STATUS:
         raise BadRequest(f"{state} is not a valid state code on asyncoperation with Id {job_id}.", code="0x80040203")
     if state is not None and status is None:
         status = states.DEFAULT_STATUS[state]
     if status is not None and state is None:
-        state = _STATUS_STATE[status]
-    if status is not None and _STATUS_STATE[status] != state:
+        state = states.STATUS_STATE[status]
+    if status is not None and states.STATUS_STATE[status] != state:
         raise BadRequest(
             f"{status} is not a valid status code for state code AsyncOperationState."
             f"{states.STATE_LABELS[state]} on asyncoperation with Id {job_id}.", code="0x80040203")
@@ -107,7 +106,7 @@ def etag_version(if_match: str | None) -> int | None:
         return -1  # an ETag this store never issued: it cannot match
 
 
-async def _current(conn: AsyncConnection, job_id: str):
+async def current_row(conn: AsyncConnection, job_id: str):
     return (await conn.execute(
         select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype, JOBS.c.versionnumber)
         .where(JOBS.c.asyncoperationid == job_id)
@@ -119,7 +118,7 @@ async def update_job(conn: AsyncConnection, job_id: str, change: JobUpdate, *, n
     """Apply a user's PATCH. Raises RecordNotFound, PreconditionFailed or InvalidState."""
     expected_version = etag_version(if_match)
     for _attempt in range(5):
-        row = await _current(conn, job_id)
+        row = await current_row(conn, job_id)
         if row is None:
             raise RecordNotFound.for_id("asyncoperation", job_id)
         if expected_version is not None and row.versionnumber != expected_version:
@@ -157,7 +156,7 @@ def _refusal(current: states.Pair, change: JobUpdate, job_id: str) -> str:
 
 async def delete_job(conn: AsyncConnection, job_id: str, *, if_match: str | None) -> None:
     expected_version = etag_version(if_match)
-    row = await _current(conn, job_id)
+    row = await current_row(conn, job_id)
     if row is None:
         raise RecordNotFound.for_id("asyncoperation", job_id)
     if expected_version is not None and row.versionnumber != expected_version:

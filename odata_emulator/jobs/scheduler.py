@@ -149,12 +149,10 @@ class Scheduler:
                        JOBS.c.recurrencestarttime, JOBS.c.createdon)
         )
 
-    async def claim(self, now: dt.datetime) -> Claimed | None:
-        claimed = await self.claim_many(now, 1)
-        return claimed[0] if claimed else None
-
     async def claim_many(self, now: dt.datetime, limit: int) -> list[Claimed]:
         """Lock up to `limit` eligible jobs, first in first out, in one transaction."""
+        if limit <= 0:
+            return []
         statement = self._claim_statement(now)
         rows = []
         async with self.store.write() as conn:
@@ -354,10 +352,7 @@ class Scheduler:
                 changed = True
             changed |= await self.recover(now, orphans_only_of=set(self._virtual)) > 0
             changed |= await self.wake_due(now) > 0
-            while len(self._virtual) < self.concurrency:
-                claimed = await self.claim(now)
-                if claimed is None:
-                    break
+            for claimed in await self.claim_many(now, self.concurrency - len(self._virtual)):
                 result = simulation.run_result(claimed.simulation, claimed.attempt)
                 end = now + dt.timedelta(seconds=claimed.simulation.duration) if result is not None else None
                 self._virtual[claimed.job_id] = (end, claimed, result)

@@ -75,9 +75,6 @@ class Simulation:
             raise BadRequest("simulation.failures must be a whole number, zero or more.")
         return cls(float(duration), outcome, errorcode, message, failures)
 
-    def to_json(self) -> dict:
-        return {"duration": self.duration, "outcome": self.outcome, "errorcode": self.errorcode,
-                "message": self.message, "failures": self.failures}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..model import PLATFORM_MAINTENANCE_TYPES
+from ..model import MODEL, PLATFORM_MAINTENANCE_TYPES
 
 Pair = tuple[int, int]
 
@@ -38,6 +38,8 @@ ALL_PAIRS = (READY, WAITING, *LOCKED, *COMPLETED)
 # A statecode alone takes its state's default status (Dataverse's general rule for updates).
 DEFAULT_STATUS = {0: 0, 1: 10, 2: 20, 3: 30}
 STATE_LABELS = {0: "Ready", 1: "Suspended", 2: "Locked", 3: "Completed"}
+# The state each status belongs to, as the model's status option set says.
+STATUS_STATE = {o.value: o.state for o in MODEL.entity("asyncoperation").columns["statuscode"].option_set.options}
 
 
 class Actor(enum.Enum):

@@ -134,9 +134,9 @@ class Binder:
             for item in select.items:
                 if len(item.path) != 1:
                     raise QueryError(
-                        f"Found a path with multiple navigation properties or a bad complex property path in a select "
-                        f"clause. Please reword your query such that each level of select or expand only contains "
-                        f"either TypeSegments or Properties."
+                        "Found a path with multiple navigation properties or a bad complex property path in a select "
+                        "clause. Please reword your query such that each level of select or expand only contains "
+                        "either TypeSegments or Properties."
                     )
                 name = item.path[0]
                 attribute = entity.properties.get(name)

@@ -8,10 +8,12 @@ keyset predicate (`keyset_predicate`).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 
 from sqlalchemy import (
+    Float,
     Integer,
     and_,
     case,
@@ -29,9 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.expression import bindparam
 
-from ..model import Attribute, AttributeType as T, Entity, EntityModel, ManyToOne, OneToMany
+from ..model import Attribute, Entity, EntityModel, ManyToOne, OneToMany
 from ..store.schema import METADATA
 from . import bound as b
+from .datefunctions import clock_bounds
 
 # ------------------------------------------------------------------------------------ output shape
 
@@ -154,7 +157,6 @@ class Compiler:
     def table_for(self, steps: tuple[ManyToOne, ...], base=None, base_key=()):
         """The (aliased) table reached from the root through `steps`, LEFT-joined once per path."""
         current = base if base is not None else self.root
-        entity = self.entity if base is None else None
         path: tuple = base_key
         for step in steps:
             path = path + (step.navigation,)
@@ -169,7 +171,6 @@ class Compiler:
                 else:
                     self._lambda_joins.append((alias, onclause))
             current = alias
-            entity = self.model.entity(step.target)
         return current
 
     def column(self, ref: b.PropertyRef):
@@ -246,7 +247,7 @@ class Compiler:
             return lhs * rhs
         if expr.op == "mod":
             return lhs % rhs
-        return cast(lhs, _real()) / rhs if expr.op == "divby" or expr.edm_type == "Edm.Double" else lhs / rhs
+        return cast(lhs, Float()) / rhs if expr.op == "divby" or expr.edm_type == "Edm.Double" else lhs / rhs
 
     def visit_NegateOp(self, expr: b.NegateOp):
         return -self.expression(expr.operand)
@@ -310,9 +311,6 @@ class Compiler:
         return and_(*clauses)
 
     def visit_ClockCondition(self, expr: b.ClockCondition):
-        from .datefunctions import clock_bounds
-        import datetime as dt
-
         column = self.expression(expr.operand)
         # Which ends are open is a property of the function, not of the time: probe once.
         probe = dt.datetime(2000, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
@@ -361,9 +359,6 @@ class Compiler:
 
     # --------------------------------------------------------------------------- projections
 
-    def _label(self, prefix: str, name: str) -> str:
-        return f"{prefix}{name}"
-
     def _lookup_extras(self, table, attribute: Attribute, prefix: str, columns: list) -> tuple[str | None, str | None]:
         if not (self.annotations and attribute.is_lookup):
             return None, None
@@ -394,7 +389,7 @@ class Compiler:
         entity = projection.entity
         fields = []
         for attribute in projection.properties:
-            label = self._label(prefix, attribute.name)
+            label = f"{prefix}{attribute.name}"
             columns.append(table.c[attribute.name].label(label))
             name_label, type_label = self._lookup_extras(table, attribute, prefix, columns)
             fields.append(FieldOut(
@@ -402,13 +397,13 @@ class Compiler:
                 _navigation_for_lookup(entity, attribute),
                 attribute.targets[0] if len(attribute.targets) == 1 else None,
             ))
-        key_label = self._label(prefix, entity.primary_id)
+        key_label = f"{prefix}{entity.primary_id}"
         key_selected = any(f.attribute.name == entity.primary_id for f in fields)
         if not key_selected:
             columns.append(table.c[entity.primary_id].label(key_label))
         etag_label = None
         if entity.has_row_version:
-            etag_label = self._label(prefix, "versionnumber")
+            etag_label = f"{prefix}versionnumber"
             columns.append(table.c["versionnumber"].label(etag_label))
         single = []
         collections = []
@@ -567,12 +562,6 @@ def _owner_of(model: EntityModel, lam: b.Lambda) -> str:
         if lam.navigation in entity.one_to_many:
             return entity.logical_name
     raise AssertionError(lam.navigation)  # pragma: no cover
-
-
-def _real():
-    from sqlalchemy import Float
-
-    return Float()
 
 
 # --------------------------------------------------------------------------------------- paging

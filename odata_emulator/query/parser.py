@@ -343,7 +343,7 @@ def _expected_before(start: str, text: str, pos: int) -> set[str] | None:
 def _open_paren_kind(text: str, pos: int) -> str:
     """ODataLib wants "')' or ','" inside an argument list or a lambda, "')' or operator" after a
     parenthesized expression (including $apply's filter(...)). Looks at the innermost open '('."""
-    depth, inside, opened = 0, False, []
+    inside, opened = False, []
     for i, ch in enumerate(text[:pos]):
         if ch == "'":
             inside = not inside
