@@ -10,6 +10,8 @@ and HTTP status it is answered with; `api/errors.py` turns any of them into
     │   │   ├── TypeMismatch                          incompatible operand types
     │   │   └── InvalidSkipToken
     │   ├── UnsupportedQuery (400, 0x8006088a)        valid OData that Dataverse refuses (strict mode)
+    │   ├── FetchXmlError (400, 0x80040203)           malformed, hostile or unresolvable FetchXML or
+    │   │                                             QueryExpression (QueryBuilder codes 0x800411xx)
     │   ├── AggregateLimitExceeded (400, 0x8004e023)
     │   ├── InvalidKey (400, 0x80060888)              malformed or quoted key segment
     │   ├── InvalidPayload (400, 0x80048d19)          unreadable JSON body
@@ -71,6 +73,20 @@ class InvalidSkipToken(QueryError):
 
 class UnsupportedQuery(BadRequest):
     code = "0x8006088a"
+
+
+class FetchXmlError(BadRequest):
+    code = "0x80040203"
+
+    @classmethod
+    def no_attribute(cls, entity: str, name: str) -> "FetchXmlError":
+        return cls(f"'{entity}' entity doesn't contain attribute with Name = '{name}' and NameMapping = 'Logical'.",
+                   code="0x80041103")
+
+    @classmethod
+    def no_entity(cls, name: str) -> "FetchXmlError":
+        return cls(f"The entity with a name = '{name}' with namemapping = 'Logical' was not found in the "
+                   f"MetadataCache.", code="0x80041102")
 
 
 class AggregateLimitExceeded(BadRequest):

@@ -125,14 +125,22 @@ def _lookup(out: dict, name: str, value, annotations: Annotations, display, navi
 
 
 def entity_json(shape: Shape, row, annotations: Annotations, *, etag: bool = True, service_root: str = "",
-                children: dict | None = None, path: tuple = (), set_names: dict | None = None) -> dict:
+                children: dict | None = None, path: tuple = (), set_names: dict | None = None,
+                omit_nulls: bool = False) -> dict:
+    """One row. `omit_nulls` is FetchXML's rule: a property whose value is null is left out."""
     out: dict = {}
     if etag and shape.etag_label is not None:
         out["@odata.etag"] = f'W/"{row[shape.etag_label]}"'
+    attribute_names = annotations.wants(ATTRIBUTE_NAME)
     for field in shape.fields:
         value = row[field.label]
-        attribute = field.attribute
-        _property(out, field, attribute, value, row, annotations)
+        if value is None and omit_nulls:
+            continue
+        if field.source is not None and attribute_names:
+            out[f"{field.name}@{ATTRIBUTE_NAME}"] = field.source
+        _property(out, field, field.attribute, value, row, annotations)
+    if shape.key_label is None:
+        return out
     key = row[shape.key_label]
     if not shape.key_selected:
         out[shape.entity.primary_id] = key
@@ -159,10 +167,18 @@ def entity_json(shape: Shape, row, annotations: Annotations, *, etag: bool = Tru
 
 def aggregate_json(outputs: tuple[AggregateOut, ...], row, annotations: Annotations) -> dict:
     out: dict = {}
+    attribute_names = annotations.wants(ATTRIBUTE_NAME)
     for output in outputs:
         value = row[output.label]
         if value is None:
             continue  # a null group value or an all-null measure is left out of the row
+        if output.source is not None and attribute_names:
+            out[f"{output.name}@{ATTRIBUTE_NAME}"] = output.source
+        if output.attribute is None and not output.is_aggregate:  # a FetchXML date grouping: a number
+            if annotations.formatted:
+                out[f"{output.name}@{FORMATTED}"] = str(value)
+            out[output.name] = value
+            continue
         if output.is_aggregate:
             if output.attribute is not None:  # min/max keep the column's type
                 if annotations.formatted:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from ..emulator import Emulator
 from ..errors import (
     BadRequest,
+    FetchXmlError,
     MethodNotAllowed,
     NotSupported,
     QueryError,
@@ -28,7 +29,8 @@ from ..model.csdl import render_csdl
 from ..query.compiler import CompiledQuery
 from ..query.execute import count_groups, count_rows, fetch_aggregate, fetch_page
 from ..query.options import QueryOptions, parse_query_string
-from ..query.paging import decode_cookie, encode_cookie, skiptoken_query_value
+from ..query.binder import parse_count
+from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
 from ..store.schema import METADATA
 from . import serialize as s, writes
 from .errors import JSON_TYPE
@@ -129,14 +131,16 @@ class WebApi:
             raise NotSupported("Creating system jobs with code is not supported. System jobs are created by the platform.")
         self._only(request.method, "GET")
         options = parse_query_string(request.url.query)
-        self._refuse_other_languages(options)
         prefs = parse_prefer(request.headers.getlist("prefer"))
+        if options.extra_value("fetchXml") is not None:
+            return await self.fetch_query(request, entity, options, prefs)
+        self._refuse_other_languages(options)
         return await self.query(request, entity, options, prefs)
 
     @staticmethod
     def _refuse_other_languages(options: QueryOptions) -> None:
         if options.extra_value("fetchXml") is not None:
-            raise UnsupportedQuery("FetchXML queries (fetchXml=) are not supported by this version of the emulator.")
+            raise UnsupportedQuery("FetchXML queries (fetchXml=) are only supported on an entity set.")
         for name in ("sql", "savedQuery", "userQuery"):
             if options.extra_value(name) is not None:
                 raise UnsupportedQuery(f"The '{name}' query parameter is not supported by the emulator.")
@@ -197,6 +201,74 @@ class WebApi:
             token = encode_cookie(compiled.order, page.rows[0], page.rows[-1], page_number + 1)
             body["@odata.nextLink"] = _next_link(request, token)
         return json_response(body, prefs=_applied(prefs, page_size=prefs.max_page_size is not None))
+
+    async def fetch_query(self, request: Request, entity: Entity, options: QueryOptions,
+                          prefs: Preferences) -> Response:
+        """`?fetchXml=`: FetchXML's rules for the rows (nulls left out, aliases, `link.column` names)
+        and for paging (page numbers and the paging cookie annotations, no nextLink)."""
+        for name in ("select", "filter", "orderby", "top", "expand", "apply", "skiptoken"):
+            if getattr(options, name) is not None:
+                raise QueryError(f"The query option '${name}' cannot be combined with fetchXml.")
+        for key, _ in options.refused:
+            raise QueryError(f"The query option '{key}' cannot be combined with fetchXml.")
+        for name in ("sql", "savedQuery", "userQuery"):
+            if options.extra_value(name) is not None:
+                raise QueryError(f"The '{name}' query parameter cannot be combined with fetchXml.")
+        count = parse_count(options.count) if options.count is not None else False
+        emulator = self.emulator
+        annotations = prefs.annotations
+        bound, compiled = emulator.planner.plan_fetch(entity, options.extra_value("fetchXml"), count=count,
+                                                      annotations=annotations.lookup_names)
+        root = service_root(request)
+        context = emulator.context()
+        if bound.apply is not None:
+            limit = emulator.settings.aggregate_limit
+            if bound.aggregate_limit is not None:
+                limit = min(limit, bound.aggregate_limit) if limit > 0 else bound.aggregate_limit
+            async with emulator.store.read() as conn:
+                rows = await fetch_aggregate(conn, compiled, context, limit=limit, top=bound.top)
+                total = await count_groups(conn, compiled, context) if count else None
+            body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}"}
+            if total is not None:
+                body["@odata.count"] = total
+            body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, annotations) for row in rows]
+            return json_response(body, prefs=_applied(prefs, page_size=False))
+
+        size = bound.top if bound.top is not None else bound.page_size
+        keyset = not (bound.distinct or bound.multiplies)
+        cookie = None
+        if bound.paging_cookie and keyset and bound.page > 1:
+            try:
+                cookie = PageCookie(bound.page, decode_inner_cookie(bound.paging_cookie, compiled.order))
+            except Exception:
+                raise FetchXmlError("The paging-cookie of the FetchXML query was not issued for this query: use the "
+                                    "cookie of the previous page without changing it.", code="0x80040203") from None
+        skip = (bound.page - 1) * size if cookie is None else None
+        async with emulator.store.read() as conn:
+            page = await fetch_page(conn, compiled, context, size=size, cookie=cookie, skip=skip)
+            counted = await count_rows(conn, compiled, context) if count or bound.total_record_count else None
+        if bound.top is not None:
+            page.more = False
+        items = ",".join(bound.context_items)
+        body = {"@odata.context": f"{root}$metadata#{entity.entity_set}" + (f"({items})" if items else "")}
+        if counted is not None and count:
+            body["@odata.count"] = counted[0]
+        if annotations.wants(s.TOTAL_COUNT):
+            body[f"@{s.TOTAL_COUNT}"] = counted[0] if counted is not None else -1
+        if annotations.wants(s.TOTAL_COUNT_EXCEEDED):
+            body[f"@{s.TOTAL_COUNT_EXCEEDED}"] = counted[1] if counted is not None else False
+        if page.more and page.rows:
+            if keyset and annotations.wants(s.PAGING_COOKIE):
+                body[f"@{s.PAGING_COOKIE}"] = encode_cookie(compiled.order, page.rows[0], page.rows[-1],
+                                                             bound.page + 1, twice=True)
+            if annotations.wants(s.MORE_RECORDS):
+                body[f"@{s.MORE_RECORDS}"] = True
+        body["value"] = [
+            s.entity_json(compiled.shape, row, annotations, service_root=root, set_names=self._set_names,
+                          omit_nulls=True)
+            for row in page.rows
+        ]
+        return json_response(body, prefs=_applied(prefs, page_size=False))
 
     async def count(self, request: Request, entity: Entity) -> Response:
         options = parse_query_string(request.url.query)

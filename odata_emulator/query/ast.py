@@ -206,3 +206,78 @@ class UnsupportedTransformation(Node):
 @dataclass(frozen=True)
 class Apply(Node):
     steps: tuple[Node, ...]
+
+
+# ----------------------------------------------------------------------------- FetchXML and QueryExpression
+#
+# The two query languages of the SDK side share one tree: `fetchxml.py` builds it from FetchXML,
+# `queryexpression.py` from the Web API's QueryExpression JSON (BulkDelete's QuerySet). Their
+# conditions use the same expression nodes as $filter (BinaryOp 'and'/'or' over Condition), so
+# the binder and the compiler serve all three.
+
+
+@dataclass(frozen=True)
+class Condition(Node):
+    """`<condition attribute='statecode' operator='eq' value='3'/>`: `operator` is the SDK's
+    ConditionOperator name (Equal, OlderThanXDays, ...), `values` the values as written.
+    `entity` names a link-entity alias when the condition is on a linked table."""
+
+    attribute: str
+    operator: str
+    values: tuple[str, ...] = ()
+    entity: str | None = None
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class FetchAttribute(Node):
+    name: str
+    alias: str | None = None
+    aggregate: str | None = None  # count countcolumn sum avg min max
+    groupby: bool = False
+    dategrouping: str | None = None  # day week month quarter year fiscal-period fiscal-year
+    distinct: bool = False
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class FetchOrder(Node):
+    attribute: str | None = None
+    alias: str | None = None
+    descending: bool = False
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class FetchLink(Node):
+    """`<link-entity name='systemuser' from='systemuserid' to='createdby' alias='u' link-type='outer'>`."""
+
+    name: str
+    from_attribute: str
+    to_attribute: str
+    alias: str | None = None
+    link_type: str = "inner"
+    attributes: tuple[FetchAttribute, ...] = ()
+    all_attributes: bool = False
+    filter: Node | None = None
+    orders: tuple[FetchOrder, ...] = ()
+    links: tuple["FetchLink", ...] = ()
+    pos: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Fetch(Node):
+    entity: str
+    attributes: tuple[FetchAttribute, ...] = ()
+    all_attributes: bool = False
+    filter: Node | None = None
+    orders: tuple[FetchOrder, ...] = ()
+    links: tuple[FetchLink, ...] = ()
+    top: int | None = None
+    count: int | None = None
+    page: int | None = None
+    paging_cookie: str | None = None
+    distinct: bool = False
+    aggregate: bool = False
+    aggregate_limit: int | None = None
+    total_record_count: bool = False

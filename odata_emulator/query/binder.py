@@ -102,7 +102,7 @@ class Binder:
     def bind_query(self, options: QueryOptions) -> b.BoundQuery:
         self.aliases = dict(options.aliases)
         top = _parse_top(options.top) if options.top is not None else None
-        count = _parse_count(options.count) if options.count is not None else False
+        count = parse_count(options.count) if options.count is not None else False
         skip = None
         for key, value in options.refused:
             if key == "$skip":
@@ -696,7 +696,7 @@ def _parse_top(text: str) -> int:
     return _parse_nonnegative(text, "$top")
 
 
-def _parse_count(text: str) -> bool:
+def parse_count(text: str) -> bool:
     if text not in ("true", "false"):
         raise QueryError(f"'{text}' is not a valid count option.")
     return text == "true"

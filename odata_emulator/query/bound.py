@@ -120,6 +120,30 @@ class CallerCondition:
 
 
 @dataclass(frozen=True)
+class Like:
+    """FetchXML's like / begins-with / ends-with: a SQL LIKE pattern, as written."""
+
+    operand: PropertyRef
+    pattern: str
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    """A FetchXML link-entity: a join step from the table reached so far (`attribute`, the link's
+    `to`) to `target` (`target_column`, its `from`). `navigation` is the link's alias, unique in
+    its query, so that it keys the join like a navigation property does."""
+
+    navigation: str
+    attribute: str
+    target: str
+    target_column: str
+    outer: bool = False
+    # True when many linked rows may match one row (the link reaches a lookup pointing back).
+    multiplies: bool = False
+
+
+@dataclass(frozen=True)
 class Lambda:
     """any/all over a collection-valued navigation of the entity reached by `steps`."""
 
@@ -133,7 +157,7 @@ class Lambda:
 
 Expr = Union[
     PropertyRef, Const, Compare, BoolOp, NotOp, Arith, NegateOp, Function, InList, Range,
-    ClockCondition, DateCondition, CallerCondition, Lambda,
+    ClockCondition, DateCondition, CallerCondition, Lambda, Like,
 ]
 
 
@@ -172,14 +196,17 @@ class Expansion:
 class GroupKey:
     ref: PropertyRef
     output_name: str
+    dategrouping: str | None = None  # FetchXML: day week month quarter year
+    source: str | None = None  # FetchXML: the column's logical name (AttributeName annotation)
 
 
 @dataclass(frozen=True)
 class AggregateValue:
-    method: str  # count sum min max average countdistinct
+    method: str  # count sum min max average countdistinct countcolumn
     ref: PropertyRef | None
     alias: str
     edm_type: str
+    source: str | None = None  # FetchXML: the column's logical name (AttributeName annotation)
 
 
 @dataclass(frozen=True)
@@ -218,3 +245,42 @@ class AggregateRef:
 
     alias: str
     edm_type: str
+
+
+# ---------------------------------------------------------------------------------- FetchXML
+
+
+@dataclass(frozen=True)
+class FetchColumn:
+    """One output property of a FetchXML row: `name` as written in the JSON (`_x_value`, an alias,
+    or `linkalias.column`); `source` the column's logical name when the name is not its own."""
+
+    name: str
+    ref: PropertyRef
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class BoundFetch:
+    entity: Entity
+    columns: tuple[FetchColumn, ...]
+    where: Expr | None
+    orderby: tuple[OrderKey, ...]
+    # Conditions of link-entity filters, by the link's path: they belong to the join's ON clause.
+    link_conditions: tuple[tuple[tuple[str, ...], Expr], ...] = ()
+    links: tuple[tuple[Link, ...], ...] = ()  # every link's path, joined even when nothing is selected
+    top: int | None = None
+    page_size: int | None = None
+    page: int = 1
+    paging_cookie: str | None = None
+    distinct: bool = False
+    count: bool = False
+    total_record_count: bool = False
+    apply: BoundApply | None = None
+    aggregate_limit: int | None = None
+    # The @odata.context projection: the root's attribute property names, in request order.
+    context_items: tuple[str, ...] = ()
+
+    @property
+    def multiplies(self) -> bool:
+        return any(step.multiplies for path in self.links for step in path)

@@ -52,13 +52,14 @@ class FieldOut:
     type_label: str | None = None
     navigation: str | None = None
     target: str | None = None
+    source: str | None = None  # FetchXML: the logical name behind an alias (AttributeName annotation)
 
 
 @dataclass(frozen=True)
 class Shape:
     entity: Entity
     fields: tuple[FieldOut, ...]
-    key_label: str
+    key_label: str | None  # None: the rows carry no key (FetchXML distinct)
     key_selected: bool
     etag_label: str | None
     # Properties every row carries by inheritance (systemuser.ownerid mirrors systemuserid).
@@ -109,6 +110,7 @@ class AggregateOut:
     target: str | None = None
     navigation: str | None = None
     is_aggregate: bool = False
+    source: str | None = None  # FetchXML: the aggregated or grouped column (AttributeName annotation)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ class Compiler:
     _lambda_joins: list = field(default_factory=list)
     _aggregate_expressions: dict = field(default_factory=dict)
     _lambda_counter: "itertools.count[int]" = field(default_factory=lambda: itertools.count(1))
+    _link_conditions: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root = METADATA.tables[self.entity.logical_name]
@@ -164,8 +167,13 @@ class Compiler:
             if alias is None:
                 target = self.model.entity(step.target)
                 alias = METADATA.tables[target.logical_name].alias(f"j{len(self._joins) + 1}")
-                onclause = current.c[step.attribute] == alias.c[target.primary_id]
+                # A FetchXML link-entity joins on its own `from` column, and its filter is part of the join.
+                target_column = getattr(step, "target_column", target.primary_id)
+                onclause = current.c[step.attribute] == alias.c[target_column]
                 self._joins[path] = alias
+                condition = self._link_conditions.get(path)
+                if condition is not None:
+                    onclause = and_(onclause, self.predicate(condition))
                 if base is None:
                     self._from = self._from.outerjoin(alias, onclause)
                 else:
@@ -291,6 +299,11 @@ class Compiler:
             truncated = cast(args[0], Integer())
             return truncated + case((args[0] > truncated, 1), else_=0)
         raise AssertionError(name)  # pragma: no cover - the binder admits no other name
+
+    def visit_Like(self, expr: b.Like):
+        column = self.expression(expr.operand)
+        matched = column.like(literal(expr.pattern))
+        return not_(matched) if expr.negated else matched
 
     def visit_InList(self, expr: b.InList):
         column = self.expression(expr.operand)
@@ -481,6 +494,69 @@ class Compiler:
         statement = statement.order_by(*[(o.expression.desc() if o.descending else o.expression.asc()) for o in order])
         return CompiledQuery(statement, shape, tuple(order), tuple(self._params), filtered=filtered, query=query)
 
+    def compile_fetch(self, fetch: b.BoundFetch) -> CompiledQuery:
+        """A FetchXML query: columns named as FetchXML names them, link-entities as joins."""
+        self._link_conditions = dict(fetch.link_conditions)
+        for path in fetch.links:
+            self.table_for(path)  # every link joins, selected from or not (inner links filter, some multiply)
+        if fetch.apply is not None:
+            projection = b.Projection(self.entity, (), (), False)
+            query = b.BoundQuery(self.entity, projection, None, (), fetch.top, fetch.count, fetch.apply)
+            return self.compile_apply(query)
+        columns: list = []
+        fields = []
+        selected = []
+        for i, column in enumerate(fetch.columns):
+            table = self.table_for(column.ref.steps)
+            attribute = column.ref.attribute
+            label = f"f{i}"
+            selected.append(table.c[attribute.name])
+            columns.append(table.c[attribute.name].label(label))
+            name_label, type_label = self._lookup_extras(table, attribute, f"f{i}_", columns)
+            fields.append(FieldOut(
+                column.name, attribute, label, name_label, type_label,
+                _navigation_for_lookup(column.ref.entity, attribute),
+                attribute.targets[0] if len(attribute.targets) == 1 else None, source=column.source,
+            ))
+        key_column = self.root.c[self.entity.primary_id]
+        key_label = etag_label = None
+        key_selected = False
+        if not fetch.distinct:
+            key_label = next((f.label for f in fields if f.attribute.name == self.entity.primary_id
+                              and f.source is None and f.name == self.entity.primary_id), None)
+            key_selected = key_label is not None
+            if key_label is None:
+                key_label = f"c_{self.entity.primary_id}"
+                columns.append(key_column.label(key_label))
+            if self.entity.has_row_version:
+                etag_label = "c_versionnumber"
+                columns.append(self.root.c["versionnumber"].label(etag_label))
+        where = self.predicate(fetch.where) if fetch.where is not None else None
+        order: list[OrderColumn] = []
+        for i, key in enumerate(fetch.orderby):
+            expression = self.column(key.expr)
+            label = f"o{i}"
+            columns.append(expression.label(label))
+            cookie = key.expr.attribute.name if not key.expr.steps else f"{key.expr.steps[-1].navigation}.{key.expr.attribute.name}"
+            order.append(OrderColumn(label, expression, key.expr.attribute, key.descending, cookie))
+        if fetch.distinct:
+            # Ties broken on every selected column, so that page N is the same rows each time.
+            for field_out, expression in zip(fields, selected):
+                order.append(OrderColumn(field_out.label, expression, field_out.attribute, False, field_out.attribute.name))
+        elif not any(o.expression is key_column for o in order):
+            order.append(OrderColumn(key_label, key_column, self.entity.primary_id_attribute, False, self.entity.primary_id))
+        statement = select(*columns).select_from(self._from)
+        filtered = select(literal(1).label("one")).select_from(self._from)
+        if where is not None:
+            statement = statement.where(where)
+            filtered = filtered.where(where)
+        if fetch.distinct:
+            statement = statement.distinct()
+            filtered = None
+        statement = statement.order_by(*[(o.expression.desc() if o.descending else o.expression.asc()) for o in order])
+        shape = Shape(self.entity, tuple(fields), key_label, key_selected, etag_label)
+        return CompiledQuery(statement, shape, tuple(order), tuple(self._params), filtered=filtered)
+
     def compile_apply(self, query: b.BoundQuery) -> CompiledQuery:
         apply = query.apply
         where = self.predicate(apply.where) if apply.where is not None else None
@@ -490,6 +566,12 @@ class Compiler:
         for i, key in enumerate(apply.keys):
             expression = self.column(key.ref)
             label = f"k{i}"
+            if key.dategrouping is not None:
+                expression = date_group(expression, key.dategrouping)
+                columns.append(expression.label(label))
+                group_by.append(expression)
+                outputs.append(AggregateOut(key.output_name, label, "Edm.Int32", source=key.source))
+                continue
             columns.append(expression.label(label))
             group_by.append(expression)
             attribute = key.ref.attribute
@@ -498,7 +580,7 @@ class Compiler:
             outputs.append(AggregateOut(
                 key.output_name, label, key.ref.edm_type, attribute, name_label, type_label,
                 attribute.targets[0] if len(attribute.targets) == 1 else None,
-                _navigation_for_lookup(key.ref.entity, attribute),
+                _navigation_for_lookup(key.ref.entity, attribute), source=key.source,
             ))
         for i, value in enumerate(apply.aggregates):
             if value.ref is None:
@@ -508,13 +590,14 @@ class Compiler:
                 expression = {
                     "sum": func.sum, "min": func.min, "max": func.max, "average": func.avg,
                     "countdistinct": lambda c: func.count(c.distinct()),
+                    "countcolumn": func.count,
                 }[value.method](column)
             label = f"a{i}"
             self._aggregate_expressions[value.alias] = expression
             columns.append(expression.label(label))
             outputs.append(AggregateOut(value.alias, label, value.edm_type,
                                         value.ref.attribute if value.ref is not None and value.method in ("min", "max") else None,
-                                        is_aggregate=True))
+                                        is_aggregate=True, source=value.source))
         statement = select(*columns).select_from(self._from)
         aggregate_input = select(literal(1).label("one")).select_from(self._from)
         if where is not None:
@@ -535,6 +618,24 @@ class Compiler:
         elif group_by:
             statement = statement.order_by(*[g.asc() for g in group_by])
         return CompiledQuery(statement, None, (), tuple(self._params), tuple(outputs), aggregate_input, query=query)
+
+
+def date_group(column, grouping: str):
+    """FetchXML dategrouping over an epoch-seconds column, as SQL Server's DATEPART counts (UTC;
+    weeks start on Sunday and the week holding January 1 is week 1)."""
+    def part(pattern: str, *modifiers: str):
+        return cast(func.strftime(pattern, column, "unixepoch", *modifiers), Integer())
+    if grouping == "year":
+        return part("%Y")
+    if grouping == "month":
+        return part("%m")
+    if grouping == "day":
+        return part("%d")
+    if grouping == "quarter":
+        return (part("%m") + 2) / 3
+    if grouping == "week":
+        return (part("%j") - 1 + part("%w", "start of year")) / 7 + 1
+    raise AssertionError(grouping)  # pragma: no cover - the binder admits no other grouping
 
 
 def _equality_list(expr: b.BoolOp) -> tuple[b.PropertyRef, list] | None:

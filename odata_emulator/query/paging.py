@@ -73,9 +73,20 @@ def _lower_hex_quote(text: str) -> str:
     return "".join(out)
 
 
-def encode_cookie(order: tuple[OrderColumn, ...], first_row, last_row, next_page: int) -> str:
-    """The `$skiptoken` value (before URL encoding) for the page after the one that ended at `last_row`."""
-    inner = ET.Element("cookie", {"page": str(next_page - 1)})
+def encode_cookie(order: tuple[OrderColumn, ...], first_row, last_row, next_page: int, *, twice: bool = False) -> str:
+    """The `$skiptoken` value (before URL encoding) for the page after the one that ended at `last_row`.
+    `twice`: the FetchXML annotation's form, whose `pagingcookie` is URL-encoded twice."""
+    inner_text = inner_cookie(order, first_row, last_row, next_page - 1)
+    pagingcookie = _lower_hex_quote(inner_text)
+    if twice:
+        pagingcookie = _lower_hex_quote(pagingcookie)
+    return f'<cookie pagenumber="{next_page}" pagingcookie="{pagingcookie}" istracking="False" />'
+
+
+def inner_cookie(order: tuple[OrderColumn, ...], first_row, last_row, page: int) -> str:
+    """`<cookie page="1"><k last=".." first=".." />...</cookie>`: what a FetchXML client puts back
+    into `paging-cookie` to ask for the page after `page`."""
+    inner = ET.Element("cookie", {"page": str(page)})
     for column in order:
         attributes = {}
         last = _encode_value(column.attribute, last_row[column.label])
@@ -85,9 +96,21 @@ def encode_cookie(order: tuple[OrderColumn, ...], first_row, last_row, next_page
         if first is not None:
             attributes["first"] = first
         ET.SubElement(inner, column.cookie_name, attributes)
-    inner_text = ET.tostring(inner, encoding="unicode", short_empty_elements=True)
-    pagingcookie = _lower_hex_quote(inner_text)
-    return f'<cookie pagenumber="{next_page}" pagingcookie="{pagingcookie}" istracking="False" />'
+    return ET.tostring(inner, encoding="unicode", short_empty_elements=True)
+
+
+def decode_inner_cookie(text: str, order: tuple[OrderColumn, ...]) -> tuple:
+    """The `last` values of a FetchXML `paging-cookie` (the inner cookie), in storage form; raises
+    ValueError when it was not issued for this query's order."""
+    if len(text) > MAX_COOKIE_LENGTH:
+        raise ValueError("too long")
+    inner = safe_fromstring(text)
+    if inner.tag != "cookie":
+        raise ValueError("not a cookie")
+    elements = list(inner)
+    if [e.tag for e in elements] != [c.cookie_name for c in order]:
+        raise ValueError("the cookie does not match the query's order")
+    return tuple(_decode_value(c.attribute, e.get("last")) for c, e in zip(order, elements))
 
 
 def skiptoken_query_value(cookie: str) -> str:

@@ -1,4 +1,5 @@
-"""Query options -> compiled plan, cached: a repeated query string is parsed, bound and compiled once."""
+"""Query options (or a FetchXML document) -> compiled plan, cached: a repeated query string is
+parsed, bound and compiled once."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from collections import OrderedDict
 from threading import Lock
 
 from ..model import Entity, EntityModel
+from . import bound as b
 from .binder import Binder
 from .compiler import CompiledQuery, Compiler
+from .fetchbinder import FetchBinder
+from .fetchxml import parse_fetchxml
 from .options import QueryOptions, check_refused
 
 
@@ -29,11 +33,26 @@ class Planner:
                 return compiled
         bound = Binder(self.model, entity, self.strict).bind_query(options)
         compiled = Compiler(self.model, entity, annotations).compile(bound)
+        self._remember(key, compiled)
+        return compiled
+
+    def plan_fetch(self, entity: Entity, text: str, *, count: bool, annotations: bool) -> tuple[b.BoundFetch, CompiledQuery]:
+        key = ("fetch", entity.logical_name, text, count, annotations)
         with self._lock:
-            self._cache[key] = compiled
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
+        bound = FetchBinder(self.model, entity, self.strict).bind_fetch(parse_fetchxml(text), count=count)
+        planned = (bound, Compiler(self.model, entity, annotations).compile_fetch(bound))
+        self._remember(key, planned)
+        return planned
+
+    def _remember(self, key: tuple, value) -> None:
+        with self._lock:
+            self._cache[key] = value
             if len(self._cache) > self._size:
                 self._cache.popitem(last=False)
-        return compiled
 
     def cache_info(self) -> int:
         return len(self._cache)

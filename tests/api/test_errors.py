@@ -117,8 +117,9 @@ async def test_query_errors_strict(emulated):
          "Invalid value 'abc' for $top query option found. The $top query option requires a non-negative integer value."),
         ("asyncoperations?$count=maybe", 400, "0x80060888", "'maybe' is not a valid count option."),
         # Other query languages.
-        ("asyncoperations?fetchXml=%3Cfetch%3E%3Centity%20name%3D%22asyncoperation%22%2F%3E%3C%2Ffetch%3E", 400,
-         "0x8006088a", "FetchXML queries (fetchXml=) are not supported by this version of the emulator."),
+        ("asyncoperations?fetchXml=%3Cfetch%3E%3Centity%20name%3D%22systemuser%22%2F%3E%3C%2Ffetch%3E", 400,
+         "0x80041128", "The entity name 'systemuser' in the FetchXML does not match the entity set of the request "
+                       "('asyncoperations' holds 'asyncoperation')."),
         ("asyncoperations?sql=SELECT%20name%20FROM%20asyncoperation", 400, "0x8006088a",
          "The 'sql' query parameter is not supported by the emulator."),
         # Non-UTF-8 percent-encoding.
