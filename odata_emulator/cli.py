@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease-seconds", type=float, default=30.0,
                        help="how long a Locked job stays with an instance that stops renewing it (default 30)")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run system jobs")
+    serve.add_argument("--require-auth", action="store_true",
+                       help="answer 401 to requests without 'Authorization: Bearer <token>' (any token is accepted)")
+    serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, default=None, help="the private key of --tls-cert (PEM)")
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -54,20 +58,26 @@ def settings_from(args: argparse.Namespace) -> Settings:
         scheduler=not args.no_scheduler,
         concurrency=args.concurrency,
         lease_seconds=args.lease_seconds,
+        require_auth=args.require_auth,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     import uvicorn
 
     from .api.app import create_app
 
     settings = settings_from(args)
     store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
+    scheme = "https" if args.tls_cert else "http"
     print(f"odata-emulator {__version__}: store {store}; "
-          f"Web API at http://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on")
+          f"Web API at {scheme}://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
+    tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)} if args.tls_cert else {}
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on", **tls)
     return 0
 
 

@@ -70,5 +70,6 @@ class Emulator:
         """Tell the real-clock scheduler to look now (a job was created, resumed...)."""
         self.scheduler.nudge()
 
-    def context(self) -> Context:
-        return Context(self.clock.now(), self.caller)
+    def context(self, caller: Caller | None = None) -> Context:
+        """What a query runs with: now, and who asks (the request's caller, else the data set's user)."""
+        return Context(self.clock.now(), caller or self.caller)

@@ -27,3 +27,5 @@ class Settings:
     concurrency: int = 4
     lease_seconds: float = 30.0
     poll_seconds: float = 0.2
+    # Answer 401 to requests without `Authorization: Bearer <token>` (any token is accepted).
+    require_auth: bool = False

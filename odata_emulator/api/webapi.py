@@ -33,6 +33,7 @@ from ..query.binder import parse_count
 from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
 from ..store.schema import METADATA
 from . import serialize as s, writes
+from .auth import resolve_caller
 from .errors import JSON_TYPE
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .resource import EntityKey, Segment, entity_for_set, parse_key, split_path
@@ -70,6 +71,7 @@ class WebApi:
     # ------------------------------------------------------------------------------ dispatch
 
     async def __call__(self, request: Request) -> Response:
+        request.state.caller = await resolve_caller(request, self.emulator)
         path = request.url.path[len(API_PREFIX):] if request.url.path.startswith(API_PREFIX) else ""
         segments = split_path(path)
         method = request.method
@@ -111,7 +113,7 @@ class WebApi:
         return Response(self._csdl, media_type="application/xml", headers={"OData-Version": "4.0"})
 
     def who_am_i(self, request: Request) -> Response:
-        caller = self.emulator.caller
+        caller = request_caller(request) or self.emulator.caller
         return json_response({
             "@odata.context": f"{service_root(request)}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
             "BusinessUnitId": caller.business_unit_id,
@@ -150,7 +152,7 @@ class WebApi:
         emulator = self.emulator
         root = service_root(request)
         compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
-        context = emulator.context()
+        context = emulator.context(request_caller(request))
         bound = compiled.query
         if bound.apply is not None:
             if options.skiptoken is not None:
@@ -220,7 +222,7 @@ class WebApi:
         bound, compiled = emulator.planner.plan_fetch(entity, options.extra_value("fetchXml"), count=count,
                                                       annotations=annotations.lookup_names)
         root = service_root(request)
-        context = emulator.context()
+        context = emulator.context(request_caller(request))
         if bound.apply is not None:
             limit = emulator.settings.aggregate_limit
             if bound.aggregate_limit is not None:
@@ -277,7 +279,7 @@ class WebApi:
             raise QueryError("Only $filter can be combined with /$count.")
         compiled = self.emulator.planner.plan(entity, options, annotations=False)
         async with self.emulator.store.read() as conn:
-            total, _ = await count_rows(conn, compiled, self.emulator.context())
+            total, _ = await count_rows(conn, compiled, self.emulator.context(request_caller(request)))
         return text_response(str(total))
 
 
@@ -348,7 +350,7 @@ class WebApi:
                            prefs: Preferences) -> tuple[CompiledQuery, dict]:
         """One row as Dataverse writes a single entity: context, etag, properties, expansions."""
         compiled = self.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
-        row, children = await self._fetch_one(compiled, entity, key_value)
+        row, children = await self._fetch_one(compiled, entity, key_value, request_caller(request))
         if row is None:
             raise RecordNotFound.for_id(entity.logical_name, key_value)
         root = service_root(request)
@@ -357,11 +359,11 @@ class WebApi:
                                   set_names=self._set_names))
         return compiled, body
 
-    async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str):
+    async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str, caller):
         table = METADATA.tables[entity.logical_name]
         restricted = _restricted(compiled, table.c[entity.primary_id] == key_value)
         async with self.emulator.store.read() as conn:
-            page = await fetch_page(conn, restricted, self.emulator.context(), size=1)
+            page = await fetch_page(conn, restricted, self.emulator.context(caller), size=1)
         return (page.rows[0] if page.rows else None), page.children
 
     async def below_single(self, request: Request, entity: Entity, key_value: str, rest: list[Segment],
@@ -411,6 +413,11 @@ class WebApi:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def request_caller(request: Request):
+    """The caller `resolve_caller` found for this request (None outside the Web API)."""
+    return getattr(request.state, "caller", None)
 
 
 def _has_projection(bound) -> bool:

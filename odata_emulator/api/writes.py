@@ -40,7 +40,7 @@ async def patch_job(request: Request, emulator: Emulator, job_id: str) -> None:
         if not exists and if_match is None:
             # Without If-Match a PATCH is an upsert, and creating system jobs is not supported.
             raise NotSupported("Creating system jobs with code is not supported. System jobs are created by the platform.")
-        await manage.update_job(conn, job_id, change, now=emulator.clock.now(), caller=emulator.caller.user_id,
+        await manage.update_job(conn, job_id, change, now=emulator.clock.now(), caller=(getattr(request.state, "caller", None) or emulator.caller).user_id,
                                 if_match=if_match)
     emulator.jobs_changed()
 
