@@ -32,8 +32,9 @@ from ..query.options import QueryOptions, parse_query_string
 from ..query.binder import parse_count
 from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
 from ..store.schema import METADATA
-from . import serialize as s, writes
+from . import actions, serialize as s, writes
 from .auth import resolve_caller
+from .batch import run_batch
 from .errors import JSON_TYPE
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .resource import EntityKey, Segment, entity_for_set, parse_key, split_path
@@ -82,6 +83,10 @@ class WebApi:
         if first.name == "$metadata" and len(segments) == 1 and first.key is None:
             self._only(method, "GET")
             return self.metadata()
+        if first.name == "$batch" and len(segments) == 1 and first.key is None:
+            self._only(method, "POST")
+            prefs = parse_prefer(request.headers.getlist("prefer"))
+            return await run_batch(request, self.emulator, prefs.continue_on_error)
         if first.name == "WhoAmI" and len(segments) == 1 and first.key in (None, ""):
             if method != "GET":
                 raise ResourceNotFound(
@@ -89,6 +94,9 @@ class WebApi:
                     code="",
                 )
             return self.who_am_i(request)
+        if first.name == "BulkDelete" and len(segments) == 1 and first.key is None:
+            caller = request_caller(request) or self.emulator.caller
+            return json_response(await actions.bulk_delete(request, self.emulator, service_root(request), caller))
         entity = entity_for_set(self.model, first.name)
         if first.key is None:
             return await self.collection(request, entity, segments[1:])

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import event, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..model import EntityModel
 from .schema import METADATA
 
 DEFAULT_DATABASE = "odata-emulator.db"
+
+# The transaction of the `$batch` change set being run by this task, if any.
+_ATOMIC: ContextVar[AsyncConnection | None] = ContextVar("odata_emulator_atomic", default=None)
 
 
 def database_url(database: str) -> str:
@@ -58,15 +63,40 @@ class Store:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     def read(self):
-        return self.engine.connect()
+        atomic = _ATOMIC.get()
+        return _borrowed(atomic) if atomic is not None else self.engine.connect()
 
     def write(self):
-        return self._writer.begin()
+        atomic = _ATOMIC.get()
+        return _savepoint(atomic) if atomic is not None else self._writer.begin()
+
+    @asynccontextmanager
+    async def atomic(self):
+        """One transaction around many writes (a `$batch` change set): every `write()` and `read()`
+        of this task inside it joins it, so the change set commits or rolls back as one. Raise to
+        roll back."""
+        async with self._writer.begin() as conn:
+            token = _ATOMIC.set(conn)
+            try:
+                yield conn
+            finally:
+                _ATOMIC.reset(token)
 
     async def close(self) -> None:
         await self.engine.dispose()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+@asynccontextmanager
+async def _borrowed(conn: AsyncConnection):
+    yield conn
+
+
+@asynccontextmanager
+async def _savepoint(conn: AsyncConnection):
+    async with conn.begin_nested():
+        yield conn
 
 
 async def create_schema(conn, model: EntityModel) -> None:
