@@ -287,7 +287,7 @@ class Compiler:
             pattern = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}[name]
             return cast(func.strftime(pattern, args[0], "unixepoch"), Integer())
         if name == "date":
-            return (args[0] / 86400) * 86400
+            return (args[0] // 86400) * 86400
         if name == "now":
             return self._clock_param("now", None, upper=False)
         if name == "round":
@@ -608,13 +608,16 @@ class Compiler:
         if apply.having is not None:
             statement = statement.having(self.predicate(apply.having))
         by_name = {o.name: o for o in outputs}
+        key_names = [k.output_name for k in apply.keys]
         if apply.orderby:
-            statement = statement.order_by(*[
-                (by_name_expr := (self._aggregate_expressions.get(o.name) if by_name[o.name].is_aggregate
-                                  else group_by[[k.output_name for k in apply.keys].index(o.name)]))
-                .desc() if o.descending else by_name_expr.asc()
-                for o in apply.orderby
-            ])
+            # Each key's own expression, whatever the direction (an ascending key used to reach for
+            # the expression of the key before it).
+            ordered = []
+            for o in apply.orderby:
+                expression = (self._aggregate_expressions[o.name] if by_name[o.name].is_aggregate
+                              else group_by[key_names.index(o.name)])
+                ordered.append(expression.desc() if o.descending else expression.asc())
+            statement = statement.order_by(*ordered)
         elif group_by:
             statement = statement.order_by(*[g.asc() for g in group_by])
         return CompiledQuery(statement, None, (), tuple(self._params), tuple(outputs), aggregate_input, query=query)
@@ -631,10 +634,12 @@ def date_group(column, grouping: str):
         return part("%m")
     if grouping == "day":
         return part("%d")
+    # Floor division: SQLAlchemy's `/` is true division (it renders `/ (3 + 0.0)`), which would
+    # give fractional quarters and weeks.
     if grouping == "quarter":
-        return (part("%m") + 2) / 3
+        return (part("%m") + 2) // 3
     if grouping == "week":
-        return (part("%j") - 1 + part("%w", "start of year")) / 7 + 1
+        return (part("%j") - 1 + part("%w", "start of year")) // 7 + 1
     raise AssertionError(grouping)  # pragma: no cover - the binder admits no other grouping
 
 

@@ -7,9 +7,11 @@ QueryBuilder errors Dataverse answers FetchXML with.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 
-from ..errors import FetchXmlError, UnsupportedQuery
+from ..errors import FetchXmlError, QueryError, UnsupportedQuery
 from ..model import Attribute, AttributeType as T, Entity
 from . import ast, bound as b
 from .binder import Binder, _Scope, _convert_text_value, edm_of
@@ -19,6 +21,7 @@ MAX_TOP = 5000
 MAX_PAGE_SIZE = 5000
 SIMPLE_PAGING_LIMIT = 50_000
 MAX_AGGREGATE_LIMIT = 50_000
+MAX_LINK_ENTITIES = 15  # "You can add up to 15 link-entity elements to a query" (join-tables.md)
 
 _COMPARISONS = {"Equal": "eq", "NotEqual": "ne", "GreaterThan": "gt", "GreaterEqual": "ge", "LessThan": "lt",
                 "LessEqual": "le"}
@@ -31,6 +34,50 @@ _CALLER = {"EqualUserId": ("user", False), "NotEqualUserId": ("user", True),
 _AGGREGATE_METHOD = {"count": "count", "countcolumn": "countcolumn", "sum": "sum", "avg": "average",
                      "min": "min", "max": "max"}
 _NUMERIC = {T.INTEGER, T.BIGINT, T.DOUBLE}
+
+
+# The .NET type a condition value is converted to, as Dataverse names it in its conversion errors.
+_CLR_TYPES = {T.INTEGER: "System.Int32", T.PICKLIST: "System.Int32", T.STATE: "System.Int32",
+              T.STATUS: "System.Int32", T.BIGINT: "System.Int64", T.DOUBLE: "System.Double",
+              T.BOOLEAN: "System.Boolean", T.UNIQUEIDENTIFIER: "System.Guid", T.LOOKUP: "System.Guid",
+              T.OWNER: "System.Guid", T.DATETIME: "System.DateTime"}
+_INTEGER_BITS = {"System.Int32": 31, "System.Int64": 63}
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+_FORMAT_REASONS = {"System.Guid": "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).",
+                   "System.DateTime": "String was not recognized as a valid DateTime.",
+                   "System.Boolean": "String was not recognized as a valid Boolean."}
+
+
+def _condition_value(text: str, ref: b.PropertyRef, operator: str):
+    """A condition's value, as written, in the storage form of `ref`; a value that does not fit the
+    column's type is Dataverse's conversion error (not OData's PropertyValues one)."""
+    attribute = ref.attribute
+    clr = _CLR_TYPES.get(attribute.type)
+    if clr is None:  # text: compared as written
+        return text
+
+    def failure(exception: str, reason: str) -> FetchXmlError:
+        return FetchXmlError(
+            f"An exception System.{exception} was thrown while trying to convert input value '{text}' to attribute "
+            f"'{ref.entity.logical_name}.{attribute.name}'. Expected type of attribute value: {clr}. "
+            f"Exception raised: {reason}")
+
+    if clr in _INTEGER_BITS:
+        # ASCII digits only: int() would also take '1_000' and other scripts' digits.
+        if not _INTEGER_TEXT.match(text) or not text.isascii():
+            raise failure("FormatException", "Input string was not in a correct format.")
+        bits = _INTEGER_BITS[clr]
+        if not -(2 ** bits) <= int(text) < 2 ** bits:
+            raise failure("OverflowException", f"Value was either too large or too small for an {clr[7:]}.")
+        return int(text)
+    try:
+        value = _convert_text_value(text, ref, operator)
+    except QueryError:
+        raise failure("FormatException", _FORMAT_REASONS.get(clr, "Input string was not in a correct format.")) \
+            from None
+    if clr == "System.Double" and (not math.isfinite(value) or "_" in text):
+        raise failure("FormatException", "Input string was not in a correct format.")
+    return value
 
 
 @dataclass
@@ -49,6 +96,8 @@ class FetchBinder(Binder):
     # ------------------------------------------------------------------------------ the query
 
     def bind_fetch(self, fetch: ast.Fetch, *, count: bool = False) -> b.BoundFetch:
+        if self._table(fetch.entity) is None:
+            raise FetchXmlError.no_entity(fetch.entity)
         if fetch.entity != self.entity.logical_name:
             raise FetchXmlError(
                 f"The entity name '{fetch.entity}' in the FetchXML does not match the entity set of the request "
@@ -103,7 +152,11 @@ class FetchBinder(Binder):
     def _collect(self, scope: _LinkScope, part, columns, orders, conditions, links, wheres, aggregate_parts,
                  aggregate: bool) -> None:
         entity = scope.entity
-        if part.all_attributes:
+        # FetchXML: an entity without attribute elements returns every column, as all-attributes
+        # does ("It is the same as not adding any attribute elements"). A link-entity without
+        # attributes returns none of its columns.
+        everything = part.all_attributes or (scope.path == () and not part.attributes and not aggregate)
+        if everything:
             if aggregate:
                 raise FetchXmlError("An aggregate query can't use 'all-attributes'.", code="0x8004111a")
             for attribute in entity.attributes:
@@ -138,7 +191,9 @@ class FetchBinder(Binder):
         if link.link_type not in ("inner", "outer"):
             raise UnsupportedQuery(f"The link-type '{link.link_type}' is not supported by the emulator: use "
                                    f"'inner' or 'outer'.")
-        target = self.model.by_logical_name.get(link.name)
+        if len(self._scopes) >= MAX_LINK_ENTITIES:
+            raise FetchXmlError("Number of link entities in query exceeded maximum limit.", code="0x8004430d")
+        target = self._table(link.name)
         if target is None:
             raise FetchXmlError.no_entity(link.name)
         to_attribute = self._attribute(parent.entity, link.to_attribute)
@@ -160,6 +215,12 @@ class FetchBinder(Binder):
             # An inner link keeps only rows that found a match: the join's key is not null.
             wheres.append(b.Compare("ne", b.PropertyRef(scope.path, target, from_attribute), b.Const(None, "null")))
         self._collect(scope, link, columns, orders, conditions, links, wheres, aggregate_parts, aggregate)
+
+    def _table(self, logical_name: str) -> Entity | None:
+        """The table a FetchXML entity name names. EntityDefinitions are the model itself, not
+        rows: as in Dataverse, no FetchXML query reads them."""
+        entity = self.model.by_logical_name.get(logical_name)
+        return None if entity is None or entity.is_metadata else entity
 
     def _generated_alias(self, target: Entity) -> str:
         n = 1
@@ -219,7 +280,7 @@ class FetchBinder(Binder):
                     f"{'' if n == 1 else 's'}; {len(values)} given.", code="0x80041106")
 
         def converted() -> list:
-            return [_convert_text_value(v, ref, operator) for v in values]
+            return [_condition_value(v, ref, operator) for v in values]
 
         if operator in _COMPARISONS:
             expect(1)

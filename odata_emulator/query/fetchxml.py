@@ -37,12 +37,20 @@ OPERATORS = {
     "last-x-hours": "LastXHours", "next-x-hours": "NextXHours", "last-x-days": "LastXDays",
     "next-x-days": "NextXDays", "last-x-weeks": "LastXWeeks", "next-x-weeks": "NextXWeeks",
     "last-x-months": "LastXMonths", "next-x-months": "NextXMonths", "last-x-years": "LastXYears",
-    "next-x-years": "NextXYears", "older-than-x-minutes": "OlderThanXMinutes",
-    "older-than-x-hours": "OlderThanXHours", "older-than-x-days": "OlderThanXDays",
-    "older-than-x-weeks": "OlderThanXWeeks", "older-than-x-months": "OlderThanXMonths",
-    "older-than-x-years": "OlderThanXYears", "eq-userid": "EqualUserId", "ne-userid": "NotEqualUserId",
+    "next-x-years": "NextXYears", "olderthan-x-minutes": "OlderThanXMinutes",
+    "olderthan-x-hours": "OlderThanXHours", "olderthan-x-days": "OlderThanXDays",
+    "olderthan-x-weeks": "OlderThanXWeeks", "olderthan-x-months": "OlderThanXMonths",
+    "olderthan-x-years": "OlderThanXYears", "eq-userid": "EqualUserId", "ne-userid": "NotEqualUserId",
     "eq-businessid": "EqualBusinessId", "ne-businessid": "NotEqualBusinessId",
 }
+# The schema (and the SDK's serializer) spell the "older than" operators `olderthan-x-days`; the
+# hyphenated `older-than-x-days` that some references print is accepted too (docs/deviations.md).
+# The printer writes the schema's spelling: it comes first above.
+OPERATORS.update({
+    "older-than-x-minutes": "OlderThanXMinutes", "older-than-x-hours": "OlderThanXHours",
+    "older-than-x-days": "OlderThanXDays", "older-than-x-weeks": "OlderThanXWeeks",
+    "older-than-x-months": "OlderThanXMonths", "older-than-x-years": "OlderThanXYears",
+})
 # Operators of the FetchXML schema the emulator does not evaluate (fiscal periods, hierarchies,
 # multi-select choices, full-text, teams).
 KNOWN_UNSUPPORTED = {
@@ -140,6 +148,8 @@ def _parse_reason(exc: ET.ParseError) -> str:
 def _fetch(root: ET.Element) -> ast.Fetch:
     _check_names(root, _FETCH_NAMES)
     entities = [child for child in root if child.tag == "entity"]
+    # The schema allows `order` directly under `fetch` "for the Reports view only": a query is
+    # ordered by the orders of its entity and link-entities, so this one is accepted and ignored.
     for child in root:
         if child.tag not in ("entity", "order"):
             raise _error(f"The element '{child.tag}' is not valid inside 'fetch'.")
@@ -189,7 +199,7 @@ def _children(element: ET.Element, depth: int) -> dict:
         elif tag == "order":
             orders.append(_order(child))
         elif tag == "filter":
-            filters.append(_filter(child, depth + 1))
+            filters.extend(_filter_parts(child, depth + 1, "and"))
         elif tag == "link-entity":
             links.append(_link(child, depth + 1))
         else:
@@ -199,7 +209,7 @@ def _children(element: ET.Element, depth: int) -> dict:
         "all_attributes": all_attributes,
         "orders": tuple(orders),
         "links": tuple(links),
-        "filter": _combine("and", [f for f in filters if f is not None]),
+        "filter": _combine("and", filters),
     }
 
 
@@ -239,7 +249,11 @@ def _order(element: ET.Element) -> ast.FetchOrder:
     return ast.FetchOrder(attribute, alias, _boolean(element, "descending"))
 
 
-def _filter(element: ET.Element, depth: int) -> ast.Node | None:
+def _filter_parts(element: ET.Element, depth: int, outer: str) -> list:
+    """What a `<filter>` adds to an enclosing and/or of kind `outer`: its conditions themselves when
+    it is of the same kind (and/or are associative), else the one node it combines to. So a tree
+    has one shape however its filters were nested, and the printer's flat output parses back to
+    the same tree."""
     if depth > MAX_DEPTH:
         raise _error(f"The FetchXML query nests more than {MAX_DEPTH} levels.", code="0x80040203")
     _check_names(element, _FILTER_NAMES)
@@ -251,14 +265,14 @@ def _filter(element: ET.Element, depth: int) -> ast.Node | None:
         if child.tag == "condition":
             parts.append(_condition(child))
         elif child.tag == "filter":
-            inner = _filter(child, depth + 1)
-            if inner is not None:
-                parts.append(inner)
+            parts.extend(_filter_parts(child, depth + 1, kind))
         elif child.tag == "link-entity":
             raise _error("A link-entity inside a filter is not supported by the emulator.", code="0x80041117")
         else:
             raise _error(f"The element '{child.tag}' is not valid inside 'filter'.")
-    return _combine(kind, parts)
+    if kind == outer or len(parts) < 2:
+        return parts
+    return [_combine(kind, parts)]
 
 
 def _combine(kind: str, parts: list) -> ast.Node | None:
@@ -283,14 +297,17 @@ def _condition(element: ET.Element) -> ast.Condition:
         if element.get(name) is not None:
             raise _error(f"The '{name}' attribute of 'condition' is not supported by the emulator.", code="0x8006088a")
     values = []
-    if element.get("value") is not None:
-        values.append(element.get("value"))
     for child in element:
         if child.tag != "value":
             raise _error(f"The element '{child.tag}' is not valid inside 'condition'.")
         if len(child):
             raise _error("The 'value' element holds text only.")
         values.append(child.text or "")
+    written = element.get("value")
+    # Tools write `<condition operator='in' value=''><value>1</value>...`: Dataverse ignores the
+    # empty attribute when value elements are there.
+    if written is not None and not (written == "" and values):
+        values.insert(0, written)
     return ast.Condition(_required(element, "attribute"), operator, tuple(values), element.get("entityname"))
 
 

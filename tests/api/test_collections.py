@@ -500,3 +500,14 @@ async def test_out_of_range_values_are_dataverse_errors(emulated):
     body = await get_ok(emulated, "systemusers?$select=fullname&$expand=system_user_asyncoperation($select=name;"
                                   "$top=9223372036854775807)&$top=9223372036854775807")
     assert sum(len(u["system_user_asyncoperation"]) for u in body["value"]) == 389
+
+
+async def test_loose_date_function_truncates_to_the_day(loose):
+    rows = (await loose.get("asyncoperations?$select=createdon&$orderby=createdon&$top=50")).json()["value"]
+    day = rows[0]["createdon"][:10]
+    expected = {r["asyncoperationid"] for r in (await loose.get(
+        f"asyncoperations?$select=createdon&$filter=createdon ge {day}T00:00:00Z and createdon lt "
+        f"{day}T23:59:59.999Z")).json()["value"]}
+    got = {r["asyncoperationid"] for r in (await loose.get(
+        f"asyncoperations?$select=createdon&$filter=date(createdon) eq {day}")).json()["value"]}
+    assert got == expected and got
