@@ -176,7 +176,8 @@ def aggregate_json(outputs: tuple[AggregateOut, ...], row, annotations: Annotati
             out[f"{output.name}@{ATTRIBUTE_NAME}"] = output.source
         if output.attribute is None and not output.is_aggregate:  # a FetchXML date grouping: a number
             if annotations.formatted:
-                out[f"{output.name}@{FORMATTED}"] = str(value)
+                # Formatted as whole numbers are: the docs' aggregate sample shows the year 2023 as "2,023".
+                out[f"{output.name}@{FORMATTED}"] = f"{value:,}"
             out[output.name] = value
             continue
         if output.is_aggregate:
