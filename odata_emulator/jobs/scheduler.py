@@ -11,6 +11,8 @@ or several on one store, can run side by side:
 - recovery: a job whose lease has expired (its instance died) goes back to Ready (2/20), or on to
   where it was headed (Pausing 2/21 -> Suspended 1/10, Canceling 2/22 -> Canceled 3/32). It was
   never finished, so it runs to completion exactly once.
+- finish: a run that succeeds does its job type's real work, if it has any (`handlers.py`, e.g.
+  bulk delete), in the same transaction as the guarded transition that records the success.
 
 Two ways to run it:
 - real clock: a background loop (`start`/`stop`) polls and runs jobs with asyncio;
@@ -32,10 +34,11 @@ from dataclasses import dataclass
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from ..clock import Clock
+from ..errors import DataverseError
 from ..store.engine import Store
 from ..store.schema import METADATA
 from ..store.values import from_epoch, to_epoch
-from . import recurrence, simulation, states, transitions
+from . import handlers, recurrence, simulation, states, transitions
 from .transitions import JOBS
 
 log = logging.getLogger("odata_emulator.scheduler")
@@ -55,6 +58,21 @@ class Claimed:
     recurrence_pattern: str | None
     recurrence_start: dt.datetime
     simulation: simulation.Simulation
+
+
+class _Superseded(Exception):
+    """The job left In Progress while its run was finishing: roll the finishing transaction back."""
+
+
+def error_number(code: str) -> int:
+    """A Dataverse error code ("0x80041103") as the signed 32-bit `errorcode` of a system job."""
+    try:
+        value = int(code, 16)
+    except ValueError:
+        return simulation.DEFAULT_FAILURE_CODE
+    if not 0 < value < 2 ** 32:
+        return simulation.DEFAULT_FAILURE_CODE
+    return value - 2 ** 32 if value >= 2 ** 31 else value
 
 
 def default_duration(operation_type: int | None) -> float:
@@ -162,6 +180,8 @@ class Scheduler:
                     break
                 rows.append(row)
                 await transitions.record(conn, row.asyncoperationid, now, states.IN_PROGRESS, "claim", self.host)
+                if row.operationtype == transitions.BULK_DELETE:
+                    await transitions.mirror_bulk_delete(conn, row.asyncoperationid, states.IN_PROGRESS, now)
             settings = {}
             if rows:
                 settings = dict((await conn.execute(
@@ -179,9 +199,31 @@ class Scheduler:
         return result
 
     async def finish(self, claimed: Claimed, result: simulation.Result, now: dt.datetime) -> None:
+        """Record how a run ended. A success of a job type with a handler (`handlers.py`) does the
+        job's work in the same transaction as the transition, so both happen or neither."""
+        name, values, following = self._outcome(claimed, result, now)
+        handler = handlers.handler_for(claimed.operation_type) if result.kind == "succeeded" else None
+        try:
+            moved = await self._move(claimed, name, values, now, handler, following)
+        except DataverseError as exc:
+            # The work itself failed (its stored query no longer binds, a date function is out of
+            # range...): nothing of it is kept and the job fails with the error, as a query error fails
+            # a job in Dataverse rather than being retried.
+            failure = simulation.Result("failed", error_number(exc.code), exc.message)
+            name, values, _ = self._outcome(claimed, failure, now)
+            moved = await self._move(claimed, name, values, now, None, None)
+        if not moved:
+            # A user asked it to pause or cancel meanwhile (or deleted it): honour that instead.
+            await self.acknowledge(claimed.job_id, now)
+
+    def _outcome(self, claimed: Claimed, result: simulation.Result,
+                 now: dt.datetime) -> tuple[str, dict, dt.datetime | None]:
+        """The transition a run's result asks for, the columns it writes, and the next occurrence
+        of a recurring job that succeeded."""
         took = round((now - claimed.started).total_seconds(), 2)
         values: dict = {"executiontimespan": took, "leaseexpires": None}
         epoch = to_epoch(now)
+        following = None
         if result.kind == "succeeded":
             following = recurrence.next_occurrence(claimed.recurrence_pattern, claimed.recurrence_start, now)
             if following is not None:
@@ -204,12 +246,25 @@ class Scheduler:
             name = "fail"
             values.update(completedon=epoch, errorcode=result.errorcode, message=result.message,
                           friendlymessage=result.message)
-        async with self.store.write() as conn:
-            moved = await transitions.apply(conn, claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS, now,
-                                            host=self.host, values=values, holder=self.host)
-        if not moved:
-            # A user asked it to pause or cancel meanwhile (or deleted it): honour that instead.
-            await self.acknowledge(claimed.job_id, now)
+        return name, values, following
+
+    async def _move(self, claimed: Claimed, name: str, values: dict, now: dt.datetime,
+                    handler: handlers.Handler | None, following: dt.datetime | None) -> bool:
+        """One write transaction: the handler's work (if any), then the guarded transition. When
+        the transition finds the job moved, everything is rolled back and this answers False."""
+        try:
+            async with self.store.write() as conn:
+                reason = None
+                if handler is not None:
+                    note = await handler(conn, handlers.Run(claimed.job_id, claimed.started, now, following))
+                    reason = f"{name} ({note})" if note else None
+                moved = await transitions.apply(conn, claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS,
+                                                now, reason=reason, host=self.host, values=values, holder=self.host)
+                if not moved:
+                    raise _Superseded()
+        except _Superseded:
+            return False
+        return True
 
     async def acknowledge(self, job_id: str, now: dt.datetime) -> bool:
         """Carry a running job's Pausing (2/21) or Canceling (2/22) through to where it was headed."""

@@ -2,8 +2,9 @@
 
 Every transition is one UPDATE guarded on the pair the writer saw (`WHERE asyncoperationid = :id
 AND statecode = :s AND statuscode = :r`), that also gives the row a new version and records the
-state entered in the job's history, in the same transaction. A zero row count means someone else
-moved the job first; the caller decides what that means.
+state entered in the job's history, in the same transaction (and, for a bulk delete job, in its
+bulkdeleteoperation). A zero row count means someone else moved the job first; the caller decides
+what that means.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from .states import Pair, Transition
 
 JOBS = METADATA.tables["asyncoperation"]
 HISTORY = METADATA.tables["emulator_job_history"]
+BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
+# The operation type whose jobs each drive a bulkdeleteoperation row (asyncoperation_operationtype 13).
+BULK_DELETE = 13
 
 
 def next_version():
@@ -26,11 +30,26 @@ def next_version():
     return select(func.coalesce(func.max(JOBS.c.versionnumber), 0) + 1).scalar_subquery()
 
 
+def next_bulk_version():
+    """The same, for bulkdeleteoperation rows (their ETags change whenever they do)."""
+    return select(func.coalesce(func.max(BULK_DELETES.c.versionnumber), 0) + 1).scalar_subquery()
+
+
 async def record(conn: AsyncConnection, job_id: str, at: dt.datetime | int, pair: Pair, reason: str,
                  host: str | None = None) -> None:
     moment = at if isinstance(at, int) else to_epoch(at)
     await conn.execute(insert(HISTORY).values(asyncoperationid=job_id, at=moment, statecode=pair[0],
                                               statuscode=pair[1], reason=reason, host=host))
+
+
+async def mirror_bulk_delete(conn: AsyncConnection, job_id: str, pair: Pair, at: dt.datetime) -> None:
+    """A bulk delete job entered `pair`: its bulkdeleteoperation shows the same state, as
+    Dataverse's does (claimed, cancelled, paused, finished...)."""
+    moment = to_epoch(at)
+    await conn.execute(
+        update(BULK_DELETES).where(BULK_DELETES.c.asyncoperationid == job_id)
+        .values(statecode=pair[0], statuscode=pair[1], modifiedon=moment, versionnumber=next_bulk_version())
+    )
 
 
 async def apply(conn: AsyncConnection, job_id: str, transition: Transition, current: Pair, now: dt.datetime, *,
@@ -49,8 +68,12 @@ async def apply(conn: AsyncConnection, job_id: str, transition: Transition, curr
     target = transition.target
     changes = {"statecode": target[0], "statuscode": target[1], "modifiedon": to_epoch(now),
                "versionnumber": next_version(), **(values or {})}
-    result = await conn.execute(update(JOBS).where(*condition).values(**changes))
-    if result.rowcount != 1:
+    moved = (await conn.execute(
+        update(JOBS).where(*condition).values(**changes).returning(JOBS.c.operationtype)
+    )).first()
+    if moved is None:
         return False
     await record(conn, job_id, now, target, reason or transition.name, host)
+    if moved.operationtype == BULK_DELETE:
+        await mirror_bulk_delete(conn, job_id, target, now)
     return True
