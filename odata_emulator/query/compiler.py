@@ -475,13 +475,7 @@ class Compiler:
         columns: list = []
         shape = self.projection_columns(query.projection, self.root, "c_", columns)
         where = self.predicate(query.filter) if query.filter is not None else None
-        order: list[OrderColumn] = []
-        for i, key in enumerate(query.orderby):
-            expression = self.column(key.expr)
-            label = f"o{i}"
-            columns.append(expression.label(label))
-            cookie = "/".join([s.navigation for s in key.expr.steps] + [key.expr.attribute.name]).replace("/", ".")
-            order.append(OrderColumn(label, expression, key.expr.attribute, key.descending, cookie))
+        order = self._order_columns(query.orderby, columns)
         key_attribute = self.entity.primary_id_attribute
         key_column = self.root.c[self.entity.primary_id]
         if not any(o.expression is key_column for o in order):
@@ -493,6 +487,20 @@ class Compiler:
             filtered = filtered.where(where)
         statement = statement.order_by(*[(o.expression.desc() if o.descending else o.expression.asc()) for o in order])
         return CompiledQuery(statement, shape, tuple(order), tuple(self._params), filtered=filtered, query=query)
+
+    def _order_columns(self, keys: tuple[b.OrderKey, ...], columns: list, *,
+                       last_step_only: bool = False) -> list[OrderColumn]:
+        """The requested ordering, selected as o0, o1... so that the paging cookie can read it back;
+        each named in the cookie by its path (`createdby.fullname`)."""
+        order = []
+        for i, key in enumerate(keys):
+            expression = self.column(key.expr)
+            label = f"o{i}"
+            columns.append(expression.label(label))
+            steps = [s.navigation for s in key.expr.steps]
+            cookie = ".".join((steps[-1:] if last_step_only else steps) + [key.expr.attribute.name])
+            order.append(OrderColumn(label, expression, key.expr.attribute, key.descending, cookie))
+        return order
 
     def compile_fetch(self, fetch: b.BoundFetch) -> CompiledQuery:
         """A FetchXML query: columns named as FetchXML names them, link-entities as joins."""
@@ -532,13 +540,8 @@ class Compiler:
                 etag_label = "c_versionnumber"
                 columns.append(self.root.c["versionnumber"].label(etag_label))
         where = self.predicate(fetch.where) if fetch.where is not None else None
-        order: list[OrderColumn] = []
-        for i, key in enumerate(fetch.orderby):
-            expression = self.column(key.expr)
-            label = f"o{i}"
-            columns.append(expression.label(label))
-            cookie = key.expr.attribute.name if not key.expr.steps else f"{key.expr.steps[-1].navigation}.{key.expr.attribute.name}"
-            order.append(OrderColumn(label, expression, key.expr.attribute, key.descending, cookie))
+        # A link-entity's alias is unique in its query: it alone names the column in the cookie.
+        order = self._order_columns(fetch.orderby, columns, last_step_only=True)
         if fetch.distinct:
             # Ties broken on every selected column, so that page N is the same rows each time.
             for field_out, expression in zip(fields, selected):
