@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 
 from sqlalchemy import select
 from starlette.requests import Request
@@ -21,9 +20,9 @@ from ..emulator import Emulator
 from ..errors import RecordNotFound, Unauthorized
 from ..store.fixtures import Caller
 from ..store.schema import METADATA
+from ..store.values import normalize_guid
 
 USERS = METADATA.tables["systemuser"]
-_GUID = re.compile(r"^\{?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\}?$")
 
 
 def _bearer_token(request: Request, required: bool) -> str | None:
@@ -49,12 +48,17 @@ def _object_id_claim(token: str) -> str | None:
     except (ValueError, UnicodeDecodeError):
         return None
     oid = claims.get("oid") if isinstance(claims, dict) else None
-    return oid if isinstance(oid, str) and _GUID.match(oid) else None
+    return _guid(oid) if isinstance(oid, str) else None
 
 
-async def _user(emulator: Emulator, *, user_id: str | None = None, object_id: str | None = None) -> Caller | None:
-    column = USERS.c.systemuserid if user_id is not None else USERS.c.azureactivedirectoryobjectid
-    value = (user_id or object_id).strip("{}").lower()
+def _guid(text: str) -> str | None:
+    try:
+        return normalize_guid(text.strip())
+    except ValueError:
+        return None
+
+
+async def _user(emulator: Emulator, column, value: str) -> Caller | None:
     async with emulator.store.read() as conn:
         row = (await conn.execute(select(USERS.c.systemuserid, USERS.c.businessunitid, USERS.c.isdisabled)
                                   .where(column == value))).first()
@@ -68,30 +72,27 @@ async def _user(emulator: Emulator, *, user_id: str | None = None, object_id: st
 
 async def resolve_caller(request: Request, emulator: Emulator) -> Caller:
     token = _bearer_token(request, emulator.settings.require_auth)
-    caller_id = request.headers.get("mscrmcallerid")
-    object_id = request.headers.get("callerobjectid")
-    if caller_id is not None:
-        if not _GUID.match(caller_id.strip()):
-            raise Unauthorized(f"The MSCRMCallerID header '{caller_id}' is not a GUID.")
-        found = await _user(emulator, user_id=caller_id.strip())
-        if found is None:
-            raise RecordNotFound(f"systemuser With Id = {caller_id.strip().strip('{}').lower()} Does Not Exist")
-        return found
-    if object_id is not None:
-        if not _GUID.match(object_id.strip()):
-            raise Unauthorized(f"The CallerObjectId header '{object_id}' is not a GUID.")
-        found = await _user(emulator, object_id=object_id.strip())
-        if found is None:
-            raise Unauthorized(f"No user has the Microsoft Entra ID object id {object_id.strip()} (CallerObjectId).")
-        return found
+    # Impersonation: MSCRMCallerID names a systemuserid, CallerObjectId an Entra ID object id.
+    for header, column in (("MSCRMCallerID", USERS.c.systemuserid),
+                           ("CallerObjectId", USERS.c.azureactivedirectoryobjectid)):
+        written = request.headers.get(header)
+        if written is None:
+            continue
+        value = _guid(written)
+        if value is None:
+            raise Unauthorized(f"The {header} header '{written}' is not a GUID.")
+        found = await _user(emulator, column, value)
+        if found is not None:
+            return found
+        if header == "MSCRMCallerID":
+            raise RecordNotFound(f"systemuser With Id = {value} Does Not Exist")
+        raise Unauthorized(f"No user has the Microsoft Entra ID object id {value} (CallerObjectId).")
     if token is not None:
-        if _GUID.match(token):
-            found = await _user(emulator, user_id=token)
-            if found is not None:
-                return found
-        oid = _object_id_claim(token)
-        if oid is not None:
-            found = await _user(emulator, object_id=oid)
-            if found is not None:
-                return found
+        named = _guid(token)
+        found = await _user(emulator, USERS.c.systemuserid, named) if named is not None else None
+        if found is None:
+            oid = _object_id_claim(token)
+            found = await _user(emulator, USERS.c.azureactivedirectoryobjectid, oid) if oid is not None else None
+        if found is not None:
+            return found
     return emulator.caller

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from http import HTTPStatus
 import uuid
 from dataclasses import dataclass, field
 
@@ -30,10 +31,6 @@ _INHERITED = ("authorization", "mscrmcallerid", "callerobjectid")
 # Header names as Dataverse writes them (the application's own responses carry them lowercased).
 _HEADER_NAMES = {name.lower(): name for name in (
     "Content-Type", "OData-Version", "OData-EntityId", "Location", "ETag", "Preference-Applied", "REQ_ID")}
-_STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified", 400: "Bad Request",
-                401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-                412: "Precondition Failed", 413: "Payload Too Large", 415: "Unsupported Media Type",
-                429: "Too Many Requests", 500: "Internal Server Error"}
 
 
 @dataclass
@@ -262,10 +259,17 @@ def _http_part(response: PartResponse) -> bytes:
     lines = [b"Content-Type: application/http", b"Content-Transfer-Encoding: binary"]
     if response.content_id is not None:
         lines.append(f"Content-ID: {response.content_id}".encode("latin-1"))
-    status_line = f"HTTP/1.1 {response.status} {_STATUS_TEXT.get(response.status, '')}".rstrip()
+    status_line = f"HTTP/1.1 {response.status} {_reason(response.status)}".rstrip()
     lines += [b"", status_line.encode("latin-1")]
     lines += [f"{k}: {v}".encode("latin-1") for k, v in response.headers]
     return b"\r\n".join(lines) + b"\r\n\r\n" + response.body + b"\r\n"
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _multipart_response(boundary: str, items: list, status: int) -> Response:

@@ -165,15 +165,8 @@ class WebApi:
         if bound.apply is not None:
             if options.skiptoken is not None:
                 raise QueryError("$skiptoken cannot be combined with $apply.")
-            async with emulator.store.read() as conn:
-                rows = await fetch_aggregate(conn, compiled, context, limit=emulator.settings.aggregate_limit,
-                                             top=bound.top)
-                total = await count_groups(conn, compiled, context) if bound.count else None
-            body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}"}
-            if total is not None:
-                body["@odata.count"] = total
-            body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, prefs.annotations) for row in rows]
-            return json_response(body, prefs=_applied(prefs, page_size=False))
+            return await self._aggregated(root, entity, compiled, context, prefs, limit=emulator.settings.aggregate_limit,
+                                          top=bound.top, count=bound.count)
 
         # Page size: Prefer wins over $top (Dataverse ignores $top when both are sent).
         if prefs.max_page_size is not None:
@@ -195,12 +188,7 @@ class WebApi:
             page.more = False
         body = {"@odata.context": s.collection_context(root, entity, bound.projection if _has_projection(bound) else None)
                 if context_set is None else context_set}
-        if counted is not None:
-            body["@odata.count"] = counted[0]
-        if prefs.annotations.wants(s.TOTAL_COUNT):
-            body[f"@{s.TOTAL_COUNT}"] = counted[0] if counted is not None else -1
-        if prefs.annotations.wants(s.TOTAL_COUNT_EXCEEDED):
-            body[f"@{s.TOTAL_COUNT_EXCEEDED}"] = counted[1] if counted is not None else False
+        _add_counts(body, prefs.annotations, counted, with_count=bound.count)
         shape = compiled.shape
         body["value"] = [
             s.entity_json(shape, row, prefs.annotations, service_root=root, children=page.children,
@@ -235,14 +223,8 @@ class WebApi:
             limit = emulator.settings.aggregate_limit
             if bound.aggregate_limit is not None:
                 limit = min(limit, bound.aggregate_limit) if limit > 0 else bound.aggregate_limit
-            async with emulator.store.read() as conn:
-                rows = await fetch_aggregate(conn, compiled, context, limit=limit, top=bound.top)
-                total = await count_groups(conn, compiled, context) if count else None
-            body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}"}
-            if total is not None:
-                body["@odata.count"] = total
-            body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, annotations) for row in rows]
-            return json_response(body, prefs=_applied(prefs, page_size=False))
+            return await self._aggregated(root, entity, compiled, context, prefs, limit=limit, top=bound.top,
+                                          count=count)
 
         size = bound.top if bound.top is not None else bound.page_size
         keyset = not (bound.distinct or bound.multiplies)
@@ -261,12 +243,7 @@ class WebApi:
             page.more = False
         items = ",".join(bound.context_items)
         body = {"@odata.context": f"{root}$metadata#{entity.entity_set}" + (f"({items})" if items else "")}
-        if counted is not None and count:
-            body["@odata.count"] = counted[0]
-        if annotations.wants(s.TOTAL_COUNT):
-            body[f"@{s.TOTAL_COUNT}"] = counted[0] if counted is not None else -1
-        if annotations.wants(s.TOTAL_COUNT_EXCEEDED):
-            body[f"@{s.TOTAL_COUNT_EXCEEDED}"] = counted[1] if counted is not None else False
+        _add_counts(body, annotations, counted, with_count=count)
         if page.more and page.rows:
             if keyset and annotations.wants(s.PAGING_COOKIE):
                 body[f"@{s.PAGING_COOKIE}"] = encode_cookie(compiled.order, page.rows[0], page.rows[-1],
@@ -278,6 +255,18 @@ class WebApi:
                           omit_nulls=True)
             for row in page.rows
         ]
+        return json_response(body, prefs=_applied(prefs, page_size=False))
+
+    async def _aggregated(self, root: str, entity: Entity, compiled: CompiledQuery, context, prefs: Preferences, *,
+                          limit: int, top: int | None, count: bool) -> Response:
+        """An aggregated result ($apply or FetchXML aggregate): one row per group, no paging."""
+        async with self.emulator.store.read() as conn:
+            rows = await fetch_aggregate(conn, compiled, context, limit=limit, top=top)
+            total = await count_groups(conn, compiled, context) if count else None
+        body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}"}
+        if total is not None:
+            body["@odata.count"] = total
+        body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, prefs.annotations) for row in rows]
         return json_response(body, prefs=_applied(prefs, page_size=False))
 
     async def count(self, request: Request, entity: Entity) -> Response:
@@ -421,6 +410,16 @@ class WebApi:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def _add_counts(body: dict, annotations, counted: tuple[int, bool] | None, *, with_count: bool) -> None:
+    """`@odata.count` ($count=true) and the total record count annotations (when asked for)."""
+    if counted is not None and with_count:
+        body["@odata.count"] = counted[0]
+    if annotations.wants(s.TOTAL_COUNT):
+        body[f"@{s.TOTAL_COUNT}"] = counted[0] if counted is not None else -1
+    if annotations.wants(s.TOTAL_COUNT_EXCEEDED):
+        body[f"@{s.TOTAL_COUNT_EXCEEDED}"] = counted[1] if counted is not None else False
 
 
 def request_caller(request: Request):

@@ -34,7 +34,7 @@ from ..query import ast
 from ..query.compiler import CompiledQuery, Compiler
 from ..query.execute import Context, parameters
 from ..query.fetchbinder import FetchBinder
-from ..query.fetchxml import parse_fetchxml, to_fetchxml
+from ..query.fetchxml import from_element, parse_fetchxml, to_fetchxml
 from ..query.queryexpression import parse_query_expression
 from ..store.engine import read_meta
 from ..store.fixtures import Caller
@@ -42,9 +42,8 @@ from ..store.schema import METADATA
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import recurrence
 from .create import create_jobs
-from .transitions import BULK_DELETE, BULK_DELETES, JOBS, next_bulk_version
+from .transitions import BULK_DELETE, BULK_DELETES, JOBS, next_version
 
-OPERATION_TYPE = BULK_DELETE  # asyncoperation_operationtype 13 "Bulk Delete"
 # Tables whose rows the emulator can delete without leaving the store inconsistent. System jobs
 # cascade to their bulkdeleteoperation; accounts and contacts are referenced only by the
 # `regardingobjectid` of system jobs, which is left as it is (docs/deviations.md). Users, teams
@@ -219,12 +218,12 @@ def read_query_set(text: str) -> tuple[ast.Fetch, ...]:
         raise FetchXmlError(f"The query set of the bulk delete is not valid XML ({exc}).") from None
     if root.tag != "fetches" or not len(root) or any(child.tag != "fetch" for child in root):
         raise FetchXmlError("The query set of the bulk delete must be <fetches> holding <fetch> documents.")
-    return tuple(parse_fetchxml(ET.tostring(child, encoding="unicode")) for child in root)
+    return tuple(from_element(child) for child in root)
 
 
 async def submit(conn: AsyncConnection, request: BulkDeleteRequest, now: dt.datetime, caller: Caller) -> str:
     """Create the system job and its bulkdeleteoperation; returns the job's id (BulkDelete's JobId)."""
-    spec: dict = {"name": request.job_name, "operationtype": OPERATION_TYPE, "messagename": "BulkDelete"}
+    spec: dict = {"name": request.job_name, "operationtype": BULK_DELETE, "messagename": "BulkDelete"}
     if request.recurrence_pattern:
         spec.update(recurrencepattern=request.recurrence_pattern, recurrencestarttime=request.start)
     if request.start > now and not request.run_now:
@@ -257,7 +256,7 @@ async def submit(conn: AsyncConnection, request: BulkDeleteRequest, now: dt.date
         modifiedon=epoch,
         createdby=caller.user_id,
         modifiedby=caller.user_id,
-        versionnumber=next_bulk_version(),
+        versionnumber=next_version(BULK_DELETES),
     ))
     return job_id
 
@@ -286,7 +285,7 @@ async def execute(conn: AsyncConnection, job_id: str, *, started: dt.datetime, f
     await conn.execute(update(BULK_DELETES).where(
         BULK_DELETES.c.bulkdeleteoperationid == operation.bulkdeleteoperationid
     ).values(successcount=deleted, failurecount=failed, nextrun=to_epoch(next_run) if next_run else None,
-             modifiedon=to_epoch(finished), versionnumber=next_bulk_version()))
+             modifiedon=to_epoch(finished), versionnumber=next_version(BULK_DELETES)))
     return Counts(deleted, failed)
 
 

@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulkdelete
+from .transitions import BULK_DELETE
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ async def bulk_delete(conn: AsyncConnection, run: Run) -> str | None:
     return f"bulk delete: {counts.deleted} deleted, {counts.failed} failed"
 
 
-HANDLERS: dict[int, Handler] = {bulkdelete.OPERATION_TYPE: bulk_delete}
+HANDLERS: dict[int, Handler] = {BULK_DELETE: bulk_delete}
 
 
 def handler_for(operation_type: int | None) -> Handler | None:

@@ -25,14 +25,10 @@ BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
 BULK_DELETE = 13
 
 
-def next_version():
-    """A row version above every other (SQLite runs one writer at a time, so this is race-free)."""
-    return select(func.coalesce(func.max(JOBS.c.versionnumber), 0) + 1).scalar_subquery()
-
-
-def next_bulk_version():
-    """The same, for bulkdeleteoperation rows (their ETags change whenever they do)."""
-    return select(func.coalesce(func.max(BULK_DELETES.c.versionnumber), 0) + 1).scalar_subquery()
+def next_version(table=JOBS):
+    """A row version above every other of `table` (SQLite runs one writer at a time, so this is
+    race-free)."""
+    return select(func.coalesce(func.max(table.c.versionnumber), 0) + 1).scalar_subquery()
 
 
 async def record(conn: AsyncConnection, job_id: str, at: dt.datetime | int, pair: Pair, reason: str,
@@ -48,7 +44,7 @@ async def mirror_bulk_delete(conn: AsyncConnection, job_id: str, pair: Pair, at:
     moment = to_epoch(at)
     await conn.execute(
         update(BULK_DELETES).where(BULK_DELETES.c.asyncoperationid == job_id)
-        .values(statecode=pair[0], statuscode=pair[1], modifiedon=moment, versionnumber=next_bulk_version())
+        .values(statecode=pair[0], statuscode=pair[1], modifiedon=moment, versionnumber=next_version(BULK_DELETES))
     )
 
 

@@ -59,8 +59,8 @@ _OTHER_CANONICAL = {
 _DATAVERSE_NAMESPACE = "Microsoft.Dynamics.CRM"
 _SET_FUNCTIONS = {"In": False, "NotIn": True}
 _RANGE_FUNCTIONS = {"Between": False, "NotBetween": True}
-_ON_FUNCTIONS = {"On", "OnOrAfter", "OnOrBefore"}
-_CALLER_FUNCTIONS = {
+ON_FUNCTIONS = {"On", "OnOrAfter", "OnOrBefore"}
+CALLER_FUNCTIONS = {
     "EqualUserId": ("user", False),
     "NotEqualUserId": ("user", True),
     "EqualBusinessId": ("businessunit", False),
@@ -383,7 +383,7 @@ class Binder:
         name = node.name
         if node.namespace != _DATAVERSE_NAMESPACE:
             raise QueryError(f"An unknown function with name '{node.namespace}.{name}' was found.")
-        known = (set(_SET_FUNCTIONS) | set(_RANGE_FUNCTIONS) | _ON_FUNCTIONS | set(_CALLER_FUNCTIONS)
+        known = (set(_SET_FUNCTIONS) | set(_RANGE_FUNCTIONS) | ON_FUNCTIONS | set(CALLER_FUNCTIONS)
                  | set(CLOCK_FUNCTIONS))
         if name not in known:
             raise UnsupportedQuery(f"The query function '{_DATAVERSE_NAMESPACE}.{name}' is not supported by the emulator.")
@@ -398,19 +398,15 @@ class Binder:
             if len(values) != 2:
                 raise QueryError(f"The parameter 'PropertyValues' of function '{name}' must hold exactly two values.")
             return b.Range(ref, values[0], values[1], negated=_RANGE_FUNCTIONS[name])
-        if name in _CALLER_FUNCTIONS:
+        if name in CALLER_FUNCTIONS:
             if ref.attribute.type not in (T.LOOKUP, T.OWNER, T.UNIQUEIDENTIFIER):
                 raise QueryError(f"The function '{name}' applies to lookup columns; '{ref.attribute.name}' is {ref.edm_type}.")
-            which, negated = _CALLER_FUNCTIONS[name]
+            which, negated = CALLER_FUNCTIONS[name]
             return b.CallerCondition(ref, which, negated)
         if ref.attribute.type is not T.DATETIME:
             raise QueryError(f"The function '{name}' applies to date and time columns; '{ref.attribute.name}' is {ref.edm_type}.")
-        if name in _ON_FUNCTIONS:
-            day = self._date_argument(node)
-            start = to_epoch(day)
-            end = start + 86400
-            lower, upper = {"On": (start, end), "OnOrAfter": (start, None), "OnOrBefore": (None, end)}[name]
-            return b.DateCondition(ref, lower, upper)
+        if name in ON_FUNCTIONS:
+            return day_condition(name, ref, self._date_argument(node))
         takes_value = CLOCK_FUNCTIONS[name].takes_value
         amount = self._int_argument(node) if takes_value else None
         if not takes_value and node.arg("PropertyValue") is not None:
@@ -582,6 +578,14 @@ class Binder:
 
 
 # ---------------------------------------------------------------------------------- helpers
+
+
+def day_condition(function: str, ref: b.PropertyRef, day: dt.date) -> b.DateCondition:
+    """On / OnOrAfter / OnOrBefore `day` (UTC): bounds of whole days, known at bind time."""
+    start = to_epoch(day)
+    end = start + 86400
+    lower, upper = {"On": (start, end), "OnOrAfter": (start, None), "OnOrBefore": (None, end)}[function]
+    return b.DateCondition(ref, lower, upper)
 
 
 def _path_of(ref: b.PropertyRef) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from ..errors import FetchXmlError, QueryError, UnsupportedQuery
 from ..model import Attribute, AttributeType as T, Entity
 from . import ast, bound as b
-from .binder import Binder, _Scope, _convert_text_value, edm_of
+from ..store.values import from_epoch
+from .binder import CALLER_FUNCTIONS, ON_FUNCTIONS, Binder, _Scope, _convert_text_value, day_condition, edm_of
 from .datefunctions import CLOCK_FUNCTIONS
 
 MAX_TOP = 5000
@@ -28,9 +29,6 @@ _COMPARISONS = {"Equal": "eq", "NotEqual": "ne", "GreaterThan": "gt", "GreaterEq
 # Like patterns: (prefix, suffix, negated).
 _PATTERNS = {"Like": ("", "", False), "NotLike": ("", "", True), "BeginsWith": ("", "%", False),
              "DoesNotBeginWith": ("", "%", True), "EndsWith": ("%", "", False), "DoesNotEndWith": ("%", "", True)}
-_DATES = {"On", "OnOrAfter", "OnOrBefore"}
-_CALLER = {"EqualUserId": ("user", False), "NotEqualUserId": ("user", True),
-           "EqualBusinessId": ("businessunit", False), "NotEqualBusinessId": ("businessunit", True)}
 _AGGREGATE_METHOD = {"count": "count", "countcolumn": "countcolumn", "sum": "sum", "avg": "average",
                      "min": "min", "max": "max"}
 _NUMERIC = {T.INTEGER, T.BIGINT, T.DOUBLE}
@@ -304,26 +302,20 @@ class FetchBinder(Binder):
             expect(2)
             low, high = converted()
             return b.Range(ref, low, high, negated=operator == "NotBetween")
-        if operator in _CALLER:
+        if operator in CALLER_FUNCTIONS:
             expect(0)
             if attribute.type not in (T.LOOKUP, T.OWNER, T.UNIQUEIDENTIFIER):
                 raise FetchXmlError(f"The condition operator '{operator}' applies to lookup columns; "
                                     f"'{attribute.name}' is {attribute.edm_type}.", code="0x80041106")
-            which, negated = _CALLER[operator]
+            which, negated = CALLER_FUNCTIONS[operator]
             return b.CallerCondition(ref, which, negated)
-        if operator in _DATES or operator in CLOCK_FUNCTIONS:
+        if operator in ON_FUNCTIONS or operator in CLOCK_FUNCTIONS:
             if attribute.type is not T.DATETIME:
                 raise FetchXmlError(f"The condition operator '{operator}' applies to date and time columns; "
                                     f"'{attribute.name}' is {attribute.edm_type}.", code="0x80041106")
-            if operator in _DATES:
+            if operator in ON_FUNCTIONS:
                 expect(1)
-                from ..store.values import from_epoch, to_epoch
-
-                day = from_epoch(converted()[0]).replace(hour=0, minute=0, second=0, microsecond=0)
-                start = to_epoch(day)
-                lower, upper = {"On": (start, start + 86400), "OnOrAfter": (start, None),
-                                "OnOrBefore": (None, start + 86400)}[operator]
-                return b.DateCondition(ref, lower, upper)
+                return day_condition(operator, ref, from_epoch(converted()[0]).date())
             if CLOCK_FUNCTIONS[operator].takes_value:
                 expect(1)
                 text = values[0].strip()

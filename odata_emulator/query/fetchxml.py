@@ -135,9 +135,7 @@ def parse_fetchxml(text: str) -> ast.Fetch:
         line, column = exc.position
         raise _error(f"The FetchXML document is not well-formed XML: {_parse_reason(exc)} "
                      f"Line {line}, position {column + 1}.", code="0x80040203") from None
-    if root.tag != "fetch":
-        raise _error(f"The root element of a FetchXML query is 'fetch', not '{root.tag}'.", code="0x80041125")
-    return _fetch(root)
+    return from_element(root)
 
 
 def _parse_reason(exc: ET.ParseError) -> str:
@@ -145,7 +143,10 @@ def _parse_reason(exc: ET.ParseError) -> str:
     return reason[:1].upper() + reason[1:] + "."
 
 
-def _fetch(root: ET.Element) -> ast.Fetch:
+def from_element(root: ET.Element) -> ast.Fetch:
+    """A `<fetch>` element already parsed (safely) -> the query tree."""
+    if root.tag != "fetch":
+        raise _error(f"The root element of a FetchXML query is 'fetch', not '{root.tag}'.", code="0x80041125")
     _check_names(root, _FETCH_NAMES)
     entities = [child for child in root if child.tag == "entity"]
     # The schema allows `order` directly under `fetch` "for the Reports view only": a query is
@@ -225,17 +226,19 @@ def _attribute(element: ET.Element) -> ast.FetchAttribute:
     if grouping is not None and grouping not in _DATE_GROUPINGS:
         raise _error(f"The date grouping '{grouping}' is not valid: use one of "
                      f"{', '.join(sorted(_DATE_GROUPINGS))}.", code="0x8004111a")
-    alias = element.get("alias")
-    if alias is not None and not _valid_alias(alias):
-        raise _error(f"The alias '{alias}' is not valid: an alias starts with a letter or '_' and holds only "
-                     f"letters, digits and '_'.", code="0x80041109")
+    alias = _alias(element)
     return ast.FetchAttribute(_required(element, "name"), alias, aggregate, _boolean(element, "groupby"),
                               grouping, _boolean(element, "distinct"))
 
 
-def _valid_alias(alias: str) -> bool:
-    return bool(alias) and (alias[0].isalpha() or alias[0] == "_") and all(c.isalnum() or c == "_" for c in alias) \
-        and alias.isascii()
+def _alias(element: ET.Element) -> str | None:
+    """The element's `alias`, which starts with a letter or '_' and holds only letters, digits and '_'."""
+    alias = element.get("alias")
+    if alias is not None and not (alias and alias.isascii() and (alias[0].isalpha() or alias[0] == "_")
+                                  and all(c.isalnum() or c == "_" for c in alias)):
+        raise _error(f"The alias '{alias}' is not valid: an alias starts with a letter or '_' and holds only "
+                     f"letters, digits and '_'.", code="0x80041109")
+    return alias
 
 
 def _order(element: ET.Element) -> ast.FetchOrder:
@@ -316,10 +319,7 @@ def _link(element: ET.Element, depth: int) -> ast.FetchLink:
     link_type = element.get("link-type", "inner")
     if link_type not in LINK_TYPES:
         raise _error(f"The link-type '{link_type}' is not valid.", code="0x80041117")
-    alias = element.get("alias")
-    if alias is not None and not _valid_alias(alias):
-        raise _error(f"The alias '{alias}' is not valid: an alias starts with a letter or '_' and holds only "
-                     f"letters, digits and '_'.", code="0x80041109")
+    alias = _alias(element)
     parts = _children(element, depth)
     return ast.FetchLink(
         name=_required(element, "name"),
