@@ -129,7 +129,9 @@ async def create_jobs(conn: AsyncConnection, specs: list, now: dt.datetime, call
                    for row, sim in prepared if sim is not None]
     if simulations:
         await conn.execute(insert(SIMULATIONS), simulations)
-    for row in rows:
-        await transitions.record(conn, row["asyncoperationid"], row["createdon"], (row["statecode"], row["statuscode"]),
-                                 "created")
+    await transitions.record_many(conn, [
+        {"job": row["asyncoperationid"], "moment": row["createdon"], "state": row["statecode"],
+         "status": row["statuscode"], "why": "created", "by": None}
+        for row in rows
+    ])
     return ids

@@ -31,10 +31,11 @@ import socket
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, union_all, update
 
 from ..clock import Clock
 from ..errors import DataverseError
+from ..store import driver
 from ..store.engine import Store
 from ..store.schema import METADATA
 from ..store.values import from_epoch, to_epoch
@@ -60,10 +61,6 @@ class Claimed:
     simulation: simulation.Simulation
 
 
-class _Superseded(Exception):
-    """The job left In Progress while its run was finishing: roll the finishing transaction back."""
-
-
 def error_number(code: str) -> int:
     """A Dataverse error code ("0x80041103") as the signed 32-bit `errorcode` of a system job."""
     try:
@@ -78,6 +75,77 @@ def error_number(code: str) -> int:
 def default_duration(operation_type: int | None) -> float:
     """How long a job runs when nobody said: platform maintenance takes a little longer."""
     return 3.0 if states.is_platform_job(operation_type) else 1.0
+
+
+SETTLE_SLICE = 0.05  # seconds the virtual clock's rounds hold the write lock before letting others in
+
+def _queue_statement():
+    """The jobs that may run now, first in first out: Ready, no longer postponed, and, for a job
+    with a dependency token, the first unfinished job of its token (so a postponed or running one
+    holds back those after it).
+
+    Two ordered halves, merged: jobs without a token straight from their queue index, and the
+    head of each token with unfinished jobs, the tokens found by skipping through an index (a
+    recursive CTE) so that a long chain behind its head costs nothing. The literal conditions
+    (`statecode < 3`, `dependencytoken IS NULL`) match the partial indexes of `store/schema.py`.
+    """
+    unfinished = literal_column("3")
+    scan, step, first, queued = (JOBS.alias(name) for name in ("token_scan", "token_step", "first", "queued"))
+    tokens = (
+        select(func.min(scan.c.dependencytoken).label("token"))
+        .where(scan.c.dependencytoken.is_not(None), scan.c.statecode < unfinished)
+        .cte("tokens", recursive=True)
+    )
+    tokens = tokens.union_all(
+        select(select(func.min(step.c.dependencytoken))
+               .where(step.c.dependencytoken > tokens.c.token, step.c.statecode < unfinished)
+               .scalar_subquery())
+        .where(tokens.c.token.is_not(None))
+    )
+    heads = (
+        select(select(first.c.asyncoperationid)
+               .where(first.c.dependencytoken == tokens.c.token, first.c.statecode < unfinished)
+               .order_by(first.c.createdon, first.c.sequence, first.c.asyncoperationid)
+               .limit(1).scalar_subquery().label("asyncoperationid"))
+        .where(tokens.c.token.is_not(None))
+        .cte("heads")
+    )
+
+    def ready(source, *conditions):
+        return (
+            select(queued.c.asyncoperationid.label("job"), queued.c.operationtype, queued.c.retrycount,
+                   queued.c.recurrencepattern, queued.c.recurrencestarttime, queued.c.createdon.label("created"),
+                   queued.c.sequence.label("position"), SIMULATIONS.c.settings)
+            .select_from(source.outerjoin(SIMULATIONS, SIMULATIONS.c.asyncoperationid == queued.c.asyncoperationid))
+            .where(queued.c.statecode == 0, queued.c.statuscode == 0,
+                   or_(queued.c.postponeuntil.is_(None), queued.c.postponeuntil <= bindparam("now")), *conditions)
+        )
+
+    both = union_all(
+        ready(queued, queued.c.dependencytoken.is_(None)),
+        ready(heads.join(queued, queued.c.asyncoperationid == heads.c.asyncoperationid)),
+    )
+    columns = both.selected_columns
+    return both.order_by(columns.created, columns.position, columns.job).limit(bindparam("limit"))
+
+
+_QUEUE = driver.compile_sql(_queue_statement())
+_CLAIM = states.TRANSITIONS["claim"]
+_DUE = driver.compile_sql(
+    select(JOBS.c.asyncoperationid, JOBS.c.operationtype).where(
+        JOBS.c.statecode == 1, JOBS.c.statuscode == 10, JOBS.c.postponeuntil.is_not(None),
+        JOBS.c.postponeuntil <= bindparam("now"), func.coalesce(JOBS.c.iswaitingforevent, 0) == 0,
+    ).order_by(JOBS.c.postponeuntil, JOBS.c.createdon)
+)
+_LOCKED = driver.compile_sql(
+    select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype, JOBS.c.leaseexpires)
+    .where(JOBS.c.statecode == 2)
+)
+# The ids arrive as one JSON array, so that one compiled statement serves any number of them.
+_HOLDINGS = driver.compile_sql(
+    select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.hostid, JOBS.c.operationtype)
+    .where(JOBS.c.asyncoperationid.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids")))))
+)
 
 
 class Scheduler:
@@ -100,121 +168,145 @@ class Scheduler:
 
     async def wake_due(self, now: dt.datetime) -> int:
         """Suspended jobs whose postponement has passed become Ready (not those waiting for an event)."""
-        due_query = select(JOBS.c.asyncoperationid).where(
-            JOBS.c.statecode == 1, JOBS.c.statuscode == 10, JOBS.c.postponeuntil.is_not(None),
-            JOBS.c.postponeuntil <= to_epoch(now), func.coalesce(JOBS.c.iswaitingforevent, 0) == 0,
-        ).order_by(JOBS.c.postponeuntil, JOBS.c.createdon)
         # Look before taking the write lock: most passes find nothing to do.
         async with self.store.read() as conn:
-            if (await conn.execute(due_query.limit(1))).first() is None:
+            if not await driver.fetch_all(conn, _DUE, {"now": to_epoch(now)}):
                 return 0
         async with self.store.write() as conn:
-            due = (await conn.execute(due_query)).scalars().all()
-            woken = 0
-            for job_id in due:
-                woken += await transitions.apply(conn, job_id, states.TRANSITIONS["wake"], states.WAITING, now,
-                                                 host=self.host, values={"hostid": None})
-        return woken
+            return await self._wake(conn, now)
+
+    async def _wake(self, conn, now: dt.datetime) -> int:
+        due = await driver.fetch_all(conn, _DUE, {"now": to_epoch(now)})
+        await transitions.apply_many(conn, [
+            transitions.Move(job_id, states.TRANSITIONS["wake"], states.WAITING, {"hostid": None}, operation_type=kind)
+            for job_id, kind in due
+        ], now, host=self.host)
+        return len(due)
 
     async def recover(self, now: dt.datetime, *, orphans_only_of: set[str] | None = None) -> int:
         """Locked jobs whose lease has expired (or, on the virtual clock, that no runner here holds)."""
-        query = select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode).where(JOBS.c.statecode == 2)
-        if orphans_only_of is None:
-            query = query.where(or_(JOBS.c.leaseexpires.is_(None), JOBS.c.leaseexpires < to_epoch(now)))
         async with self.store.read() as conn:
-            candidates = (await conn.execute(query)).all()
-        if not [row for row in candidates if orphans_only_of is None or row[0] not in orphans_only_of]:
-            return 0
+            if not self._lost(await driver.fetch_all(conn, _LOCKED), now, orphans_only_of):
+                return 0
         async with self.store.write() as conn:
-            rows = (await conn.execute(query)).all()
-            recovered = 0
-            for job_id, state, status in rows:
-                if orphans_only_of is not None and job_id in orphans_only_of:
-                    continue
-                pair = (state, status)
-                name = {states.IN_PROGRESS: "recover", states.PAUSING: "paused", states.CANCELING: "canceled"}[pair]
-                values = {"hostid": None, "leaseexpires": None}
-                if name == "canceled":
-                    values["completedon"] = to_epoch(now)
-                recovered += await transitions.apply(conn, job_id, states.TRANSITIONS[name], pair, now,
-                                                     reason=f"{name} (lease expired)", host=self.host, values=values)
-        return recovered
+            return await self._recover(conn, now, orphans_only_of=orphans_only_of)
 
-    def _claim_statement(self, now: dt.datetime):
-        a, b = JOBS.alias("a"), JOBS.alias("b")
+    async def _recover(self, conn, now: dt.datetime, *, orphans_only_of: set[str] | None = None) -> int:
+        moves = []
+        for job_id, state, status, kind, _ in self._lost(await driver.fetch_all(conn, _LOCKED), now, orphans_only_of):
+            pair = (state, status)
+            name = {states.IN_PROGRESS: "recover", states.PAUSING: "paused", states.CANCELING: "canceled"}[pair]
+            values = {"hostid": None, "leaseexpires": None}
+            if name == "canceled":
+                values["completedon"] = to_epoch(now)
+            moves.append(transitions.Move(job_id, states.TRANSITIONS[name], pair, values,
+                                          reason=f"{name} (lease expired)", operation_type=kind))
+        await transitions.apply_many(conn, moves, now, host=self.host)
+        return len(moves)
+
+    @staticmethod
+    def _lost(locked: list[tuple], now: dt.datetime, orphans_only_of: set[str] | None) -> list[tuple]:
+        if orphans_only_of is not None:
+            return [row for row in locked if row[0] not in orphans_only_of]
         epoch = to_epoch(now)
-        earlier_unfinished = exists().where(
-            b.c.dependencytoken == a.c.dependencytoken,
-            b.c.statecode != 3,
-            or_(b.c.createdon < a.c.createdon,
-                and_(b.c.createdon == a.c.createdon, b.c.sequence < a.c.sequence)),
-        )
-        candidate = (
-            select(a.c.asyncoperationid)
-            .where(a.c.statecode == 0, a.c.statuscode == 0,
-                   or_(a.c.postponeuntil.is_(None), a.c.postponeuntil <= epoch),
-                   or_(a.c.dependencytoken.is_(None), ~earlier_unfinished))
-            .order_by(a.c.createdon, a.c.sequence, a.c.asyncoperationid)
-            .limit(1)
-            .scalar_subquery()
-        )
-        return (
-            update(JOBS)
-            .where(JOBS.c.asyncoperationid == candidate, JOBS.c.statecode == 0, JOBS.c.statuscode == 0)
-            .values(statecode=2, statuscode=20, startedon=epoch, modifiedon=epoch, hostid=self.host,
-                    leaseexpires=to_epoch(now + self.lease), versionnumber=transitions.next_version())
-            .returning(JOBS.c.asyncoperationid, JOBS.c.operationtype, JOBS.c.retrycount, JOBS.c.recurrencepattern,
-                       JOBS.c.recurrencestarttime, JOBS.c.createdon)
-        )
+        return [row for row in locked if row[4] is None or row[4] < epoch]
 
     async def claim_many(self, now: dt.datetime, limit: int) -> list[Claimed]:
         """Lock up to `limit` eligible jobs, first in first out, in one transaction."""
         if limit <= 0:
             return []
-        statement = self._claim_statement(now)
-        rows = []
         async with self.store.write() as conn:
-            for _ in range(limit):
-                row = (await conn.execute(statement)).first()
-                if row is None:
-                    break
-                rows.append(row)
-                await transitions.record(conn, row.asyncoperationid, now, states.IN_PROGRESS, "claim", self.host)
-                if row.operationtype == transitions.BULK_DELETE:
-                    await transitions.mirror_bulk_delete(conn, row.asyncoperationid, states.IN_PROGRESS, now)
-            settings = {}
-            if rows:
-                settings = dict((await conn.execute(
-                    select(SIMULATIONS.c.asyncoperationid, SIMULATIONS.c.settings)
-                    .where(SIMULATIONS.c.asyncoperationid.in_([r.asyncoperationid for r in rows]))
-                )).all())
-        result = []
-        for row in rows:
-            stored = settings.get(row.asyncoperationid)
-            sim = simulation.Simulation.from_json(json.loads(stored) if stored else None,
-                                                  default_duration(row.operationtype))
-            start = row.recurrencestarttime if row.recurrencestarttime is not None else row.createdon
-            result.append(Claimed(row.asyncoperationid, row.operationtype, (row.retrycount or 0) + 1, now,
-                                  row.recurrencepattern, from_epoch(start if start is not None else to_epoch(now)), sim))
-        return result
+            return await self._claim(conn, now, limit)
+
+    async def _claim(self, conn, now: dt.datetime, limit: int, *, journal: list | None = None) -> list[Claimed]:
+        # The write lock is held from BEGIN IMMEDIATE: the jobs read here are still Ready when locked.
+        epoch = to_epoch(now)
+        rows = await driver.fetch_all(conn, _QUEUE, {"now": epoch, "limit": limit})
+        if not rows:
+            return []
+        values = {"startedon": epoch, "hostid": self.host, "leaseexpires": to_epoch(now + self.lease)}
+        await transitions.apply_many(conn, [
+            transitions.Move(row[0], _CLAIM, states.READY, values, operation_type=row[1]) for row in rows
+        ], now, host=self.host, journal=journal)
+        claimed = []
+        for job_id, operation_type, retrycount, pattern, recurrence_start, created, _, settings in rows:
+            sim = simulation.Simulation.from_json(json.loads(settings) if settings else None,
+                                                  default_duration(operation_type))
+            start = recurrence_start if recurrence_start is not None else created
+            claimed.append(Claimed(job_id, operation_type, (retrycount or 0) + 1, now, pattern,
+                                   from_epoch(start if start is not None else epoch), sim))
+        return claimed
 
     async def finish(self, claimed: Claimed, result: simulation.Result, now: dt.datetime) -> None:
-        """Record how a run ended. A success of a job type with a handler (`handlers.py`) does the
-        job's work in the same transaction as the transition, so both happen or neither."""
+        """Record how a run ended (see `_finish_many`)."""
+        async with self.store.write() as conn:
+            await self._finish_many(conn, [(claimed, result)], now)
+
+    async def _finish_many(self, conn, runs: list[tuple[Claimed, simulation.Result]], now: dt.datetime, *,
+                           held: dict | None = None, journal: list | None = None) -> None:
+        """Record how runs ended, in their order. A job a user asked to pause or cancel meanwhile
+        goes where it was headed instead; one deleted or recovered by another instance is left alone.
+        A success of a job type with a handler (`handlers.py`) does the job's work in the same
+        transaction as the transition that records it, so both happen or neither. `held`: the jobs'
+        pairs as read in this transaction, when the caller has them."""
+        if held is None:
+            held = await self._holdings(conn, [claimed.job_id for claimed, _ in runs])
+        moves: list[transitions.Move] = []
+        for claimed, result in runs:
+            pair, holder, operation_type = held.get(claimed.job_id, (None, None, None))
+            if holder != self.host:
+                continue
+            if pair in (states.PAUSING, states.CANCELING):
+                moves.append(self._acknowledgement(claimed.job_id, pair, now, operation_type))
+            elif pair == states.IN_PROGRESS:
+                handler = handlers.handler_for(claimed.operation_type) if result.kind == "succeeded" else None
+                if handler is None:
+                    name, values, _ = self._outcome(claimed, result, now)
+                    moves.append(transitions.Move(claimed.job_id, states.TRANSITIONS[name], pair, values,
+                                                  holder=self.host, operation_type=operation_type))
+                else:
+                    await transitions.apply_many(conn, moves, now, host=self.host, journal=journal)
+                    moves = []
+                    await self._run_handler(conn, claimed, result, handler, now)
+        await transitions.apply_many(conn, moves, now, host=self.host, journal=journal)
+
+    async def _run_handler(self, conn, claimed: Claimed, result: simulation.Result, handler: handlers.Handler,
+                           now: dt.datetime) -> None:
         name, values, following = self._outcome(claimed, result, now)
-        handler = handlers.handler_for(claimed.operation_type) if result.kind == "succeeded" else None
         try:
-            moved = await self._move(claimed, name, values, now, handler, following)
+            async with conn.begin_nested():
+                note = await handler(conn, handlers.Run(claimed.job_id, claimed.started, now, following))
+                await transitions.apply_many(conn, [transitions.Move(
+                    claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS, values,
+                    reason=f"{name} ({note})" if note else None, holder=self.host,
+                    operation_type=claimed.operation_type)], now, host=self.host)
         except DataverseError as exc:
             # The work itself failed (its stored query no longer binds, a date function is out of
             # range...): nothing of it is kept and the job fails with the error, as a query error fails
             # a job in Dataverse rather than being retried.
             failure = simulation.Result("failed", error_number(exc.code), exc.message)
             name, values, _ = self._outcome(claimed, failure, now)
-            moved = await self._move(claimed, name, values, now, None, None)
-        if not moved:
-            # A user asked it to pause or cancel meanwhile (or deleted it): honour that instead.
-            await self.acknowledge(claimed.job_id, now)
+            await transitions.apply_many(conn, [transitions.Move(
+                claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS, values, holder=self.host,
+                operation_type=claimed.operation_type)], now, host=self.host)
+
+    async def _holdings(self, conn, job_ids: list[str]) -> dict[str, tuple[tuple[int, int], str | None, int | None]]:
+        """job id -> (its pair, the instance holding it, its operation type), for the jobs that exist."""
+        if not job_ids:
+            return {}
+        rows = await driver.fetch_all(conn, _HOLDINGS, {"ids": json.dumps(job_ids)})
+        return {job_id: ((state, status), holder, operation_type)
+                for job_id, state, status, holder, operation_type in rows}
+
+    @staticmethod
+    def _acknowledgement(job_id: str, pair: tuple[int, int], now: dt.datetime,
+                         operation_type: int | None) -> transitions.Move:
+        """A running job's Pausing (2/21) or Canceling (2/22), carried through to where it was headed."""
+        values = {"hostid": None, "leaseexpires": None}
+        if pair == states.CANCELING:
+            values["completedon"] = to_epoch(now)
+        name = "paused" if pair == states.PAUSING else "canceled"
+        return transitions.Move(job_id, states.TRANSITIONS[name], pair, values, operation_type=operation_type)
 
     def _outcome(self, claimed: Claimed, result: simulation.Result,
                  now: dt.datetime) -> tuple[str, dict, dt.datetime | None]:
@@ -248,41 +340,15 @@ class Scheduler:
                           friendlymessage=result.message)
         return name, values, following
 
-    async def _move(self, claimed: Claimed, name: str, values: dict, now: dt.datetime,
-                    handler: handlers.Handler | None, following: dt.datetime | None) -> bool:
-        """One write transaction: the handler's work (if any), then the guarded transition. When
-        the transition finds the job moved, everything is rolled back and this answers False."""
-        try:
-            async with self.store.write() as conn:
-                reason = None
-                if handler is not None:
-                    note = await handler(conn, handlers.Run(claimed.job_id, claimed.started, now, following))
-                    reason = f"{name} ({note})" if note else None
-                moved = await transitions.apply(conn, claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS,
-                                                now, reason=reason, host=self.host, values=values, holder=self.host)
-                if not moved:
-                    raise _Superseded()
-        except _Superseded:
-            return False
-        return True
-
     async def acknowledge(self, job_id: str, now: dt.datetime) -> bool:
         """Carry a running job's Pausing (2/21) or Canceling (2/22) through to where it was headed."""
         async with self.store.write() as conn:
-            row = (await conn.execute(
-                select(JOBS.c.statecode, JOBS.c.statuscode).where(JOBS.c.asyncoperationid == job_id)
-            )).first()
-            if row is None:
+            pair, _, operation_type = (await self._holdings(conn, [job_id])).get(job_id, (None, None, None))
+            if pair not in (states.PAUSING, states.CANCELING):
                 return False
-            pair = (row.statecode, row.statuscode)
-            if pair == states.PAUSING:
-                return await transitions.apply(conn, job_id, states.TRANSITIONS["paused"], pair, now, host=self.host,
-                                               values={"hostid": None, "leaseexpires": None})
-            if pair == states.CANCELING:
-                return await transitions.apply(conn, job_id, states.TRANSITIONS["canceled"], pair, now, host=self.host,
-                                               values={"hostid": None, "leaseexpires": None,
-                                                       "completedon": to_epoch(now)})
-        return False
+            await transitions.apply_many(conn, [self._acknowledgement(job_id, pair, now, operation_type)], now,
+                                         host=self.host)
+        return True
 
     async def status(self, job_id: str) -> tuple[tuple[int, int] | None, str | None]:
         async with self.store.read() as conn:
@@ -393,27 +459,55 @@ class Scheduler:
             return self.clock.now()
 
     async def _settle(self, now: dt.datetime) -> None:
-        while True:
-            changed = False
-            for job_id, (end, claimed, result) in sorted(self._virtual.items(), key=lambda i: (i[1][0] is None, i[1][0] or now, i[1][1].started)):
-                pair, holder = await self.status(job_id)
-                if pair in (states.PAUSING, states.CANCELING):
-                    await self.acknowledge(job_id, now)
-                elif pair == states.IN_PROGRESS and holder == self.host:
-                    if end is None or end > now:
-                        continue
-                    await self.finish(claimed, result, now)
-                del self._virtual[job_id]
-                changed = True
-            changed |= await self.recover(now, orphans_only_of=set(self._virtual)) > 0
-            changed |= await self.wake_due(now) > 0
-            for claimed in await self.claim_many(now, self.concurrency - len(self._virtual)):
-                result = simulation.run_result(claimed.simulation, claimed.attempt)
-                end = now + dt.timedelta(seconds=claimed.simulation.duration) if result is not None else None
-                self._virtual[claimed.job_id] = (end, claimed, result)
-                changed = True
-            if not changed:
-                return
+        """Rounds at one instant until nothing moves. A round ends the runs due (or carries through
+        a pause or cancel asked meanwhile), recovers orphans, wakes due jobs, and gives free slots
+        the next jobs in the queue; a zero-length run ends in the round after its claim, at the same
+        instant. Rounds share a write transaction for up to SETTLE_SLICE seconds, then commit so that
+        other writers (the Web API) get their turn."""
+        loop = asyncio.get_running_loop()
+        changed = True
+        while changed:
+            async with self.store.write() as conn:
+                deadline = loop.time() + SETTLE_SLICE
+                changed = await self._round(conn, now, first=True)
+                while changed and loop.time() < deadline:
+                    changed = await self._round(conn, now, first=False)
+
+    async def _round(self, conn, now: dt.datetime, *, first: bool) -> bool:
+        """One round. Only the first round of a transaction looks at what others did (the jobs' pairs,
+        orphans, wake-ups): after it, the write lock keeps every other writer out."""
+        if first:
+            held = await self._holdings(conn, list(self._virtual))
+        else:
+            held = {job_id: (states.IN_PROGRESS, self.host, claimed.operation_type)
+                    for job_id, (_, claimed, _) in self._virtual.items()}
+        ending: list[tuple[Claimed, simulation.Result]] = []
+        acknowledged: list[transitions.Move] = []
+        changed = False
+        order = sorted(self._virtual.items(), key=lambda i: (i[1][0] is None, i[1][0] or now, i[1][1].started))
+        for job_id, (end, claimed, result) in order:
+            pair, holder, operation_type = held.get(job_id, (None, None, None))
+            if pair in (states.PAUSING, states.CANCELING):
+                acknowledged.append(self._acknowledgement(job_id, pair, now, operation_type))
+            elif pair == states.IN_PROGRESS and holder == self.host:
+                if end is None or end > now:
+                    continue
+                ending.append((claimed, result))
+            del self._virtual[job_id]
+            changed = True
+        journal: list[dict] = []
+        await transitions.apply_many(conn, acknowledged, now, host=self.host, journal=journal)
+        await self._finish_many(conn, ending, now, held=held, journal=journal)
+        if first:
+            changed |= await self._recover(conn, now, orphans_only_of=set(self._virtual)) > 0
+            changed |= await self._wake(conn, now) > 0
+        for claimed in await self._claim(conn, now, self.concurrency - len(self._virtual), journal=journal):
+            result = simulation.run_result(claimed.simulation, claimed.attempt)
+            end = now + dt.timedelta(seconds=claimed.simulation.duration) if result is not None else None
+            self._virtual[claimed.job_id] = (end, claimed, result)
+            changed = True
+        await transitions.record_many(conn, journal)
+        return changed
 
     async def _next_event(self, now: dt.datetime) -> dt.datetime | None:
         candidates = [end for end, _, _ in self._virtual.values() if end is not None and end > now]

@@ -10,10 +10,13 @@ what that means.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
+from functools import lru_cache
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..store import driver
 from ..store.schema import METADATA
 from ..store.values import to_epoch
 from .states import Pair, Transition
@@ -29,6 +32,78 @@ def next_version(table=JOBS):
     """A row version above every other of `table` (SQLite runs one writer at a time, so this is
     race-free)."""
     return select(func.coalesce(func.max(table.c.versionnumber), 0) + 1).scalar_subquery()
+
+
+class Superseded(Exception):
+    """A guarded batch found a job no longer where its caller read it: roll the transaction back."""
+
+
+@dataclass(frozen=True)
+class Move:
+    """One job to move along `transition` from `current`, by `apply_many`."""
+
+    job_id: str
+    transition: Transition
+    current: Pair
+    values: dict = field(default_factory=dict)
+    reason: str | None = None
+    holder: str | None = None  # the instance that must hold the job (Locked jobs)
+    operation_type: int | None = None
+
+
+_RECORD = driver.compile_sql(insert(HISTORY).values(
+    asyncoperationid=bindparam("job"), at=bindparam("moment"), statecode=bindparam("state"),
+    statuscode=bindparam("status"), reason=bindparam("why"), host=bindparam("by"),
+))
+
+
+@lru_cache(maxsize=64)
+def _guarded_update(columns: tuple[str, ...], held: bool) -> driver.Sql:
+    guard = [JOBS.c.asyncoperationid == bindparam("job"), JOBS.c.statecode == bindparam("from_state"),
+             JOBS.c.statuscode == bindparam("from_status")]
+    if held:
+        guard.append(JOBS.c.hostid == bindparam("holder"))
+    # next_version() is evaluated for each row of an executemany: every job gets its own version.
+    changes = {c: bindparam(f"set_{c}") for c in columns}
+    return driver.compile_sql(update(JOBS).where(*guard).values({**changes, "versionnumber": next_version()}))
+
+
+async def apply_many(conn: AsyncConnection, moves: list[Move], now: dt.datetime, *, host: str | None = None,
+                     journal: list | None = None) -> None:
+    """Several guarded moves with a handful of statements, for a caller that read the jobs' pairs in
+    this same write transaction (SQLite's write lock is held from BEGIN IMMEDIATE, so none can have
+    moved since). A guard that still finds a job moved raises `Superseded`: roll back. With a
+    `journal`, the history rows are added to it for the caller to `record_many` before it commits."""
+    if not moves:
+        return
+    epoch = to_epoch(now)
+    groups: dict[tuple, list[dict]] = {}
+    history = []
+    for move in moves:
+        if move.current not in move.transition.sources:
+            raise ValueError(f"{move.transition.name} does not start from {move.current}")
+        target = move.transition.target
+        changes = {"statecode": target[0], "statuscode": target[1], "modifiedon": epoch, **move.values}
+        row = {f"set_{name}": value for name, value in changes.items()}
+        row.update(job=move.job_id, from_state=move.current[0], from_status=move.current[1], holder=move.holder)
+        groups.setdefault((tuple(sorted(changes)), move.holder is not None), []).append(row)
+        history.append({"job": move.job_id, "moment": epoch, "state": target[0], "status": target[1],
+                        "why": move.reason or move.transition.name, "by": host})
+    for (columns, held), rows in groups.items():
+        if await driver.execute_many(conn, _guarded_update(columns, held), rows) != len(rows):
+            raise Superseded()
+    if journal is None:
+        await record_many(conn, history)
+    else:
+        journal.extend(history)
+    for move in moves:
+        if move.operation_type == BULK_DELETE:
+            await mirror_bulk_delete(conn, move.job_id, move.transition.target, now)
+
+
+async def record_many(conn: AsyncConnection, history: list[dict]) -> None:
+    if history:
+        await driver.execute_many(conn, _RECORD, history)
 
 
 async def record(conn: AsyncConnection, job_id: str, at: dt.datetime | int, pair: Pair, reason: str,

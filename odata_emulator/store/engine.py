@@ -100,8 +100,17 @@ async def _savepoint(conn: AsyncConnection):
 
 
 async def create_schema(conn, model: EntityModel) -> None:
-    await conn.run_sync(METADATA.create_all)
+    await conn.run_sync(_create_all)
     await _refresh_entity_definitions(conn, model)
+
+
+def _create_all(sync_conn) -> None:
+    METADATA.create_all(sync_conn)
+    # create_all makes the indexes of the tables it creates; a store made by an older version
+    # gets the indexes added since.
+    for table in METADATA.sorted_tables:
+        for index in table.indexes:
+            index.create(sync_conn, checkfirst=True)
 
 
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:

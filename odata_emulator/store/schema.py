@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from ..model import MODEL, AttributeType as T, Entity, EntityModel
@@ -52,8 +53,8 @@ def _state_status_check(entity: Entity) -> CheckConstraint | None:
     return CheckConstraint(clauses, name=f"ck_{entity.logical_name}_state_status")
 
 
-# Indexes beyond the primary keys: the documented diagnostic groupings, the queue order, and
-# every lookup the read path joins on.
+# Indexes beyond the primary keys: the documented diagnostic groupings (covering), the queue
+# order, and every lookup the read path joins on. A text value is a partial index's condition.
 _EXTRA_INDEXES: dict[str, list[tuple[str, ...]]] = {
     "asyncoperation": [
         ("statecode", "statuscode", "operationtype"),
@@ -62,6 +63,10 @@ _EXTRA_INDEXES: dict[str, list[tuple[str, ...]]] = {
         ("statecode", "postponeuntil", "createdon"),
         ("dependencytoken", "createdon"),
         ("versionnumber",),
+        # The scheduler's queue: Ready jobs in claim order, and the first unfinished job of a
+        # dependency token (the scheduler's query spells `statecode < 3` the same way).
+        ("statecode", "statuscode", "createdon", "sequence", "asyncoperationid", "dependencytoken IS NULL"),
+        ("dependencytoken", "createdon", "sequence", "asyncoperationid", "statecode < 3"),
     ],
 }
 
@@ -80,8 +85,11 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
             )
         check = _state_status_check(entity)
         table = Table(entity.logical_name, metadata, *columns, *([check] if check is not None else []))
-        for index_columns in _EXTRA_INDEXES.get(entity.logical_name, []):
-            Index(f"ix_{entity.logical_name}_{'_'.join(index_columns)}", *(table.c[c] for c in index_columns))
+        for spec in _EXTRA_INDEXES.get(entity.logical_name, []):
+            columns = [c for c in spec if c in table.c]
+            where = [text(c) for c in spec if c not in table.c]
+            name = f"ix_{entity.logical_name}_{'_'.join(columns)}" + ("_partial" if where else "")
+            Index(name, *(table.c[c] for c in columns), **({"sqlite_where": where[0]} if where else {}))
         for attribute in entity.attributes:
             if attribute.is_lookup:
                 Index(f"ix_{entity.logical_name}_{attribute.name}", table.c[attribute.name])

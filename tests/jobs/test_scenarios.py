@@ -4,6 +4,7 @@ retry, get postponed, paused, resumed, cancelled and deleted."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from odata_emulator.jobs import states
 from tests.conftest import API, make_settings, start
@@ -96,6 +97,42 @@ async def test_a_postponed_job_holds_back_later_jobs_with_its_dependency_token(s
     b_done = (await service.history(postponed))[-1][0]
     assert b_done == "2026-01-01T02:00:01Z"
     assert claims(await service.history(last)) == [b_done], "C starts the moment B completes"
+
+
+async def test_dependency_chains_and_free_jobs_share_one_first_in_first_out_queue(service):
+    """Three tokens (one differing only in case, which is the same token: text compares without
+    case) interleaved with jobs without a token, one slot: each job starts when the one before it
+    in creation order that it may follow has finished, and never before an older eligible job."""
+    specs = []
+    for i in range(12):
+        token = (None, "order:1", "ORDER:1", "order:2")[i % 4]
+        spec = {"name": f"job {i}", "createdon": f"2026-01-01T00:00:{i:02d}Z", "simulation": {"duration": 10}}
+        if token:
+            spec["dependencytoken"] = token
+        specs.append(spec)
+    ids = await service.create(*specs)
+    await service.advance("PT10M")
+    started = {job_id: claims(await service.history(job_id))[0] for job_id in ids}
+    # One slot and equal durations: the queue order is exactly creation order.
+    assert sorted(ids, key=started.get) == ids
+    assert [started[i] for i in ids] == [f"2026-01-01T00:{10 * n // 60:02d}:{10 * n % 60:02d}Z" for n in range(12)]
+
+
+async def test_a_long_chain_runs_in_creation_order_one_at_a_time(service):
+    ids = await service.create(*({"name": f"link {i}", "dependencytoken": "chain", "simulation": {"duration": 0}}
+                                 for i in range(300)))
+    free, = await service.create({"name": "free", "simulation": {"duration": 0}})
+    await service.advance("PT1S")
+    histories = [await service.history(job_id) for job_id in ids[:3] + ids[-2:] + [free]]
+    assert all([h[3] for h in history] == ["created", "claim", "succeed"] for history in histories)
+    response = await service.client.get(f"{API}asyncoperations?$filter=dependencytoken eq 'chain' and statuscode eq 30"
+                                        "&$count=true&$top=1")
+    assert response.json()["@odata.count"] == 300
+    async with service.em.emulator.store.read() as conn:
+        claimed = (await conn.execute(text(
+            "SELECT asyncoperationid FROM emulator_job_history WHERE reason = 'claim' ORDER BY id"))).scalars().all()
+    # All created at one instant: the queue order is the creation order, the free job last.
+    assert claimed == ids + [free]
 
 
 async def test_postpone_then_automatic_resume(service):

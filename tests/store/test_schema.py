@@ -34,3 +34,20 @@ async def test_every_write_gives_the_row_a_new_version(file_store):
     with sqlite3.connect(path) as conn:
         top = conn.execute("SELECT max(versionnumber) FROM asyncoperation").fetchone()[0]
     assert second == f'W/"{top}"', "the last write holds the highest version"
+
+
+async def test_a_store_made_before_an_index_existed_gets_it_at_start(tmp_path):
+    from tests.conftest import make_settings, running
+
+    path = tmp_path / "old.db"
+    async with running(make_settings(database=str(path))):
+        pass
+    with sqlite3.connect(path) as conn:
+        indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        queue = next(name for name in indexes if name.startswith("ix_asyncoperation_dependencytoken_createdon_sequence"))
+        conn.execute(f"DROP INDEX {queue}")
+    async with running(make_settings(database=str(path))):
+        pass
+    with sqlite3.connect(path) as conn:
+        sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (queue,)).fetchone()
+    assert sql is not None and "WHERE statecode < 3" in sql[0]
