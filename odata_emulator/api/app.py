@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from typing import AsyncIterator
 
 from lark.exceptions import VisitError
@@ -47,9 +48,9 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
             *control_routes(emulator),
             Route("/{path:path}", not_found, methods=_METHODS),
         ],
-        # DBAPIError has its own entry: a handler for plain Exception answers, then re-raises.
+        # DBAPIError and sqlite3.Error (from statements run on the driver) have their own entries: a handler for plain Exception answers, then re-raises.
         exception_handlers={DataverseError: dataverse_error_handler, RecursionError: too_deep_handler,
-                            DBAPIError: dataverse_error_handler,
+                            DBAPIError: dataverse_error_handler, sqlite3.Error: dataverse_error_handler,
                             VisitError: too_deep_handler, Exception: dataverse_error_handler},
         lifespan=lifespan,
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import uuid
 
 import orjson
@@ -38,8 +39,10 @@ _SQLITE_LIMITS = ("expression tree is too large", "too many sql variables", "par
 async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DataverseError):
         return error_response(exc)
-    if isinstance(exc, DBAPIError) and any(limit in str(exc.orig).lower() for limit in _SQLITE_LIMITS):
-        return error_response(QueryError(f"The query is too large or too complex to run: {exc.orig}."))
+    # From SQLAlchemy (wrapped) or from a compiled statement run on the driver (`store/driver.py`).
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc if isinstance(exc, sqlite3.Error) else None
+    if cause is not None and any(limit in str(cause).lower() for limit in _SQLITE_LIMITS):
+        return error_response(QueryError(f"The query is too large or too complex to run: {cause}."))
     log.exception("unexpected error serving %s %s", request.method, request.url.path)
     return Response(
         error_body("0x80040216", f"An unexpected error occurred: {type(exc).__name__}"),

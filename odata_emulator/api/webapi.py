@@ -27,7 +27,7 @@ from ..errors import (
 from ..model import Entity, ManyToOne, OneToMany
 from ..model.csdl import render_csdl
 from ..query.compiler import CompiledQuery
-from ..query.execute import count_groups, count_rows, fetch_aggregate, fetch_page
+from ..query.execute import Restriction, count_groups, count_rows, fetch_aggregate, fetch_page
 from ..query.options import QueryOptions, parse_query_string
 from ..query.binder import parse_count
 from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
@@ -156,7 +156,7 @@ class WebApi:
                 raise UnsupportedQuery(f"The '{name}' query parameter is not supported by the emulator.")
 
     async def query(self, request: Request, entity: Entity, options: QueryOptions, prefs: Preferences,
-                    *, base_where=None, context_set: str | None = None) -> Response:
+                    *, restrict: Restriction | None = None, context_set: str | None = None) -> Response:
         emulator = self.emulator
         root = service_root(request)
         compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
@@ -178,12 +178,10 @@ class WebApi:
         if top_left is not None:
             top_left -= (page_number - 1) * DEFAULT_PAGE_SIZE
             size = max(0, min(size, top_left))
-        statement_compiled = compiled
-        if base_where is not None:
-            statement_compiled = _restricted(compiled, base_where)
-        async with emulator.store.read() as conn:
-            page = await fetch_page(conn, statement_compiled, context, size=size, cookie=cookie, skip=bound.skip)
-            counted = await count_rows(conn, statement_compiled, context) if bound.count else None
+        consistent = bool(bound.count or compiled.shape.collections)
+        async with emulator.store.snapshot(consistent=consistent) as snap:
+            page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=bound.skip, restrict=restrict)
+            counted = await count_rows(snap, compiled, context, restrict=restrict) if bound.count else None
         if top_left is not None and top_left <= size:
             page.more = False
         body = {"@odata.context": s.collection_context(root, entity, bound.projection if _has_projection(bound) else None)
@@ -236,9 +234,10 @@ class WebApi:
                 raise FetchXmlError("The paging-cookie of the FetchXML query was not issued for this query: use the "
                                     "cookie of the previous page without changing it.", code="0x80040203") from None
         skip = (bound.page - 1) * size if cookie is None else None
-        async with emulator.store.read() as conn:
-            page = await fetch_page(conn, compiled, context, size=size, cookie=cookie, skip=skip)
-            counted = await count_rows(conn, compiled, context) if count or bound.total_record_count else None
+        counting = count or bound.total_record_count
+        async with emulator.store.snapshot(consistent=bool(counting)) as snap:
+            page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=skip)
+            counted = await count_rows(snap, compiled, context) if counting else None
         if bound.top is not None:
             page.more = False
         items = ",".join(bound.context_items)
@@ -260,9 +259,9 @@ class WebApi:
     async def _aggregated(self, root: str, entity: Entity, compiled: CompiledQuery, context, prefs: Preferences, *,
                           limit: int, top: int | None, count: bool) -> Response:
         """An aggregated result ($apply or FetchXML aggregate): one row per group, no paging."""
-        async with self.emulator.store.read() as conn:
-            rows = await fetch_aggregate(conn, compiled, context, limit=limit, top=top)
-            total = await count_groups(conn, compiled, context) if count else None
+        async with self.emulator.store.snapshot(consistent=count or limit > 0) as snap:
+            rows = await fetch_aggregate(snap, compiled, context, limit=limit, top=top)
+            total = await count_groups(snap, compiled, context) if count else None
         body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}"}
         if total is not None:
             body["@odata.count"] = total
@@ -275,8 +274,8 @@ class WebApi:
                                         options.apply, options.skiptoken, options.count)):
             raise QueryError("Only $filter can be combined with /$count.")
         compiled = self.emulator.planner.plan(entity, options, annotations=False)
-        async with self.emulator.store.read() as conn:
-            total, _ = await count_rows(conn, compiled, self.emulator.context(request_caller(request)))
+        async with self.emulator.store.snapshot() as snap:
+            total, _ = await count_rows(snap, compiled, self.emulator.context(request_caller(request)))
         return text_response(str(total))
 
 
@@ -358,9 +357,9 @@ class WebApi:
 
     async def _fetch_one(self, compiled: CompiledQuery, entity: Entity, key_value: str, caller):
         table = METADATA.tables[entity.logical_name]
-        restricted = _restricted(compiled, table.c[entity.primary_id] == key_value)
-        async with self.emulator.store.read() as conn:
-            page = await fetch_page(conn, restricted, self.emulator.context(caller), size=1)
+        restrict = Restriction(table.c[entity.primary_id], key_value)
+        async with self.emulator.store.snapshot(consistent=bool(compiled.shape.collections)) as snap:
+            page = await fetch_page(snap, compiled, self.emulator.context(caller), size=1, restrict=restrict)
         return (page.rows[0] if page.rows else None), page.children
 
     async def below_single(self, request: Request, entity: Entity, key_value: str, rest: list[Segment],
@@ -406,7 +405,7 @@ class WebApi:
             raise RecordNotFound.for_id(entity.logical_name, key_value)
         self._refuse_other_languages(options)
         return await self.query(request, target, options, prefs,
-                                base_where=target_table.c[navigation.attribute] == key_value)
+                                restrict=Restriction(target_table.c[navigation.attribute], key_value))
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -435,13 +434,6 @@ def _applied(prefs: Preferences, *, page_size: bool) -> Preferences:
     if page_size:
         return prefs
     return Preferences(prefs.annotations, prefs.annotations_text, None, prefs.return_representation)
-
-
-def _restricted(compiled: CompiledQuery, condition) -> CompiledQuery:
-    from dataclasses import replace
-
-    filtered = compiled.filtered.where(condition) if compiled.filtered is not None else None
-    return replace(compiled, statement=compiled.statement.where(condition), filtered=filtered)
 
 
 def _single_entity_options(options: QueryOptions) -> None:

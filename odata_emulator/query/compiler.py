@@ -22,6 +22,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -73,10 +74,11 @@ class CollectionPlan:
     """A collection-valued expansion, run as one query per page of parent rows."""
 
     navigation: OneToMany
-    statement: Select  # takes the bind parameter "parent_keys" (expanding)
+    statement: Select  # takes the bind parameter "parent_keys" (a JSON array)
     parent_label: str
     shape: Shape
     params: tuple["ClockParam", ...]
+    sql_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class CompiledQuery:
     count_statement: Select | None = None
     filtered: Select | None = None  # the filtered rows, unordered (for $count)
     query: b.BoundQuery | None = None
+    # The statement's variants compiled to SQLite text (`query/execute.py`), filled on first use.
+    sql_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 # ------------------------------------------------------------------------------------ compiler
@@ -444,7 +448,8 @@ class Compiler:
         parent_label = "parent_key"
         fk = child.root.c[navigation.attribute]
         columns.append(fk.label(parent_label))
-        where = [fk.in_(bindparam("parent_keys", expanding=True))]
+        # The parent keys arrive as one JSON array, so that the statement compiles once.
+        where = [fk.in_(select(literal_column("value")).select_from(func.json_each(bindparam("parent_keys"))))]
         if expansion.filter is not None:
             where.append(child.predicate(expansion.filter))
         order = [child._order_expression(k) for k in expansion.orderby]

@@ -5,12 +5,14 @@ writes them as Dataverse JSON."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import bindparam, func, select
 
 from ..errors import AggregateLimitExceeded
+from ..store.driver import Sql, compile_sql
+from ..store.engine import Snapshot
 from ..store.fixtures import Caller
 from ..store.values import to_epoch
 from .compiler import ClockParam, CompiledQuery, Shape, keyset_predicate
@@ -48,60 +50,118 @@ def parameters(params: tuple[ClockParam, ...], context: Context) -> dict:
     return values
 
 
-async def fetch_page(conn: AsyncConnection, compiled: CompiledQuery, context: Context, *, size: int,
-                     cookie: PageCookie | None = None, skip: int | None = None) -> Page:
-    statement = compiled.statement
+# ------------------------------------------------------------------------------------ statements
+# Each variant of a plan's statement compiles once to SQLite text (`store/driver.py`) and is kept
+# on the plan; everything that varies per request is a bind parameter.
+
+
+def _sql(plan, key: tuple, build) -> Sql:
+    sql = plan.sql_cache.get(key)
+    if sql is None:
+        sql = plan.sql_cache[key] = compile_sql(build())
+    return sql
+
+
+def _restricted(statement, restrict: Restriction | None):
+    return statement if restrict is None else statement.where(restrict.column == bindparam("restrict_value"))
+
+
+def _page_sql(compiled: CompiledQuery, restrict: Restriction | None, after_nulls: tuple[bool, ...] | None) -> Sql:
+    def build():
+        statement = _restricted(compiled.statement, restrict)
+        if after_nulls is not None:
+            values = tuple(None if null else bindparam(f"after_{i}") for i, null in enumerate(after_nulls))
+            statement = statement.where(keyset_predicate(compiled.order, values))
+        return statement.limit(bindparam("page_size")).offset(bindparam("page_skip"))
+
+    return _sql(compiled, ("page", restrict.key if restrict else None, after_nulls), build)
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """Only the rows whose `column` equals a value given at execution (a single row by its key, or
+    the rows of a navigation from one parent)."""
+
+    column: object
+    value: object
+
+    @property
+    def key(self) -> str:
+        return f"{self.column.table.name}.{self.column.key}"
+
+
+def _values(compiled_params, context: Context, restrict: Restriction | None) -> dict:
+    values = parameters(compiled_params, context)
+    if restrict is not None:
+        values["restrict_value"] = restrict.value
+    return values
+
+
+# ------------------------------------------------------------------------------------ running
+
+
+async def fetch_page(snap: Snapshot, compiled: CompiledQuery, context: Context, *, size: int,
+                     cookie: PageCookie | None = None, skip: int | None = None,
+                     restrict: Restriction | None = None) -> Page:
+    values = _values(compiled.params, context, restrict)
+    values["page_size"] = size + 1
+    values["page_skip"] = skip or 0
+    after_nulls = None
     if cookie is not None:
-        statement = statement.where(keyset_predicate(compiled.order, cookie.last))
-    statement = statement.limit(size + 1)
-    if skip:
-        statement = statement.offset(skip)
-    result = await conn.execute(statement, parameters(compiled.params, context))
-    rows = result.mappings().all()
-    page = Page(list(rows[:size]), len(rows) > size)
+        after_nulls = tuple(v is None for v in cookie.last)
+        values.update((f"after_{i}", v) for i, v in enumerate(cookie.last))
+    rows = await snap.mappings(_page_sql(compiled, restrict, after_nulls), values)
+    page = Page(rows[:size], len(rows) > size)
     if compiled.shape is not None and page.rows:
-        await _fetch_collections(conn, compiled.shape, page.rows, context, page.children)
+        await _fetch_collections(snap, compiled.shape, page.rows, context, page.children)
     return page
 
 
-async def _fetch_collections(conn: AsyncConnection, shape: Shape, rows: list, context: Context, into: dict,
+async def _fetch_collections(snap: Snapshot, shape: Shape, rows: list, context: Context, into: dict,
                              prefix: tuple = ()) -> None:
     for navigation, plan in shape.collections:
         keys = list({row[shape.key_label] for row in rows if row[shape.key_label] is not None})
         if not keys:
             continue
-        result = await conn.execute(plan.statement, {"parent_keys": keys, **parameters(plan.params, context)})
-        children = result.mappings().all()
+        sql = _sql(plan, ("children",), lambda: plan.statement)
+        children = await snap.mappings(sql, {"parent_keys": json.dumps(keys), **parameters(plan.params, context)})
         for child in children:
             into.setdefault((prefix + (navigation,), child[plan.parent_label]), []).append(child)
     for navigation, child_shape, is_ref in shape.single:
         if not is_ref:
-            await _fetch_collections(conn, child_shape, rows, context, into, prefix + (navigation,))
+            await _fetch_collections(snap, child_shape, rows, context, into, prefix + (navigation,))
 
 
-async def count_rows(conn: AsyncConnection, compiled: CompiledQuery, context: Context,
-                     cap: int = COUNT_LIMIT) -> tuple[int, bool]:
+async def count_rows(snap: Snapshot, compiled: CompiledQuery, context: Context, cap: int = COUNT_LIMIT, *,
+                     restrict: Restriction | None = None) -> tuple[int, bool]:
     """The number of matching rows, capped as Dataverse caps it, and whether the cap was hit."""
-    source = compiled.filtered if compiled.filtered is not None else compiled.statement
-    limited = source.limit(cap + 1).subquery()
-    total = (await conn.execute(select(func.count()).select_from(limited), parameters(compiled.params, context))).scalar_one()
+    def build():
+        source = compiled.filtered if compiled.filtered is not None else compiled.statement
+        limited = _restricted(source, restrict).limit(bindparam("count_cap")).subquery()
+        return select(func.count()).select_from(limited)
+
+    sql = _sql(compiled, ("count", restrict.key if restrict else None), build)
+    values = _values(compiled.params, context, restrict)
+    values["count_cap"] = cap + 1
+    total = (await snap.rows(sql, values))[0][0]
     return min(total, cap), total > cap
 
 
-async def fetch_aggregate(conn: AsyncConnection, compiled: CompiledQuery, context: Context, *, limit: int,
+async def fetch_aggregate(snap: Snapshot, compiled: CompiledQuery, context: Context, *, limit: int,
                           top: int | None = None) -> list:
     values = parameters(compiled.params, context)
     if limit > 0:
-        probe = compiled.aggregate_input.limit(limit + 1).subquery()
-        rows = (await conn.execute(select(func.count()).select_from(probe), values)).scalar_one()
-        if rows > limit:
+        probe = _sql(compiled, ("probe",), lambda: select(func.count()).select_from(
+            compiled.aggregate_input.limit(bindparam("probe_limit")).subquery()))
+        if (await snap.rows(probe, {**values, "probe_limit": limit + 1}))[0][0] > limit:
             raise AggregateLimitExceeded()
-    statement = compiled.statement
-    if top is not None:
-        statement = statement.limit(top)
-    return list((await conn.execute(statement, values)).mappings().all())
+    if top is None:
+        return await snap.mappings(_sql(compiled, ("aggregate",), lambda: compiled.statement), values)
+    sql = _sql(compiled, ("aggregate", "top"), lambda: compiled.statement.limit(bindparam("aggregate_top")))
+    return await snap.mappings(sql, {**values, "aggregate_top": top})
 
 
-async def count_groups(conn: AsyncConnection, compiled: CompiledQuery, context: Context) -> int:
-    grouped = compiled.statement.order_by(None).subquery()
-    return (await conn.execute(select(func.count()).select_from(grouped), parameters(compiled.params, context))).scalar_one()
+async def count_groups(snap: Snapshot, compiled: CompiledQuery, context: Context) -> int:
+    sql = _sql(compiled, ("groups",), lambda: select(func.count()).select_from(
+        compiled.statement.order_by(None).subquery()))
+    return (await snap.rows(sql, parameters(compiled.params, context)))[0][0]

@@ -6,8 +6,9 @@ query. The hot paths (the scheduler's queue, single rows, pages) compile their s
 here and run them with one hop each, on the same connection and in the same transaction as the
 `Store.read()` / `Store.write()` they are inside. Rows come back as plain tuples.
 
-Only statements without expanding (`IN` list) parameters are compiled this way; every value a
-caller gives is a named `bindparam`, and every literal in the statement keeps its compiled value.
+Every value a caller gives is a named `bindparam`; every literal of the statement keeps its
+compiled value (an `IN` list of literals is spelled out once). A list the caller gives travels as
+one JSON array read with `json_each`, so that the text stays the same.
 """
 
 from __future__ import annotations
@@ -27,21 +28,37 @@ class Sql:
     names: tuple[str, ...]  # bind parameters, in placeholder order
     defaults: tuple[Any, ...]  # their compiled values (literals of the statement; None for the caller's)
     columns: tuple[str, ...]  # result column names, for selects and RETURNING
+    processors: tuple | None = None  # result value converters, where a column type has one
 
     def arguments(self, values: dict | None) -> tuple:
         if not values:
             return self.defaults
         return tuple(values[name] if name in values else default for name, default in zip(self.names, self.defaults))
 
+    def convert(self, rows: Iterable[tuple]) -> list[tuple]:
+        if self.processors is None:
+            return rows if isinstance(rows, list) else list(rows)
+        pairs = self.processors
+        return [tuple(p(v) if p is not None else v for p, v in zip(pairs, row)) for row in rows]
+
+    def mappings(self, rows: Iterable[tuple]) -> list[dict]:
+        columns = self.columns
+        return [dict(zip(columns, row)) for row in self.convert(rows)]
+
 
 def compile_sql(statement) -> Sql:
     compiled = statement.compile(dialect=_DIALECT)
-    if "POSTCOMPILE" in compiled.string:
-        raise ValueError("statements with expanding IN parameters cannot be compiled once")
-    names = tuple(compiled.positiontup or ())
-    params = compiled.params
-    columns = tuple(column[0] for column in compiled._result_columns)  # (keyname, name, objects, type)
-    return Sql(compiled.string, names, tuple(params.get(name) for name in names), columns)
+    text, names, params = compiled.string, tuple(compiled.positiontup or ()), compiled.params
+    if "POSTCOMPILE" in text:
+        # Spelling the literal IN lists out needs a value for every parameter: None stands in for
+        # those the caller gives at execution.
+        given = {name: None for name, bind in compiled.binds.items() if bind.required}
+        state = compiled.construct_expanded_state(given)
+        text, names, params = state.statement, tuple(state.positiontup or ()), state.parameters
+    result = compiled._result_columns  # (keyname, name, objects, type) per column
+    processors = tuple(column[3].result_processor(_DIALECT, None) for column in result)
+    return Sql(text, names, tuple(params.get(name) for name in names), tuple(c[0] for c in result),
+               processors if any(p is not None for p in processors) else None)
 
 
 async def driver_connection(conn: AsyncConnection):
@@ -55,7 +72,7 @@ async def driver_connection(conn: AsyncConnection):
 
 async def fetch_all(conn: AsyncConnection, sql: Sql, values: dict | None = None) -> list[tuple]:
     db = await driver_connection(conn)
-    return list(await db.execute_fetchall(sql.text, sql.arguments(values)))
+    return sql.convert(await db.execute_fetchall(sql.text, sql.arguments(values)))
 
 
 async def execute_many(conn: AsyncConnection, sql: Sql, rows: Sequence[dict] | Iterable[dict]) -> int:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
+import aiosqlite
 from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..model import EntityModel
+from .driver import Sql, driver_connection
 from .schema import METADATA
 
 DEFAULT_DATABASE = "odata-emulator.db"
+READERS = 4  # connections the read path keeps: reads run side by side on their threads (WAL)
 
 # The transaction of the `$batch` change set being run by this task, if any.
 _ATOMIC: ContextVar[AsyncConnection | None] = ContextVar("odata_emulator_atomic", default=None)
@@ -44,6 +48,10 @@ class Store:
             database = str(Path(self._scratch) / "store.db")
         self.url = database_url(database)
         self.engine: AsyncEngine = create_async_engine(self.url)
+        database_file = self.engine.url.database
+        self._file = database_file if database_file and database_file != ":memory:" else None
+        self._idle: list[aiosqlite.Connection] = []
+        self._slots: asyncio.Semaphore | None = None
         self._writer = self.engine.execution_options(sqlite_immediate=True)
 
         @event.listens_for(self.engine.sync_engine, "connect")
@@ -66,6 +74,41 @@ class Store:
         atomic = _ATOMIC.get()
         return _borrowed(atomic) if atomic is not None else self.engine.connect()
 
+    @asynccontextmanager
+    async def snapshot(self, *, consistent: bool = False):
+        """The read path's way in: a `Snapshot` on one of a few reader connections kept open
+        (inside a `$batch` change set, on the change set's own connection, so it sees its writes).
+        `consistent`: the statements run inside one read transaction, for a read of several
+        statements (a page and its count or expansions) that must agree with each other."""
+        atomic = _ATOMIC.get()
+        if atomic is not None:
+            yield Snapshot(await driver_connection(atomic))
+            return
+        if self._file is None:  # a private in-memory database: only the engine's connection sees it
+            async with self.engine.connect() as conn:
+                yield Snapshot(await driver_connection(conn))
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(READERS)
+        async with self._slots:
+            db = self._idle.pop() if self._idle else await self._open_reader()
+            try:
+                if consistent:
+                    await db.execute("BEGIN")
+                try:
+                    yield Snapshot(db)
+                finally:
+                    if consistent:
+                        await db.execute("ROLLBACK")
+            finally:
+                self._idle.append(db)
+
+    async def _open_reader(self) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(self._file, isolation_level=None)
+        await db.execute("PRAGMA busy_timeout=30000")
+        await db.execute("PRAGMA query_only=1")
+        return db
+
     def write(self):
         atomic = _ATOMIC.get()
         return _savepoint(atomic) if atomic is not None else self._writer.begin()
@@ -83,9 +126,24 @@ class Store:
                 _ATOMIC.reset(token)
 
     async def close(self) -> None:
+        while self._idle:
+            await self._idle.pop().close()
         await self.engine.dispose()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+class Snapshot:
+    """Compiled statements (`driver.Sql`) run on one connection, one hop each."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    async def rows(self, sql: Sql, values: dict | None = None) -> list[tuple]:
+        return sql.convert(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
+
+    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
+        return sql.mappings(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
 
 
 @asynccontextmanager
