@@ -163,12 +163,17 @@ async def create_schema(conn, model: EntityModel) -> None:
 
 
 def _create_all(sync_conn) -> None:
-    METADATA.create_all(sync_conn)
-    # create_all makes the indexes of the tables it creates; a store made by an older version
-    # gets the indexes added since.
+    """The tables and indexes the store lacks, found with one look at the catalog: all of them in a
+    new store, and in a store made by an older version the indexes added since."""
+    existing = {name for (name,) in sync_conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
     for table in METADATA.sorted_tables:
+        if table.name not in existing:
+            table.create(sync_conn)  # with its indexes
+            continue
         for index in table.indexes:
-            index.create(sync_conn, checkfirst=True)
+            if index.name not in existing:
+                index.create(sync_conn)
 
 
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
