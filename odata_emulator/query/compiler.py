@@ -67,6 +67,8 @@ class Shape:
     inherited: tuple[str, ...] = ()
     single: tuple[tuple[str, "Shape", bool], ...] = ()  # (navigation, shape, is $ref)
     collections: tuple[tuple[str, "CollectionPlan"], ...] = ()
+    # What the serializer derives from the fields once (`api/serialize.py`), filled on first use.
+    serializer_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
