@@ -191,7 +191,8 @@ def _scheduler_row(measurement: str, result: SchedulerResult, target: Target, ra
         # A bound, not a figure: slower than jobs/timeout, longer than the timeout.
         bound = result.jobs / result.timeout_s
         done = f"{result.succeeded} of {result.jobs} Succeeded by then" if result.succeeded is not None else "progress unknown"
-        text = f"timed out after {result.timeout_s:.0f} s (< {bound:,.0f} jobs/s; {done})"
+        text = f"timed out after {result.timeout_s:.0f} s (< {bound:,.0f} jobs/s; {done})" if rate_target else \
+            f"timed out after {result.timeout_s:.0f} s (≥ {result.timeout_s:.0f} s, < {bound:,.0f} jobs/s; {done})"
         if rate_target:  # surely below the target when the bound is; otherwise unknown
             value = bound if bound < target.threshold else None
         else:  # at least this long

@@ -134,6 +134,9 @@ def test_report_rows_for_a_timed_out_scheduler_are_a_bound():
     timed_out = SchedulerResult("independent", 10_000, timeout_s=60.0, timed_out=True, succeeded=3300)
     [row] = report.scheduler_rows(timed_out, None)
     assert row.emulator.startswith("timed out after 60 s (< 167 jobs/s") and row.met_text == "**no**"
+    chain = SchedulerResult("chain", 10_000, timeout_s=60.0, timed_out=True, succeeded=146)
+    [row] = report.scheduler_rows(None, chain)
+    assert row.emulator.startswith("timed out after 60 s (≥ 60 s") and row.met_text == "**no**"
     ran = SchedulerResult("chain", 10_000, advance_s=4.0, in_creation_order=True)
     [row] = report.scheduler_rows(None, ran)
     assert row.met_text == "yes" and "2,500 jobs/s" in row.emulator
