@@ -1,11 +1,12 @@
 """The asynchronous service: claims Ready jobs, runs them, and moves them on.
 
-Every step is a guarded write (`transitions.apply`), so any number of schedulers, in one process
-or several on one store, can run side by side:
+Every step is a guarded write (`transitions.apply_many`) inside a BEGIN IMMEDIATE transaction that
+first reads the jobs it moves, so any number of schedulers, in one process or several on one
+store, can run side by side:
 
-- claim: one UPDATE ... WHERE asyncoperationid = (the first eligible job) AND statecode = 0
-  ... RETURNING. Eligible: Ready 0/0, `postponeuntil` passed, and no earlier job with the same
-  `dependencytoken` still unfinished. First in, first out by `createdon`.
+- claim: the queue (`_QUEUE`) read and locked in one transaction. Eligible: Ready 0/0,
+  `postponeuntil` passed, and no earlier job with the same `dependencytoken` still unfinished.
+  First in, first out by `createdon`.
 - a claim takes a lease (`hostid`, `leaseexpires`), renewed while the job runs. A Locked job is
   finished only by the instance that holds it (the guard includes `hostid`).
 - recovery: a job whose lease has expired (its instance died) goes back to Ready (2/20), or on to
@@ -209,7 +210,7 @@ class Scheduler:
         if orphans_only_of is not None:
             return [row for row in locked if row[0] not in orphans_only_of]
         epoch = to_epoch(now)
-        return [row for row in locked if row[4] is None or row[4] < epoch]
+        return [row for row in locked if row[4] is None or row[4] < epoch]  # row[4]: leaseexpires
 
     async def claim_many(self, now: dt.datetime, limit: int) -> list[Claimed]:
         """Lock up to `limit` eligible jobs, first in first out, in one transaction."""

@@ -80,15 +80,11 @@ async def apply_many(conn: AsyncConnection, moves: list[Move], now: dt.datetime,
     groups: dict[tuple, list[dict]] = {}
     history = []
     for move in moves:
-        if move.current not in move.transition.sources:
-            raise ValueError(f"{move.transition.name} does not start from {move.current}")
-        target = move.transition.target
-        changes = {"statecode": target[0], "statuscode": target[1], "modifiedon": epoch, **move.values}
+        changes = _changes(move.transition, move.current, epoch, move.values)
         row = {f"set_{name}": value for name, value in changes.items()}
         row.update(job=move.job_id, from_state=move.current[0], from_status=move.current[1], holder=move.holder)
         groups.setdefault((tuple(sorted(changes)), move.holder is not None), []).append(row)
-        history.append({"job": move.job_id, "moment": epoch, "state": target[0], "status": target[1],
-                        "why": move.reason or move.transition.name, "by": host})
+        history.append(_entry(move.job_id, epoch, move.transition, move.reason, host))
     for (columns, held), rows in groups.items():
         if await driver.execute_many(conn, _guarded_update(columns, held), rows) != len(rows):
             raise Superseded()
@@ -106,11 +102,19 @@ async def record_many(conn: AsyncConnection, history: list[dict]) -> None:
         await driver.execute_many(conn, _RECORD, history)
 
 
-async def record(conn: AsyncConnection, job_id: str, at: dt.datetime | int, pair: Pair, reason: str,
-                 host: str | None = None) -> None:
-    moment = at if isinstance(at, int) else to_epoch(at)
-    await conn.execute(insert(HISTORY).values(asyncoperationid=job_id, at=moment, statecode=pair[0],
-                                              statuscode=pair[1], reason=reason, host=host))
+def _changes(transition: Transition, current: Pair, epoch: int, values: dict | None) -> dict:
+    """The columns a move along `transition` writes (its new version aside)."""
+    if current not in transition.sources:
+        raise ValueError(f"{transition.name} does not start from {current}")
+    target = transition.target
+    return {"statecode": target[0], "statuscode": target[1], "modifiedon": epoch, **(values or {})}
+
+
+def _entry(job_id: str, epoch: int, transition: Transition, reason: str | None, host: str | None) -> dict:
+    """The history row of a move (the parameters of `record_many`)."""
+    target = transition.target
+    return {"job": job_id, "moment": epoch, "state": target[0], "status": target[1],
+            "why": reason or transition.name, "by": host}
 
 
 async def mirror_bulk_delete(conn: AsyncConnection, job_id: str, pair: Pair, at: dt.datetime) -> None:
@@ -128,23 +132,20 @@ async def apply(conn: AsyncConnection, job_id: str, transition: Transition, curr
                 version: int | None = None, holder: str | None = None) -> bool:
     """Move one job from `current` along `transition`. Returns False (and writes nothing) when the
     job is no longer in `current` (or no longer at `version`, when given)."""
-    if current not in transition.sources:
-        raise ValueError(f"{transition.name} does not start from {current}")
+    epoch = to_epoch(now)
+    changes = _changes(transition, current, epoch, values)
     condition = [JOBS.c.asyncoperationid == job_id, JOBS.c.statecode == current[0], JOBS.c.statuscode == current[1]]
     if version is not None:
         condition.append(JOBS.c.versionnumber == version)
     if holder is not None:
         # Only the instance that holds the lock may move a Locked job on.
         condition.append(JOBS.c.hostid == holder)
-    target = transition.target
-    changes = {"statecode": target[0], "statuscode": target[1], "modifiedon": to_epoch(now),
-               "versionnumber": next_version(), **(values or {})}
     moved = (await conn.execute(
-        update(JOBS).where(*condition).values(**changes).returning(JOBS.c.operationtype)
+        update(JOBS).where(*condition).values(**changes, versionnumber=next_version()).returning(JOBS.c.operationtype)
     )).first()
     if moved is None:
         return False
-    await record(conn, job_id, now, target, reason or transition.name, host)
+    await record_many(conn, [_entry(job_id, epoch, transition, reason, host)])
     if moved.operationtype == BULK_DELETE:
-        await mirror_bulk_delete(conn, job_id, target, now)
+        await mirror_bulk_delete(conn, job_id, transition.target, now)
     return True

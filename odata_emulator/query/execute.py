@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, func, select
 
 from ..errors import AggregateLimitExceeded
-from ..store.driver import Sql, compile_sql
-from ..store.engine import Snapshot
+from ..store.driver import Snapshot, Sql, compile_sql
 from ..store.fixtures import Caller
 from ..store.values import to_epoch
 from .compiler import ClockParam, CompiledQuery, Shape, keyset_predicate
@@ -55,6 +54,19 @@ def parameters(params: tuple[ClockParam, ...], context: Context) -> dict:
 # on the plan; everything that varies per request is a bind parameter.
 
 
+@dataclass(frozen=True)
+class Restriction:
+    """Only the rows whose `column` equals a value given at execution (a single row by its key, or
+    the rows of a navigation from one parent)."""
+
+    column: object
+    value: object
+
+    @property
+    def key(self) -> str:
+        return f"{self.column.table.name}.{self.column.key}"
+
+
 def _sql(plan, key: tuple, build) -> Sql:
     sql = plan.sql_cache.get(key)
     if sql is None:
@@ -75,19 +87,6 @@ def _page_sql(compiled: CompiledQuery, restrict: Restriction | None, after_nulls
         return statement.limit(bindparam("page_size")).offset(bindparam("page_skip"))
 
     return _sql(compiled, ("page", restrict.key if restrict else None, after_nulls), build)
-
-
-@dataclass(frozen=True)
-class Restriction:
-    """Only the rows whose `column` equals a value given at execution (a single row by its key, or
-    the rows of a navigation from one parent)."""
-
-    column: object
-    value: object
-
-    @property
-    def key(self) -> str:
-        return f"{self.column.table.name}.{self.column.key}"
 
 
 def _values(compiled_params, context: Context, restrict: Restriction | None) -> dict:

@@ -70,9 +70,22 @@ async def driver_connection(conn: AsyncConnection):
     return raw.driver_connection
 
 
+class Snapshot:
+    """Compiled statements run on one aiosqlite connection, one hop each (`Store.snapshot()` hands
+    them out for reads; `fetch_all` makes one on a transaction's connection)."""
+
+    def __init__(self, db) -> None:
+        self._db = db
+
+    async def rows(self, sql: Sql, values: dict | None = None) -> list[tuple]:
+        return sql.convert(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
+
+    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
+        return sql.mappings(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
+
+
 async def fetch_all(conn: AsyncConnection, sql: Sql, values: dict | None = None) -> list[tuple]:
-    db = await driver_connection(conn)
-    return sql.convert(await db.execute_fetchall(sql.text, sql.arguments(values)))
+    return await Snapshot(await driver_connection(conn)).rows(sql, values)
 
 
 async def execute_many(conn: AsyncConnection, sql: Sql, rows: Sequence[dict] | Iterable[dict]) -> int:

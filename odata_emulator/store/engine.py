@@ -14,7 +14,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..model import EntityModel
-from .driver import Sql, driver_connection
+from .driver import Snapshot, driver_connection
 from .schema import METADATA
 
 DEFAULT_DATABASE = "odata-emulator.db"
@@ -131,19 +131,6 @@ class Store:
         await self.engine.dispose()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)
-
-
-class Snapshot:
-    """Compiled statements (`driver.Sql`) run on one connection, one hop each."""
-
-    def __init__(self, db: aiosqlite.Connection) -> None:
-        self._db = db
-
-    async def rows(self, sql: Sql, values: dict | None = None) -> list[tuple]:
-        return sql.convert(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
-
-    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
-        return sql.mappings(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
 
 
 @asynccontextmanager
