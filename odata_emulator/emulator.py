@@ -12,7 +12,9 @@ from .query.execute import Context
 from .query.plan import Planner
 from .settings import Settings
 from .store.engine import Store, create_schema
-from .store.fixtures import EMPTY_CALLER, Caller, clear_data, ensure_initialized, reference_time
+from .jobs import recurrence
+from .store.fixtures import EMPTY_CALLER, Caller, clear_data, ensure_initialized, read_dataset, reference_time, shift_of
+from .store.values import parse_datetime
 
 
 class Emulator:
@@ -38,10 +40,27 @@ class Emulator:
             raise ValueError(f"unknown clock {settings.clock!r}: use 'real' or 'virtual'")
         return RealClock()
 
+    async def _dataset(self, now: dt.datetime) -> dict | None:
+        """The data set to load, checked first: its recurring jobs' rules must advance (the check is
+        bounded but may take a moment, so it runs before the write lock, in a worker thread)."""
+        if self.settings.fixtures is None:
+            return None
+        dataset = read_dataset(self.settings.fixtures)
+        shift = shift_of(dataset, now)
+        rules, where = [], []
+        for row in dataset["tables"].get("asyncoperation", []):
+            start = row.get("recurrencestarttime") or row.get("createdon")
+            rules.append((row.get("recurrencepattern"), parse_datetime(start) + shift if start else now))
+            where.append(f"The data set in {self.settings.fixtures}, system job {row.get('asyncoperationid')}: ")
+        await recurrence.check_async(rules, where=where)
+        return dataset
+
     async def start(self) -> None:
+        now = self.clock.now()
+        dataset = await self._dataset(now)
         async with self.store.write() as conn:
             await create_schema(conn, self.model)
-            self.caller = await ensure_initialized(conn, self.model, self.settings.fixtures, self.clock.now())
+            self.caller = await ensure_initialized(conn, self.model, dataset, now)
         if self.settings.scheduler and not self.clock.virtual:
             self.scheduler.start()
         self.ready = True
@@ -54,9 +73,11 @@ class Emulator:
     async def reset(self) -> None:
         """Back to the bundled data set (or to an empty store)."""
         self.scheduler.forget()
+        now = self.clock.now()
+        dataset = await self._dataset(now)
         async with self.store.write() as conn:
             await clear_data(conn, self.model)
-            self.caller = await ensure_initialized(conn, self.model, self.settings.fixtures, self.clock.now())
+            self.caller = await ensure_initialized(conn, self.model, dataset, now)
 
     async def advance_clock(self, target: dt.datetime) -> dt.datetime:
         """Move the virtual clock to `target`, running every job due by then."""

@@ -26,6 +26,7 @@ async def bulk_delete(request: Request, emulator: Emulator, service_root: str, c
     body = await read_json_object(request)
     now = emulator.clock.now()
     parsed = bulkdelete.parse_request(body, now, caller)
+    await bulkdelete.check_schedule(parsed)
     async with emulator.store.write() as conn:
         job_id = await bulkdelete.submit(conn, parsed, now, caller)
     emulator.jobs_changed()

@@ -6,15 +6,19 @@ missing, as Dataverse does. A token that names a user (a JWT whose `oid` claim i
 Entra ID object id, or the user's `systemuserid` itself) makes that user the caller, and so do the
 impersonation headers Dataverse honours: `CallerObjectId` (Entra ID object id) and `MSCRMCallerID`
 (systemuserid). No signature is checked: the emulator trusts its callers.
+
+`--require-auth` guards the control API (`/_emulator/v1/`) with the same check (`token_required`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from typing import Awaitable, Callable
 
 from sqlalchemy import select
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ..emulator import Emulator
 from ..errors import RecordNotFound, Unauthorized
@@ -68,6 +72,16 @@ async def _user(emulator: Emulator, column, value: str) -> Caller | None:
         raise Unauthorized(f"The user with SystemUserId = {row.systemuserid} is disabled.")
     return Caller(row.systemuserid, row.businessunitid or emulator.caller.business_unit_id,
                   emulator.caller.organization_id)
+
+
+def token_required(emulator: Emulator,
+                   endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """`endpoint`, answering the Web API's 401 first when `--require-auth` is on and the request
+    carries no bearer token (the control API's routes, which have no caller to resolve)."""
+    async def guarded(request: Request) -> Response:
+        _bearer_token(request, emulator.settings.require_auth)
+        return await endpoint(request)
+    return guarded
 
 
 async def resolve_caller(request: Request, emulator: Emulator) -> Caller:

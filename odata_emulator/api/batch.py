@@ -7,15 +7,22 @@ Later parts of a change set may name an earlier part's entity as `$<Content-ID>`
 
 Without `Prefer: odata.continue-on-error` the batch stops at the first failure and answers with
 that failure's status and only the failing part; with it, every part runs and answers.
+
+A part may only target the Web API (`/api/data/v9.x/`): a part for the control API or any other
+path, and a `$batch` inside a `$batch`, answer 400 for that part without running.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import posixpath
+import re
+from contextvars import ContextVar
 from http import HTTPStatus
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,6 +38,10 @@ _INHERITED = ("authorization", "mscrmcallerid", "callerobjectid")
 # Header names as Dataverse writes them (the application's own responses carry them lowercased).
 _HEADER_NAMES = {name.lower(): name for name in (
     "Content-Type", "OData-Version", "OData-EntityId", "Location", "ETag", "Preference-Applied", "REQ_ID")}
+# What a part may target: the Web API, under any v9.x service root.
+_WEB_API_PATH = re.compile(r"/api/data/v9\.\d+(/|$)")
+# Set while this task runs a `$batch`: a part that reaches `run_batch` again is a nested batch.
+_IN_BATCH: ContextVar[bool] = ContextVar("odata_emulator_in_batch", default=False)
 
 
 @dataclass
@@ -143,11 +154,17 @@ async def _call(request: Request, part: PartRequest, references: dict[str, str])
     base = str(request.base_url).rstrip("/")
     if target.startswith(("http://", "https://")):
         if not target.startswith(base):
-            return _error_part(BadRequest(f"The request URL '{target}' is not on this service.", code="0x80060888"))
+            return _error_part(BadRequest(f"The request URL '{target}' is not on this service.", code="0x80060888"),
+                               part.content_id)
         target = target[len(base):]
     elif not target.startswith("/"):
         target = "/api/data/v9.2/" + target
     path, _, query = target.partition("?")
+    decoded = unquote(path)
+    if not (_WEB_API_PATH.match(decoded) and _WEB_API_PATH.match(posixpath.normpath(decoded))):
+        return _error_part(BadRequest(
+            f"The request URL '{part.target}' is not a Web API request: a $batch part must target the service "
+            "root /api/data/v9.2/.", code="0x80060888"), part.content_id)
     headers = list(part.headers)
     names = {name for name, _ in headers}
     for name in _INHERITED:
@@ -192,9 +209,9 @@ async def _call(request: Request, part: PartRequest, references: dict[str, str])
     return PartResponse(status, kept, b"".join(chunks), part.content_id)
 
 
-def _error_part(error) -> PartResponse:
-    return PartResponse(error.status, [("Content-Type", JSON_TYPE), ("OData-Version", "4.0")],
-                        error_body(error.code, error.message))
+def _error_part(error, content_id: str | None = None) -> PartResponse:
+    headers = [("Content-Type", JSON_TYPE), ("OData-Version", "4.0"), ("REQ_ID", str(uuid.uuid4()))]
+    return PartResponse(error.status, headers, error_body(error.code, error.message), content_id)
 
 
 async def _run_change_set(request: Request, emulator: Emulator,
@@ -226,6 +243,17 @@ def _header(response: PartResponse, name: str) -> str | None:
 
 
 async def run_batch(request: Request, emulator: Emulator, continue_on_error: bool) -> Response:
+    if _IN_BATCH.get():
+        # However the part spelled its URL: Dataverse does not nest batches.
+        raise BadRequest("A $batch request cannot contain another $batch request.", code="0x80048d19")
+    token = _IN_BATCH.set(True)
+    try:
+        return await _run_batch(request, emulator, continue_on_error)
+    finally:
+        _IN_BATCH.reset(token)
+
+
+async def _run_batch(request: Request, emulator: Emulator, continue_on_error: bool) -> Response:
     items = read_batch(request.headers.get("content-type"), await request.body())
     out: list[PartResponse | list[PartResponse]] = []
     failed: PartResponse | None = None

@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..api.auth import token_required
 from ..emulator import Emulator
 from ..errors import BadRequest, InvalidPayload, RecordNotFound
 from ..jobs import states, transitions
-from ..jobs.create import create_jobs
+from ..jobs.create import check_schedules, insert_jobs, prepare_jobs
 from ..store.schema import METADATA
 from ..store.values import format_datetime, normalize_guid, parse_datetime
 
@@ -81,8 +82,10 @@ def routes(emulator: Emulator) -> list[Route]:
             raise BadRequest("Send one job (a JSON object of asyncoperation columns) or a list of them.")
         if len(specs) > 100_000:
             raise BadRequest("At most 100,000 jobs can be created in one request.")
+        prepared = prepare_jobs(specs, emulator.clock.now(), emulator.caller)
+        await check_schedules(prepared)  # outside the write lock: it may take a moment
         async with emulator.store.write() as conn:
-            ids = await create_jobs(conn, specs, emulator.clock.now(), emulator.caller)
+            ids = await insert_jobs(conn, prepared)
         emulator.jobs_changed()
         return _json({"value": [{"asyncoperationid": i} for i in ids]}, status=201)
 
@@ -141,12 +144,13 @@ def routes(emulator: Emulator) -> list[Route]:
             return _json({"now": _iso(moved)})
         return _json({"now": _iso(emulator.clock.now()), "clock": "virtual" if emulator.clock.virtual else "real"})
 
+    # --require-auth: every route but health (readiness probes) wants the Web API's bearer token.
     return [
         Route(f"{PREFIX}/health", health, methods=["GET"]),
-        Route(f"{PREFIX}/reset", reset, methods=["POST"]),
-        Route(f"{PREFIX}/jobs", create, methods=["POST"]),
-        Route(f"{PREFIX}/jobs/{{job_id}}/history", history, methods=["GET"]),
-        Route(f"{PREFIX}/jobs/{{job_id}}/event", event, methods=["POST"]),
-        Route(f"{PREFIX}/clock", clock, methods=["GET", "POST"]),
+        Route(f"{PREFIX}/reset", token_required(emulator, reset), methods=["POST"]),
+        Route(f"{PREFIX}/jobs", token_required(emulator, create), methods=["POST"]),
+        Route(f"{PREFIX}/jobs/{{job_id}}/history", token_required(emulator, history), methods=["GET"]),
+        Route(f"{PREFIX}/jobs/{{job_id}}/event", token_required(emulator, event), methods=["POST"]),
+        Route(f"{PREFIX}/clock", token_required(emulator, clock), methods=["GET", "POST"]),
     ]
 

@@ -113,7 +113,7 @@ def parse_request(body: dict, now: dt.datetime, caller: Caller) -> BulkDeleteReq
     if len(pattern) > _PATTERN.max_length:
         raise BadRequest(f"The length of 'RecurrencePattern' exceeds its maximum of {_PATTERN.max_length} "
                          f"characters.", code="0x80044331")
-    recurrence.validate(pattern)
+    recurrence.parse(pattern)  # whether it advances: `check_schedule`, before the write lock
     text = _typed(body, "StartDateTime", str, "Edm.DateTimeOffset")
     try:
         start = parse_datetime(text)
@@ -219,6 +219,12 @@ def read_query_set(text: str) -> tuple[ast.Fetch, ...]:
     if root.tag != "fetches" or not len(root) or any(child.tag != "fetch" for child in root):
         raise FetchXmlError("The query set of the bulk delete must be <fetches> holding <fetch> documents.")
     return tuple(from_element(child) for child in root)
+
+
+async def check_schedule(request: BulkDeleteRequest) -> None:
+    """Refuse a recurrence that never advances (RecurrenceError). Call it before taking the write
+    lock: the check may take a fraction of a second, in a worker thread."""
+    await recurrence.check_async([(request.recurrence_pattern, request.start)])
 
 
 async def submit(conn: AsyncConnection, request: BulkDeleteRequest, now: dt.datetime, caller: Caller) -> str:

@@ -13,7 +13,11 @@ store, can run side by side:
   where it was headed (Pausing 2/21 -> Suspended 1/10, Canceling 2/22 -> Canceled 3/32). It was
   never finished, so it runs to completion exactly once.
 - finish: a run that succeeds does its job type's real work, if it has any (`handlers.py`, e.g.
-  bulk delete), in the same transaction as the guarded transition that records the success.
+  bulk delete), in the same transaction as the guarded transition that records the success. The
+  next occurrence of a recurring job is computed before that transaction, in a worker thread
+  (`recurrence.next_occurrence_async`): a rule's arithmetic never runs on the event loop while the
+  write lock is held. A rule that cannot be computed fails its job (3/31) with the reason, and a
+  handler that breaks fails its job too: one bad job never stops the others.
 
 Two ways to run it:
 - real clock: a background loop (`start`/`stop`) polls and runs jobs with asyncio;
@@ -60,6 +64,47 @@ class Claimed:
     recurrence_pattern: str | None
     recurrence_start: dt.datetime
     simulation: simulation.Simulation
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A run that has ended, ready to be recorded: its result and, for a recurring job that
+    succeeded, its next occurrence (None: the rule has ended, or the job does not recur)."""
+
+    claimed: Claimed
+    result: simulation.Result
+    following: dt.datetime | None = None
+
+
+@dataclass
+class Pending:
+    """A run the virtual clock holds: when it ends (None: it hangs), how, and the next occurrence
+    worked out for the instant `planned_at` (computed outside the write transaction)."""
+
+    end: dt.datetime | None
+    claimed: Claimed
+    result: simulation.Result | None
+    planned_at: dt.datetime | None = None
+    following: dt.datetime | None = None
+
+    def needs_plan(self, now: dt.datetime) -> bool:
+        """Ends by `now` as a success of a recurring job whose next occurrence is not yet known."""
+        return (self.end is not None and self.end <= now and self.planned_at != now and self.result is not None
+                and self.result.kind == "succeeded" and bool(self.claimed.recurrence_pattern))
+
+
+async def plan_ending(claimed: Claimed, result: simulation.Result, finished: dt.datetime) -> Ending:
+    """The run as it will be recorded. Computes a recurring job's next occurrence in a worker
+    thread; a rule that cannot be computed (a store written before rules were checked) turns the
+    success into a failure that says why."""
+    if result.kind != "succeeded" or not claimed.recurrence_pattern:
+        return Ending(claimed, result)
+    try:
+        following = await recurrence.next_occurrence_async(claimed.recurrence_pattern, claimed.recurrence_start,
+                                                           finished)
+    except recurrence.RecurrenceError as exc:
+        return Ending(claimed, simulation.Result("failed", error_number(exc.code), exc.message))
+    return Ending(claimed, result, following)
 
 
 def error_number(code: str) -> int:
@@ -162,7 +207,7 @@ class Scheduler:
         self._active: dict[str, asyncio.Task] = {}
         self._wakeup = asyncio.Event()
         self._stopping = False
-        self._virtual: dict[str, tuple[dt.datetime | None, Claimed, simulation.Result | None]] = {}
+        self._virtual: dict[str, Pending] = {}
         self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------------------ steps
@@ -231,19 +276,20 @@ class Scheduler:
         ], now, host=self.host, journal=journal)
         claimed = []
         for job_id, operation_type, retrycount, pattern, recurrence_start, created, _, settings in rows:
-            sim = simulation.Simulation.from_json(json.loads(settings) if settings else None,
-                                                  default_duration(operation_type))
+            sim = simulation.stored(settings, default_duration(operation_type))
             start = recurrence_start if recurrence_start is not None else created
             claimed.append(Claimed(job_id, operation_type, (retrycount or 0) + 1, now, pattern,
                                    from_epoch(start if start is not None else epoch), sim))
         return claimed
 
     async def finish(self, claimed: Claimed, result: simulation.Result, now: dt.datetime) -> None:
-        """Record how a run ended (see `_finish_many`)."""
+        """Record how a run ended (see `_finish_many`); a recurring job's next occurrence is worked
+        out first, outside the write transaction."""
+        ending = await plan_ending(claimed, result, now)
         async with self.store.write() as conn:
-            await self._finish_many(conn, [(claimed, result)], now)
+            await self._finish_many(conn, [ending], now)
 
-    async def _finish_many(self, conn, runs: list[tuple[Claimed, simulation.Result]], now: dt.datetime, *,
+    async def _finish_many(self, conn, runs: list[Ending], now: dt.datetime, *,
                            held: dict | None = None, journal: list | None = None) -> None:
         """Record how runs ended, in their order. A job a user asked to pause or cancel meanwhile
         goes where it was headed instead; one deleted or recovered by another instance is left alone.
@@ -251,9 +297,10 @@ class Scheduler:
         transaction as the transition that records it, so both happen or neither. `held`: the jobs'
         pairs as read in this transaction, when the caller has them."""
         if held is None:
-            held = await self._holdings(conn, [claimed.job_id for claimed, _ in runs])
+            held = await self._holdings(conn, [run.claimed.job_id for run in runs])
         moves: list[transitions.Move] = []
-        for claimed, result in runs:
+        for run in runs:
+            claimed, result = run.claimed, run.result
             pair, holder, operation_type = held.get(claimed.job_id, (None, None, None))
             if holder != self.host:
                 continue
@@ -262,18 +309,18 @@ class Scheduler:
             elif pair == states.IN_PROGRESS:
                 handler = handlers.handler_for(claimed.operation_type) if result.kind == "succeeded" else None
                 if handler is None:
-                    name, values, _ = self._outcome(claimed, result, now)
+                    name, values = self._outcome(claimed, result, now, run.following)
                     moves.append(transitions.Move(claimed.job_id, states.TRANSITIONS[name], pair, values,
                                                   holder=self.host, operation_type=operation_type))
                 else:
                     await transitions.apply_many(conn, moves, now, host=self.host, journal=journal)
                     moves = []
-                    await self._run_handler(conn, claimed, result, handler, now)
+                    await self._run_handler(conn, run, handler, now)
         await transitions.apply_many(conn, moves, now, host=self.host, journal=journal)
 
-    async def _run_handler(self, conn, claimed: Claimed, result: simulation.Result, handler: handlers.Handler,
-                           now: dt.datetime) -> None:
-        name, values, following = self._outcome(claimed, result, now)
+    async def _run_handler(self, conn, run: Ending, handler: handlers.Handler, now: dt.datetime) -> None:
+        claimed, following = run.claimed, run.following
+        name, values = self._outcome(claimed, run.result, now, following)
         try:
             async with conn.begin_nested():
                 note = await handler(conn, handlers.Run(claimed.job_id, claimed.started, now, following))
@@ -281,12 +328,18 @@ class Scheduler:
                     claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS, values,
                     reason=f"{name} ({note})" if note else None, holder=self.host,
                     operation_type=claimed.operation_type)], now, host=self.host)
-        except DataverseError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the work raised fails this job, not the scheduler
             # The work itself failed (its stored query no longer binds, a date function is out of
             # range...): nothing of it is kept and the job fails with the error, as a query error fails
-            # a job in Dataverse rather than being retried.
-            failure = simulation.Result("failed", error_number(exc.code), exc.message)
-            name, values, _ = self._outcome(claimed, failure, now)
+            # a job in Dataverse rather than being retried. An error that is not Dataverse's is a
+            # bug in the handler: logged, and the job fails with a generic message.
+            if isinstance(exc, DataverseError):
+                failure = simulation.Result("failed", error_number(exc.code), exc.message)
+            else:
+                log.exception("the work of system job %s failed", claimed.job_id)
+                failure = simulation.Result("failed", simulation.DEFAULT_FAILURE_CODE,
+                                            f"The system job's work failed unexpectedly: {type(exc).__name__}.")
+            name, values = self._outcome(claimed, failure, now, None)
             await transitions.apply_many(conn, [transitions.Move(
                 claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS, values, holder=self.host,
                 operation_type=claimed.operation_type)], now, host=self.host)
@@ -309,16 +362,15 @@ class Scheduler:
         name = "paused" if pair == states.PAUSING else "canceled"
         return transitions.Move(job_id, states.TRANSITIONS[name], pair, values, operation_type=operation_type)
 
-    def _outcome(self, claimed: Claimed, result: simulation.Result,
-                 now: dt.datetime) -> tuple[str, dict, dt.datetime | None]:
-        """The transition a run's result asks for, the columns it writes, and the next occurrence
-        of a recurring job that succeeded."""
+    @staticmethod
+    def _outcome(claimed: Claimed, result: simulation.Result, now: dt.datetime,
+                 following: dt.datetime | None) -> tuple[str, dict]:
+        """The transition a run's result asks for and the columns it writes; `following` is the
+        next occurrence of a recurring job that succeeded (worked out by `plan_ending`)."""
         took = round((now - claimed.started).total_seconds(), 2)
         values: dict = {"executiontimespan": took, "leaseexpires": None}
         epoch = to_epoch(now)
-        following = None
         if result.kind == "succeeded":
-            following = recurrence.next_occurrence(claimed.recurrence_pattern, claimed.recurrence_start, now)
             if following is not None:
                 name = "reschedule"
                 values.update(postponeuntil=to_epoch(following), completedon=epoch, retrycount=0, errorcode=None,
@@ -339,7 +391,7 @@ class Scheduler:
             name = "fail"
             values.update(completedon=epoch, errorcode=result.errorcode, message=result.message,
                           friendlymessage=result.message)
-        return name, values, following
+        return name, values
 
     async def acknowledge(self, job_id: str, now: dt.datetime) -> bool:
         """Carry a running job's Pausing (2/21) or Canceling (2/22) through to where it was headed."""
@@ -468,11 +520,26 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         changed = True
         while changed:
+            await self._plan(now)
             async with self.store.write() as conn:
                 deadline = loop.time() + SETTLE_SLICE
                 changed = await self._round(conn, now, first=True)
-                while changed and loop.time() < deadline:
+                # A run that ends now needing its next occurrence worked out ends the transaction:
+                # that is computed outside it, then the rounds go on.
+                while changed and loop.time() < deadline and not self._unplanned(now):
                     changed = await self._round(conn, now, first=False)
+
+    def _unplanned(self, now: dt.datetime) -> bool:
+        return any(pending.needs_plan(now) for pending in self._virtual.values())
+
+    async def _plan(self, now: dt.datetime) -> None:
+        """Work out, outside the write transaction, the next occurrence of each recurring run that
+        ends by `now`."""
+        for pending in list(self._virtual.values()):
+            if pending.needs_plan(now):
+                assert pending.result is not None  # needs_plan says so
+                ending = await plan_ending(pending.claimed, pending.result, now)
+                pending.result, pending.following, pending.planned_at = ending.result, ending.following, now
 
     async def _round(self, conn, now: dt.datetime, *, first: bool) -> bool:
         """One round. Only the first round of a transaction looks at what others did (the jobs' pairs,
@@ -480,20 +547,22 @@ class Scheduler:
         if first:
             held = await self._holdings(conn, list(self._virtual))
         else:
-            held = {job_id: (states.IN_PROGRESS, self.host, claimed.operation_type)
-                    for job_id, (_, claimed, _) in self._virtual.items()}
-        ending: list[tuple[Claimed, simulation.Result]] = []
+            held = {job_id: (states.IN_PROGRESS, self.host, pending.claimed.operation_type)
+                    for job_id, pending in self._virtual.items()}
+        ending: list[Ending] = []
         acknowledged: list[transitions.Move] = []
         changed = False
-        order = sorted(self._virtual.items(), key=lambda i: (i[1][0] is None, i[1][0] or now, i[1][1].started))
-        for job_id, (end, claimed, result) in order:
+        order = sorted(self._virtual.items(),
+                       key=lambda i: (i[1].end is None, i[1].end or now, i[1].claimed.started))
+        for job_id, pending in order:
             pair, holder, operation_type = held.get(job_id, (None, None, None))
             if pair in (states.PAUSING, states.CANCELING):
                 acknowledged.append(self._acknowledgement(job_id, pair, now, operation_type))
             elif pair == states.IN_PROGRESS and holder == self.host:
-                if end is None or end > now:
+                if pending.end is None or pending.end > now or pending.result is None:
                     continue
-                ending.append((claimed, result))
+                ending.append(Ending(pending.claimed, pending.result,
+                                     pending.following if pending.planned_at == now else None))
             del self._virtual[job_id]
             changed = True
         journal: list[dict] = []
@@ -505,13 +574,13 @@ class Scheduler:
         for claimed in await self._claim(conn, now, self.concurrency - len(self._virtual), journal=journal):
             result = simulation.run_result(claimed.simulation, claimed.attempt)
             end = now + dt.timedelta(seconds=claimed.simulation.duration) if result is not None else None
-            self._virtual[claimed.job_id] = (end, claimed, result)
+            self._virtual[claimed.job_id] = Pending(end, claimed, result)
             changed = True
         await transitions.record_many(conn, journal)
         return changed
 
     async def _next_event(self, now: dt.datetime) -> dt.datetime | None:
-        candidates = [end for end, _, _ in self._virtual.values() if end is not None and end > now]
+        candidates = [p.end for p in self._virtual.values() if p.end is not None and p.end > now]
         async with self.store.read() as conn:
             wake = (await conn.execute(
                 select(func.min(JOBS.c.postponeuntil)).where(

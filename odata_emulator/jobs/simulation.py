@@ -9,6 +9,7 @@ times, then succeed) or `hang` (run until cancelled or paused).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from ..errors import BadRequest
@@ -33,6 +34,8 @@ LONGEST_RETRY = dt.timedelta(minutes=30)
 SERVER_BUSY = -2147180543
 DEFAULT_FAILURE_CODE = -2147220891  # 0x80040265 InvalidPluginExecutionException
 DEFAULT_FAILURE_MESSAGE = "The plug-in or workflow activity raised an error."
+# The longest simulated run: a year (a run that never ends is `hang`).
+MAX_DURATION = 366 * 86_400.0
 
 
 def retry_delay(retry_number: int) -> dt.timedelta:
@@ -58,8 +61,9 @@ class Simulation:
         if unknown:
             raise BadRequest(f"Unknown simulation settings: {', '.join(sorted(unknown))}.")
         duration = value.get("duration", default_duration)
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0:
-            raise BadRequest("simulation.duration must be a number of seconds, zero or more.")
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 <= duration <= MAX_DURATION:
+            raise BadRequest(f"simulation.duration must be a number of seconds from 0 to {MAX_DURATION:.0f} "
+                             f"(a year); a run that never ends is outcome 'hang'.")
         outcome = value.get("outcome", "succeed")
         if outcome not in OUTCOMES:
             raise BadRequest(f"simulation.outcome must be one of {', '.join(OUTCOMES)}.")
@@ -75,6 +79,15 @@ class Simulation:
             raise BadRequest("simulation.failures must be a whole number, zero or more.")
         return cls(float(duration), outcome, errorcode, message, failures)
 
+
+def stored(settings: str | None, default_duration: float) -> Simulation:
+    """Settings as the store keeps them (JSON text, or None). Settings that do not read (written by
+    hand into the store, or by an older version) make the run fail and say why, rather than stop
+    the queue for every job."""
+    try:
+        return Simulation.from_json(json.loads(settings) if settings else None, default_duration)
+    except (ValueError, BadRequest) as exc:  # json.JSONDecodeError is a ValueError
+        return Simulation(outcome="fail", message=f"The job's simulation settings are not valid: {exc}")
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,14 @@ class Store:
     async def atomic(self):
         """One transaction around many writes (a `$batch` change set): every `write()` and `read()`
         of this task inside it joins it, so the change set commits or rolls back as one. Raise to
-        roll back."""
+        roll back.
+
+        Inside another `atomic()` it joins that transaction too, as a savepoint: a second write
+        connection would wait (busy_timeout, 30 s) on the write lock this very task holds."""
+        if _ATOMIC.get() is not None:
+            async with self.write() as conn:
+                yield conn
+            return
         async with self._writer.begin() as conn:
             token = _ATOMIC.set(conn)
             try:

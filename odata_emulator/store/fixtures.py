@@ -40,7 +40,7 @@ def reference_time(directory: Path) -> dt.datetime:
 
 
 async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
-    shift = int((now - parse_datetime(dataset["reference_time"])).total_seconds())
+    shift = int(shift_of(dataset, now).total_seconds())
     version = 0
     simulations = []
     for table_name, rows in dataset["tables"].items():
@@ -79,14 +79,19 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
     return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
 
 
-async def ensure_initialized(conn, model: EntityModel, fixtures: Path | None, now: dt.datetime) -> Caller:
-    """Load the fixtures into an empty store; an initialized store is left as it is."""
+def shift_of(dataset: dict, now: dt.datetime) -> dt.timedelta:
+    """How far the data set's timestamps move when it is loaded at `now`."""
+    return dt.timedelta(seconds=int((now - parse_datetime(dataset["reference_time"])).total_seconds()))
+
+
+async def ensure_initialized(conn, model: EntityModel, dataset: dict | None, now: dt.datetime) -> Caller:
+    """Load the data set (None: none) into an empty store; an initialized store is left as it is."""
     stored = await read_meta(conn, "caller")
     if stored is not None:
         caller = json.loads(stored)
         return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
-    if fixtures is not None:
-        return await load_dataset(conn, model, read_dataset(fixtures), now)
+    if dataset is not None:
+        return await load_dataset(conn, model, dataset, now)
     caller = EMPTY_CALLER
     await write_meta(conn, "caller", json.dumps({"systemuserid": caller.user_id, "businessunitid": caller.business_unit_id,
                                                  "organizationid": caller.organization_id}))

@@ -97,3 +97,61 @@ async def test_the_caller_is_who_modifies_and_whom_eq_userid_means(emulated):
     assert job in {r["asyncoperationid"] for r in mine.json()["value"]}
     admins = await em.get("asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.EqualUserId(PropertyName='modifiedby')")
     assert job not in {r["asyncoperationid"] for r in admins.json()["value"]}
+
+
+CONTROL = "http://127.0.0.1:8080/_emulator/v1"
+NO_TOKEN = {"error": {"code": "0x80044306",
+                      "message": "The request has no Authorization header: send 'Authorization: Bearer <token>'."}}
+WAITING = "asyncoperations?$select=name&$filter=statecode eq 1 and statuscode eq 10 and iswaitingforevent eq true&$top=1"
+
+
+async def _job_count(em) -> int:
+    return (await em.get("asyncoperations/$count", headers={"Authorization": "Bearer t"})).json()
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/reset", None),
+    ("POST", "/jobs", [{"name": "Sneaked in"}]),
+    ("GET", "/jobs/{job}/history", None),
+    ("POST", "/jobs/{job}/event", None),
+    ("GET", "/clock", None),
+    ("POST", "/clock", {"advance": "PT1H"}),
+])
+async def test_require_auth_guards_the_control_api(method, path, body):
+    async with running(make_settings(require_auth=True)) as em:
+        token = {"Authorization": "Bearer anything"}
+        job = (await em.get(WAITING, headers=token)).json()["value"][0]["asyncoperationid"]
+        url = CONTROL + path.format(job=job)
+        count, now = await _job_count(em), em.emulator.clock.now()
+
+        for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}):
+            refused = await em.client.request(method, url, json=body, headers=headers)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"].startswith("application/json")
+            if not headers:
+                assert refused.json() == NO_TOKEN
+            else:
+                assert refused.json() == {"error": {"code": "0x80044306",
+                                                    "message": "The Authorization header must be 'Bearer <token>'."}}
+        # Nothing ran: no reset, no new job, the waiting job still waits, the clock where it was.
+        assert await _job_count(em) == count
+        waiting = (await em.get(f"asyncoperations({job})?$select=statecode,statuscode", headers=token)).json()
+        assert (waiting["statecode"], waiting["statuscode"]) == (1, 10)
+        assert em.emulator.clock.now() == now
+
+        allowed = await em.client.request(method, url, json=body, headers=token)
+        assert allowed.status_code == (201 if path == "/jobs" else 200), allowed.text
+
+
+async def test_health_stays_open_under_require_auth():
+    async with running(make_settings(require_auth=True)) as em:
+        response = await em.client.get(f"{CONTROL}/health")
+        assert response.status_code == 200
+        assert response.json()["status"] == "ok"
+
+
+async def test_without_require_auth_the_control_api_needs_no_token(emulated):
+    created = await emulated.client.post(f"{CONTROL}/jobs", json=[{"name": "Open"}])
+    assert created.status_code == 201
+    assert (await emulated.client.get(f"{CONTROL}/clock")).status_code == 200
+    assert (await emulated.client.post(f"{CONTROL}/reset")).status_code == 200

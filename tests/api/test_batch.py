@@ -3,11 +3,15 @@ references, continue-on-error, GETs outside change sets, and per-part Dataverse 
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import json
 
 import pytest
+from sqlalchemy import select, update
+
+from odata_emulator.store.schema import METADATA
 
 BOUNDARY = "batch_7f1a"
 
@@ -210,3 +214,152 @@ async def test_bare_line_feeds_are_read_too(emulated):
     assert response.status_code == 200
     [(status, _, count)] = responses(response)
     assert (status, count) == (200, 426)
+
+
+# ---------------------------------------------------------------------------------- what a part may target
+
+
+def outside(target: str) -> dict:
+    return {"error": {"code": "0x80060888", "message": f"The request URL '{target}' is not a Web API request: "
+                                                       "a $batch part must target the service root /api/data/v9.2/."}}
+
+
+NESTED = {"error": {"code": "0x80048d19", "message": "A $batch request cannot contain another $batch request."}}
+INNER = "batch_inner"
+
+
+def nested_batch_part(target: str, *parts: str, content_id: str | None = None) -> str:
+    """A part whose request is itself a `$batch` (with its own boundary) holding `parts`."""
+    inner = "".join(f"--{INNER}\r\n{p}" for p in parts) + f"--{INNER}--\r\n"
+    head = "Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+    if content_id is not None:
+        head += f"Content-ID: {content_id}\r\n"
+    return (head + f"\r\nPOST {target} HTTP/1.1\r\nContent-Type: multipart/mixed; boundary={INNER}\r\n\r\n"
+            + inner + "\r\n")
+
+
+async def _store_state(em, *jobs: str):
+    count = (await em.get("asyncoperations/$count")).json()
+    return count, [await state(em, job) for job in jobs], em.emulator.clock.now()
+
+
+CONTROL_TARGETS = [
+    ("POST", "/_emulator/v1/reset", None),
+    ("POST", "http://127.0.0.1:8080/_emulator/v1/reset", None),
+    ("POST", "/%5Femulator/v1/reset", None),
+    ("POST", "/_emulator/v1/jobs", [{"name": "Sneaked in"}]),
+    ("POST", "/_emulator/v1/clock", {"advance": "PT1H"}),
+    ("DELETE", "/api/data/v9.2/../../_emulator/v1/reset", None),
+]
+
+
+@pytest.mark.parametrize("method, target, body", CONTROL_TARGETS + [
+    ("GET", "/", None),
+    ("GET", "/_emulator/v1/clock", None),
+    ("GET", "http://127.0.0.1:8080/_emulator/v1/health", None),
+    ("GET", "/api/data/v9.2x/asyncoperations", None),
+])
+async def test_a_part_outside_the_web_api_is_refused(emulated, method, target, body):
+    em = emulated
+    [a] = await ready_jobs(em, 1)
+    cancelled = await em.request("PATCH", f"asyncoperations({a})", json={"statecode": 3, "statuscode": 32},
+                                 headers={"If-Match": "*"})
+    assert cancelled.status_code == 204
+    before = await _store_state(em, a)
+    response = await post_batch(em, batch(http_part(f"{method} {target}", body, "7")))
+    assert response.status_code == 400
+    [(status, headers, error)] = responses(response)
+    assert (status, headers["Content-ID"], error) == (400, "7", outside(target))
+    assert headers["REQ_ID"]
+    # Nothing ran: a reset would have made the cancelled job Ready again, a job or an hour been added.
+    assert await _store_state(em, a) == before == ((before[0]), [(3, 32)], before[2])
+
+
+@pytest.mark.parametrize("method, target, body", CONTROL_TARGETS)
+async def test_a_change_set_part_outside_the_web_api_rolls_the_change_set_back(emulated, method, target, body):
+    em = emulated
+    a, b = await ready_jobs(em, 2)
+    before = await _store_state(em, a, b)
+    body = batch(change_set(
+        "changeset_out",
+        http_part(f"PATCH asyncoperations({a})", {"statecode": 3, "statuscode": 32}, "1", If_Match="*"),
+        http_part(f"{method} {target}", body, "2"),
+        http_part(f"PATCH asyncoperations({b})", {"statecode": 3, "statuscode": 32}, "3", If_Match="*"),
+    ))
+    response = await post_batch(em, body, Prefer="odata.continue-on-error")
+    assert response.status_code == 200
+    [(status, headers, error)] = responses(response)
+    assert (status, headers["Content-ID"], error) == (400, "2", outside(target))
+    assert await _store_state(em, a, b) == before
+
+
+@pytest.mark.parametrize("target", ["$batch", "/api/data/v9.2/$batch", "http://127.0.0.1:8080/api/data/v9.2/$batch"])
+async def test_a_batch_inside_a_batch_is_refused(emulated, target):
+    em = emulated
+    a, b = await ready_jobs(em, 2)
+    before = await _store_state(em, a, b)
+    body = batch(
+        nested_batch_part(target, change_set(
+            "changeset_in", http_part(f"PATCH asyncoperations({a})", {"statecode": 3, "statuscode": 32}, "1",
+                                      If_Match="*")), content_id="9"),
+        http_part(f"PATCH asyncoperations({b})", {"statecode": 3, "statuscode": 32}, If_Match="*"),
+    )
+    response = await asyncio.wait_for(post_batch(em, body), 10)
+    assert response.status_code == 400
+    [(status, headers, error)] = responses(response)
+    assert (status, headers["Content-ID"], error) == (400, "9", NESTED)
+    assert await _store_state(em, a, b) == before  # neither the inner PATCH nor the part after it ran
+
+
+@pytest.mark.parametrize("target", ["$batch", "/api/data/v9.2/$batch"])
+async def test_a_batch_inside_a_change_set_is_refused_at_once(emulated, target):
+    # It used to open a second write transaction while the change set held SQLite's write lock:
+    # 30 s of busy_timeout for every writer, then a 500.
+    em = emulated
+    a, b = await ready_jobs(em, 2)
+    before = await _store_state(em, a, b)
+    body = batch(change_set(
+        "changeset_outer",
+        http_part(f"PATCH asyncoperations({a})", {"statecode": 3, "statuscode": 32}, "1", If_Match="*"),
+        nested_batch_part(target, change_set(
+            "changeset_in", http_part(f"PATCH asyncoperations({b})", {"statecode": 3, "statuscode": 32}, "1",
+                                      If_Match="*")), content_id="2"),
+    ))
+    response = await asyncio.wait_for(post_batch(em, body), 10)
+    assert response.status_code == 400
+    [(status, headers, error)] = responses(response)
+    assert (status, headers["Content-ID"], error) == (400, "2", NESTED)
+    assert await _store_state(em, a, b) == before
+    # The write lock is free again: a plain write goes through at once.
+    patched = await asyncio.wait_for(em.request("PATCH", f"asyncoperations({b})", json={"statecode": 3, "statuscode": 32},
+                                                headers={"If-Match": "*"}), 10)
+    assert patched.status_code == 204
+
+
+async def test_an_atomic_block_inside_another_joins_it(emulated):
+    """Nothing run inside a change set waits on a second write connection: a nested `Store.atomic()`
+    is a savepoint of the change set's own transaction."""
+    em = emulated
+    store, jobs = em.emulator.store, METADATA.tables["asyncoperation"]
+    a, b = await ready_jobs(em, 2)
+
+    def rename(job: str, name: str):
+        return update(jobs).where(jobs.c.asyncoperationid == job).values(name=name)
+
+    async def change_set_with_nested_blocks():
+        async with store.atomic() as outer:
+            await outer.execute(rename(a, "outer"))
+            with pytest.raises(RuntimeError):
+                async with store.atomic() as inner:
+                    await inner.execute(rename(b, "rolled back"))
+                    raise RuntimeError("roll the inner block back")
+            async with store.atomic() as inner:
+                await inner.execute(rename(b, "joined"))
+            async with store.write() as conn:
+                assert conn is outer
+
+    await asyncio.wait_for(change_set_with_nested_blocks(), 10)
+    async with store.read() as conn:
+        names = dict((await conn.execute(select(jobs.c.asyncoperationid, jobs.c.name)
+                                         .where(jobs.c.asyncoperationid.in_([a, b])))).all())
+    assert names == {a: "outer", b: "joined"}
