@@ -12,6 +12,18 @@ from ._resources import fixtures_dir
 from .settings import Settings
 from .store.engine import DEFAULT_DATABASE, database_url
 
+# The largest request head (request line and headers) the server reads before answering with its
+# own plain-text 400. Dataverse takes URLs of up to 32 KB (64 KB inside $batch): the application
+# answers a longer one with a Dataverse-shaped 414, and this lets URLs well past that limit reach
+# it (uvicorn's default, 16 KB, refuses URLs Dataverse accepts). Beyond 1 MiB the server refuses.
+MAX_REQUEST_HEAD = 1_048_576
+
+
+def server_options() -> dict:
+    """uvicorn settings every emulator server uses. h11 explicitly (uvicorn's default unless
+    httptools is installed): MAX_REQUEST_HEAD is an h11 setting."""
+    return {"http": "h11", "h11_max_incomplete_event_size": MAX_REQUEST_HEAD}
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odata-emulator", description="A local emulator of the Dataverse Web API for system jobs.")
@@ -77,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"odata-emulator {__version__}: store {store}; "
           f"Web API at {scheme}://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
     tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)} if args.tls_cert else {}
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on", **tls)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on",
+                **server_options(), **tls)
     return 0
 
 

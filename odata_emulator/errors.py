@@ -20,6 +20,7 @@ and HTTP status it is answered with; `api/errors.py` turns any of them into
     ├── ResourceNotFound (404, 0x8006088a)            unknown entity set, segment or function
     ├── RecordNotFound (404, 0x80040217)
     ├── MethodNotAllowed (405, 0x80060888)
+    ├── UriTooLong (414, no code)                     a request URL longer than Dataverse takes
     ├── UnsupportedMediaType (415, 0x80060888)
     ├── PreconditionFailed (412, 0x80060882)          If-Match with a stale ETag
     └── Unauthorized (401, 0x80044306)
@@ -129,6 +130,15 @@ class RecordNotFound(DataverseError):
 class MethodNotAllowed(DataverseError):
     status = 405
     code = "0x80060888"
+
+
+class UriTooLong(DataverseError):
+    """A request URL longer than Dataverse accepts (32,768 characters; 65,536 for a request inside
+    `$batch`), answered by `api/errors.py`'s `ErrorBoundary` before any route runs. Dataverse's web
+    server refuses these itself, with status 414 and no Dataverse error code."""
+
+    status = 414
+    code = ""
 
 
 class UnsupportedMediaType(DataverseError):

@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from lark.exceptions import VisitError
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -17,7 +18,7 @@ from ..control.routes import routes as control_routes
 from ..emulator import Emulator
 from ..errors import DataverseError, ResourceNotFound
 from ..settings import Settings
-from .errors import dataverse_error_handler, too_deep_handler
+from .errors import ErrorBoundary, dataverse_error_handler, too_deep_handler
 from .webapi import API_PREFIX, WebApi
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -48,7 +49,10 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
             *control_routes(emulator),
             Route("/{path:path}", not_found, methods=_METHODS),
         ],
-        # DBAPIError and sqlite3.Error (from statements run on the driver) have their own entries: a handler for plain Exception answers, then re-raises.
+        # ErrorBoundary answers what no handler below took (the Dataverse-shaped 500) without
+        # re-raising, so the connection stays open; Starlette's ServerErrorMiddleware, which answers
+        # with the Exception handler and then re-raises, is left as the last resort.
+        middleware=[Middleware(ErrorBoundary)],
         exception_handlers={DataverseError: dataverse_error_handler, RecursionError: too_deep_handler,
                             DBAPIError: dataverse_error_handler, sqlite3.Error: dataverse_error_handler,
                             VisitError: too_deep_handler, Exception: dataverse_error_handler},

@@ -1,18 +1,26 @@
 """Every error leaves the emulator here, as Dataverse writes it:
-`{"error": {"code": "0x...", "message": "..."}}` with the error's HTTP status."""
+`{"error": {"code": "0x...", "message": "..."}}` with the error's HTTP status.
+
+`ErrorBoundary` wraps every route: it refuses a request target Dataverse would not take (too
+long, not UTF-8) before any route runs, and answers an unexpected exception with the
+Dataverse-shaped 500 instead of letting it reach the server, which would close the connection.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sqlite3
 import uuid
+from urllib.parse import unquote_to_bytes
 
 import orjson
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import DataverseError, QueryError
+from ..errors import BadRequest, DataverseError, QueryError, UriTooLong
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 log = logging.getLogger("odata_emulator")
@@ -63,3 +71,77 @@ async def too_deep_handler(request: Request, exc: Exception) -> Response:
     if isinstance(getattr(exc, "orig_exc", exc), RecursionError):
         return error_response(QueryError(TOO_DEEP))
     return await dataverse_error_handler(request, exc)
+
+
+# "The length of a URL in a GET request is limited to 32 KB (32,768 characters) ... Sending a GET
+# request within a $batch allows for URLs up to 64 KB (65,536 characters)" (webapi/query/overview.md).
+# The emulator counts the request target as sent: the path and the query string, percent-encoded.
+MAX_URL_LENGTH = 32_768
+MAX_BATCH_URL_LENGTH = 65_536
+# How many ErrorBoundary calls the current request runs inside: a `$batch` part runs through the
+# application again, from inside the `$batch` request.
+_DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("odata_emulator_request_depth", default=0)
+
+
+def _target_refusal(scope: Scope, depth: int) -> DataverseError | None:
+    """Why the request target is refused before any route runs, or None."""
+    raw_path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    query = scope.get("query_string", b"")
+    length = len(raw_path) + (len(query) + 1 if query else 0)
+    if depth == 0 and length > MAX_URL_LENGTH:
+        return UriTooLong(f"HTTP Error 414. The request URL is too long: a URL is limited to {MAX_URL_LENGTH:,} "
+                          f"characters. Send a longer query as a GET request inside a $batch request, where the "
+                          f"limit is {MAX_BATCH_URL_LENGTH:,} characters.")
+    if depth > 0 and length > MAX_BATCH_URL_LENGTH:
+        return UriTooLong(f"HTTP Error 414. The request URL is too long: a URL inside a $batch request is limited "
+                          f"to {MAX_BATCH_URL_LENGTH:,} characters.")
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        return BadRequest("The request path is not valid UTF-8 after URL decoding.", code="0x80060888")
+    try:
+        query.decode("utf-8")
+    except UnicodeDecodeError:
+        return QueryError("The query string is not valid UTF-8.")
+    return None
+
+
+class ErrorBoundary:
+    """ASGI middleware inside Starlette's `ServerErrorMiddleware` (which stays as the last resort).
+
+    An exception no route handler answered becomes the Dataverse-shaped 500 of
+    `dataverse_error_handler` (logged with its traceback) and is not raised further: the server
+    keeps the connection open for the client's next request. Only when the response has already
+    started does the exception go on, since then closing the connection is all that is left to do.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        depth = _DEPTH.get()
+        refusal = _target_refusal(scope, depth)
+        if refusal is not None:
+            await error_response(refusal)(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        token = _DEPTH.set(depth + 1)
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:
+                raise
+            response = await dataverse_error_handler(Request(scope), exc)
+            await response(scope, receive, send)
+        finally:
+            _DEPTH.reset(token)

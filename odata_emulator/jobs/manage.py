@@ -87,6 +87,11 @@ def _int_field(body: dict, key: str) -> int | None:
     if key not in body:
         return None
     value = body[key]
+    if isinstance(value, float) and "e" in repr(value):
+        # The JSON reader reads a whole number beyond 64 bits as a float: its text ('1e+20') is not
+        # what the client wrote, so it is not echoed.
+        raise BadRequest(f"Cannot convert the number given for '{key}' to the expected type 'Edm.Int32'.",
+                         code="0x80048d19")
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", code="0x80048d19")
     return value

@@ -157,7 +157,7 @@ class ExpandItem(Node):
     select: Select | None = None
     filter: Node | None = None
     orderby: OrderBy | None = None
-    top: int | None = None
+    top: str | None = None  # as written: the binder reads it as it reads $top
     expand: "Expand | None" = None
     # Options that parse but that Dataverse refuses inside $expand: name -> raw value.
     unsupported: tuple[str, ...] = ()

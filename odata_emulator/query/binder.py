@@ -17,10 +17,19 @@ from ..model import Attribute, AttributeType as T, Entity, EntityModel, ManyToOn
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import ast, bound as b
 from .datefunctions import CLOCK_FUNCTIONS
+from .numbers import whole_number
 from .options import QueryOptions
 from .parser import parse
 
 MAX_EXPANSIONS = 15
+# The emulator's own caps (Dataverse documents none; docs/deviations.md lists them). Every sort
+# key, group key and aggregate is a column of the SQL statement, and SQLite refuses more than
+# 2,000 (SQLITE_MAX_COLUMN, which bounds ORDER BY and GROUP BY terms too); a page after the
+# first compares every sort key with the paging cookie, a cost that grows with the square of
+# their number (about a second at 100 keys). The FetchXML binder applies the same caps.
+MAX_SORT_KEYS = 100
+MAX_GROUP_KEYS = 100
+MAX_AGGREGATES = 100
 
 _KIND = {
     "eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual", "lt": "LessThan",
@@ -185,6 +194,7 @@ class Binder:
     # ------------------------------------------------------------------------------ $orderby
 
     def bind_orderby(self, orderby: ast.OrderBy) -> tuple[b.OrderKey, ...]:
+        _check_sort_keys(len(orderby.items))
         keys = []
         for item in orderby.items:
             expr = self.bind_expr(item.expr, _Scope(self.entity))
@@ -448,7 +458,7 @@ class Binder:
         raw = value.value if isinstance(value, ast.Literal) else None
         digits = raw.strip().lstrip("-") if isinstance(raw, str) else ""
         if digits.isascii() and digits.isdigit():  # ASCII: '²'.isdigit() is true but int() refuses it
-            raw = int(raw)
+            raw = whole_number(raw)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise QueryError(f"The parameter 'PropertyValue' of function '{node.name}' must be a whole number.")
         if raw < 0:
@@ -494,10 +504,17 @@ class Binder:
                 raise UnsupportedQuery("Only one groupby or aggregate transformation is supported in $apply.")
             grouped = True
             if isinstance(step, ast.GroupBy):
+                if len(step.paths) > MAX_GROUP_KEYS:
+                    raise QueryError(f"The groupby transformation of $apply can include at most {MAX_GROUP_KEYS} "
+                                     f"properties.")
                 keys = tuple(self._group_key(path, root) for path in step.paths)
-                aggregates = tuple(self._aggregate(item, root) for item in step.aggregate)
+                items = step.aggregate
             else:
-                aggregates = tuple(self._aggregate(item, root) for item in step.items)
+                items = step.items
+            if len(items) > MAX_AGGREGATES:
+                raise QueryError(f"The aggregate transformation of $apply can include at most {MAX_AGGREGATES} "
+                                 f"aggregations.")
+            aggregates = tuple(self._aggregate(item, root) for item in items)
         if not grouped:
             raise UnsupportedQuery("$apply must group or aggregate: use $filter to filter rows.")
         names = [k.output_name for k in keys] + [a.alias for a in aggregates]
@@ -507,8 +524,9 @@ class Binder:
             having = _and(having, self._bind_aggregated(parse("filter", options.filter), keys, aggregates))
         orderby: tuple[b.AggregateOrder, ...] = ()
         if options.orderby is not None:
-            orderby = tuple(self._aggregate_order(item, keys, aggregates)
-                            for item in parse("orderby", options.orderby).items)
+            items = parse("orderby", options.orderby).items
+            _check_sort_keys(len(items))
+            orderby = tuple(self._aggregate_order(item, keys, aggregates) for item in items)
         return b.BoundApply(where, keys, aggregates, having, orderby)
 
     def _group_key(self, path: tuple[str, ...], scope: _Scope) -> b.GroupKey:
@@ -649,7 +667,7 @@ def _convert_text_value(item, ref: b.PropertyRef, function: str):
     text = str(item)
     try:
         if attribute.type in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS):
-            number = int(text)
+            number = whole_number(text)
             if not -(2 ** 63) <= number < 2 ** 63:  # beyond Int64: SQLite cannot bind it
                 raise ValueError(text)
             return number
@@ -688,12 +706,17 @@ def _json_array(text: str) -> ast.JsonArray:
 
 def _parse_nonnegative(text: str, option: str) -> int:
     # ODataLib reads these as Int64: ASCII digits only ('²'.isdigit() is true), at most Int64.MaxValue.
-    if not (text.isascii() and text.isdigit()) or int(text) > 2 ** 63 - 1:
+    if not (text.isascii() and text.isdigit()) or whole_number(text) > 2 ** 63 - 1:
         raise QueryError(
             f"Invalid value '{text}' for {option} query option found. The {option} query option requires a "
             f"non-negative integer value."
         )
-    return int(text)
+    return whole_number(text)
+
+
+def _check_sort_keys(count: int) -> None:
+    if count > MAX_SORT_KEYS:
+        raise QueryError(f"The $orderby query option can include at most {MAX_SORT_KEYS} properties.")
 
 
 def _parse_top(text: str) -> int:

@@ -15,14 +15,20 @@ from ..errors import FetchXmlError, QueryError, UnsupportedQuery
 from ..model import Attribute, AttributeType as T, Entity
 from . import ast, bound as b
 from ..store.values import from_epoch
-from .binder import CALLER_FUNCTIONS, ON_FUNCTIONS, Binder, _Scope, _convert_text_value, day_condition, edm_of
+from .binder import (CALLER_FUNCTIONS, MAX_AGGREGATES, MAX_GROUP_KEYS, MAX_SORT_KEYS, ON_FUNCTIONS, Binder, _Scope,
+                     _convert_text_value, day_condition, edm_of)
 from .datefunctions import CLOCK_FUNCTIONS
+from .numbers import whole_number
 
 MAX_TOP = 5000
 MAX_PAGE_SIZE = 5000
 SIMPLE_PAGING_LIMIT = 50_000
 MAX_AGGREGATE_LIMIT = 50_000
 MAX_LINK_ENTITIES = 15  # "You can add up to 15 link-entity elements to a query" (join-tables.md)
+# The emulator's own cap on the columns a query returns (attribute elements, all-attributes and
+# link-entity columns together): with a lookup's name and type beside it, and the sort keys, the
+# statement stays well inside SQLite's 2,000 columns. Sort, group and aggregate caps: binder.py.
+MAX_COLUMNS = 500
 
 _COMPARISONS = {"Equal": "eq", "NotEqual": "ne", "GreaterThan": "gt", "GreaterEqual": "ge", "LessThan": "lt",
                 "LessEqual": "le"}
@@ -65,9 +71,10 @@ def _condition_value(text: str, ref: b.PropertyRef, operator: str):
         if not _INTEGER_TEXT.match(text) or not text.isascii():
             raise failure("FormatException", "Input string was not in a correct format.")
         bits = _INTEGER_BITS[clr]
-        if not -(2 ** bits) <= int(text) < 2 ** bits:
+        number = whole_number(text)
+        if not -(2 ** bits) <= number < 2 ** bits:
             raise failure("OverflowException", f"Value was either too large or too small for an {clr[7:]}.")
-        return int(text)
+        return number
     try:
         value = _convert_text_value(text, ref, operator)
     except QueryError:
@@ -109,6 +116,12 @@ class FetchBinder(Binder):
         aggregate_parts: list[tuple[_LinkScope, ast.FetchAttribute]] = []
         # Attributes first, links in document order: the JSON follows the document.
         self._collect(root, fetch, columns, orders, conditions, links, wheres, aggregate_parts, fetch.aggregate)
+        if len(orders) > MAX_SORT_KEYS:
+            raise FetchXmlError(f"The query can include at most {MAX_SORT_KEYS} orders (order elements or "
+                                f"OrderExpressions).", code="0x80040203")
+        if len(columns) > MAX_COLUMNS:
+            raise FetchXmlError(f"The query can return at most {MAX_COLUMNS} columns (attribute elements, "
+                                f"all-attributes and link-entity columns together).", code="0x80040203")
         if fetch.filter is not None:
             wheres.insert(0, self._bind_condition_tree(fetch.filter, root))
         where = None
@@ -319,10 +332,10 @@ class FetchBinder(Binder):
             if CLOCK_FUNCTIONS[operator].takes_value:
                 expect(1)
                 text = values[0].strip()
-                if not (text.isascii() and text.isdigit()) or int(text) > 2 ** 31 - 1:
+                if not (text.isascii() and text.isdigit()) or whole_number(text) > 2 ** 31 - 1:
                     raise FetchXmlError(f"The condition operator '{operator}' takes a whole number of at least 0, "
                                         f"not '{values[0]}'.", code="0x80041108")
-                return b.ClockCondition(operator, ref, int(text))
+                return b.ClockCondition(operator, ref, whole_number(text))
             expect(0)
             return b.ClockCondition(operator, ref, None)
         raise FetchXmlError(f"The condition operator '{operator}' is not valid.", code="0x80041120")
@@ -336,6 +349,13 @@ class FetchBinder(Binder):
         if not parts:
             raise FetchXmlError("An aggregate query needs at least one attribute with 'aggregate' or 'groupby'.",
                                 code="0x8004111a")
+        grouped = sum(1 for _scope, item in parts if item.groupby)
+        if grouped > MAX_GROUP_KEYS:
+            raise FetchXmlError(f"An aggregate query can include at most {MAX_GROUP_KEYS} attributes with "
+                                f"groupby='true'.", code="0x80040203")
+        if len(parts) - grouped > MAX_AGGREGATES:
+            raise FetchXmlError(f"An aggregate query can include at most {MAX_AGGREGATES} attributes with "
+                                f"aggregate='...'.", code="0x80040203")
         for scope, item in parts:
             attribute = self._attribute(scope.entity, item.name)
             ref = b.PropertyRef(scope.path, scope.entity, attribute)

@@ -19,6 +19,7 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 
 from ..errors import FetchXmlError
 from . import ast
+from .numbers import whole_number
 
 MAX_FETCHXML_LENGTH = 131_072
 MAX_DEPTH = 32
@@ -107,10 +108,10 @@ def _whole(element: ET.Element, name: str, *, minimum: int = 0) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) < minimum or int(text) > 2 ** 31 - 1:
+    if not (text.isascii() and text.isdigit()) or not minimum <= whole_number(text) <= 2 ** 31 - 1:
         raise _error(f"The '{name}' attribute of '{element.tag}' must be a whole number of at least {minimum}, "
                      f"not '{value}'.", code="0x80041108")
-    return int(text)
+    return whole_number(text)
 
 
 def _required(element: ET.Element, name: str) -> str:

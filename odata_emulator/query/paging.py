@@ -20,6 +20,7 @@ from ..errors import InvalidSkipToken
 from ..model import Attribute, AttributeType as T
 from ..store.values import format_datetime, to_epoch, parse_datetime, normalize_guid
 from .compiler import OrderColumn
+from .numbers import whole_number
 
 MAX_COOKIE_LENGTH = 32_768
 
@@ -51,7 +52,7 @@ def _decode_value(attribute: Attribute, text: str | None):
     if kind is T.DOUBLE:
         return float(text)
     if kind in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS, T.BOOLEAN):
-        number = int(text)
+        number = whole_number(text)
         if not -(2 ** 63) <= number < 2 ** 63:  # SQLite cannot bind it: a tampered cookie
             raise ValueError("integer out of range")
         return number
@@ -125,7 +126,7 @@ def decode_cookie(token: str, order: tuple[OrderColumn, ...]) -> PageCookie:
         outer = safe_fromstring(token)
         if outer.tag != "cookie":
             raise ValueError("not a cookie")
-        page_number = int(outer.get("pagenumber", ""))
+        page_number = whole_number(outer.get("pagenumber", ""))
         inner = safe_fromstring(unquote(outer.get("pagingcookie", "")))
         if inner.tag != "cookie":
             raise ValueError("not a cookie")

@@ -18,6 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from .._resources import grammar_text
 from ..errors import QuerySyntaxError
 from . import ast
+from .numbers import whole_number
 
 START_RULES = ("filter", "orderby", "select", "expand", "apply")
 
@@ -70,7 +71,7 @@ def _number(text: str, pos: int) -> ast.Literal:
         except InvalidOperation:  # pragma: no cover - the terminal only admits numbers
             raise _LiteralError(f"Unrecognized 'Edm.Decimal' literal '{text}'", pos)
         return ast.Literal(value, "Edm.Double" if "e" in text.lower() else "Edm.Decimal", pos)
-    value = int(text)
+    value = whole_number(text)
     if _INT32[0] <= value <= _INT32[1]:
         return ast.Literal(value, "Edm.Int32", pos)
     if _INT64[0] <= value <= _INT64[1]:
@@ -175,8 +176,13 @@ class _ToAst(Transformer):
         return tok.value[1:-1].replace("''", "'")
 
     def json_number(self, tok: Token):
+        # As ODataLib reads a JSON number: a whole number beyond Int64 is a Decimal (its text kept
+        # exactly, for the binder to refuse as written).
         text = tok.value
-        return Decimal(text) if any(c in text for c in ".eE") else int(text)
+        if any(c in text for c in ".eE"):
+            return Decimal(text)
+        value = whole_number(text)
+        return value if _INT64[0] <= value <= _INT64[1] else Decimal(text)
 
     @v_args(meta=True, inline=True)
     def json_array(self, meta, *items) -> ast.JsonArray:
@@ -219,7 +225,7 @@ class _ToAst(Transformer):
         return ("orderby", value)
 
     def expand_top(self, tok: Token):
-        return ("top", int(tok.value))
+        return ("top", tok.value)  # as written: the binder reads it as it reads $top
 
     def expand_skip(self, tok: Token):
         return ("$skip", tok.value)

@@ -35,6 +35,7 @@ from ..errors import FetchXmlError
 from ..store.values import parse_datetime
 from . import ast
 from .fetchxml import OPERATORS, _combine
+from .numbers import whole_number
 
 MAX_DEPTH = 32
 
@@ -311,9 +312,10 @@ def _typed(text: str, declared: str, attribute: str) -> str:
         if not (digits.isascii() and digits.isdigit()):
             raise refuse()
         bits = _INT_RANGES[declared]
-        if not -2 ** (bits - 1) <= int(stripped) < 2 ** (bits - 1):
+        number = whole_number(stripped)
+        if not -2 ** (bits - 1) <= number < 2 ** (bits - 1):
             raise refuse()
-        return str(int(stripped))
+        return str(number)
     if declared in ("System.Double", "System.Decimal", "System.Single"):
         try:
             number = float(stripped)

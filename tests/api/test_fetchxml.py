@@ -882,7 +882,7 @@ HOSTILE = [
                         + fetch("<filter><condition attribute='name' operator='eq' value='&e;'/></filter>"),
      "0x80040203"),
     ("external DTD", '<!DOCTYPE fetch SYSTEM "http://127.0.0.1:9/fetch.dtd">' + fetch(""), "0x80040203"),
-    ("deep nesting", fetch("<filter>" * 2000 + "</filter>" * 2000), "0x80040203"),
+    ("deep nesting", fetch("<filter>" * 1000 + "</filter>" * 1000), "0x80040203"),  # inside the 32 KB URL limit
     ("unclosed tags", "<fetch><entity name='asyncoperation'><attribute name='name'>", "0x80040203"),
     ("non-XML text", "SELECT * FROM asyncoperation", "0x80040203"),
     ("JSON", '{"EntityName": "asyncoperation"}', "0x80040203"),
@@ -957,15 +957,17 @@ async def raw_get(app, query_string: bytes) -> tuple[int, bytes]:
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
-async def test_a_document_over_the_size_bound_is_a_quick_400(em, db):
+async def test_a_document_over_the_size_bound_is_a_quick_refusal(em, db):
+    # Past the 32 KB URL limit the request is refused before the document is read (as Dataverse's
+    # web server does): the FetchXML size bound itself is checked in tests/query/test_fetchxml_parse.py.
     huge = fetch("<attribute name='name'/>" * 6000)
     assert len(huge) > 131_072
     before = snapshot(db)
     started = time.perf_counter()
     status, body = await raw_get(em.app, b"fetchXml=" + quote(huge, safe="").encode())
     assert time.perf_counter() - started < 1.0
-    assert status == 400
-    assert body.startswith(b'{"error":{"code":"0x80040203","message":"The FetchXML document is longer than')
+    assert status == 414
+    assert body.startswith(b'{"error":{"code":"","message":"HTTP Error 414. The request URL is too long')
     assert snapshot(db) == before
 
 

@@ -258,7 +258,8 @@ async def test_bad_skiptokens_are_dataverse_errors(file_store):
         "bad date": _token(
             f'<cookie pagenumber="2" pagingcookie="{_inner(bad_date, key_element)}" istracking="False" />'),
         "entity expansion": _token(bomb),
-        "too long": "x" * 40_000,
+        # (A token past the cookie's length bound makes the URL longer than Dataverse's 32 KB: refused
+        # with 414 before the token is read; inside $batch the bound answers: tests/api/test_limits.py.)
         "percent garbage": "%ZZ%00%ff",
     }
     for name, token in tokens.items():
