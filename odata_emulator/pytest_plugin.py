@@ -126,8 +126,10 @@ class DataverseServer:
         import uvicorn
 
         from .api.app import create_app
+        from .cli import server_options
 
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+                                **server_options())
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="odata-emulator", daemon=True)
         self._thread.start()
