@@ -13,18 +13,30 @@ UTC = dt.timezone.utc
 
 
 class Clock:
+    """Where "now" comes from: an aware UTC date-time in whole seconds. `virtual`: the clock moves
+    only when told to (`set`)."""
+
     virtual = False
 
     def now(self) -> dt.datetime:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def set(self, moment: dt.datetime) -> dt.datetime:
+        """Move the clock to `moment` (kept in whole seconds, UTC) and return the new now. Only a
+        virtual clock can be moved: the others raise ValueError."""
+        raise ValueError("the real clock cannot be moved: start the emulator with --clock virtual")
+
 
 class RealClock(Clock):
+    """The wall clock."""
+
     def now(self) -> dt.datetime:
         return dt.datetime.now(UTC).replace(microsecond=0)
 
 
 class VirtualClock(Clock):
+    """A clock that stands still at `start` until moved (`set`, `advance`)."""
+
     virtual = True
 
     def __init__(self, start: dt.datetime) -> None:

@@ -12,25 +12,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import isodate
 import orjson
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from ..api.auth import token_required
+from ..api.writes import loads_json
 from ..emulator import Emulator
-from ..errors import BadRequest, InvalidPayload, RecordNotFound
-from ..jobs import states, transitions
+from ..errors import BadRequest, InvalidPayload
 from ..jobs.create import check_schedules, insert_jobs, prepare_jobs
-from ..store.schema import METADATA
+from ..jobs.manage import job_history, release_event
 from ..store.values import format_datetime, normalize_guid, parse_datetime
 
 PREFIX = "/_emulator/v1"
-HISTORY = METADATA.tables["emulator_job_history"]
-JOBS = METADATA.tables["asyncoperation"]
 MAX_BODY = 16 * 1_048_576
 
 
@@ -47,8 +45,8 @@ async def _body(request: Request):
     if len(raw) > MAX_BODY:
         raise InvalidPayload(f"The request body is larger than {MAX_BODY} bytes.", status=413)
     try:
-        return orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError as exc:
+        return loads_json(raw) if raw.strip() else None
+    except json.JSONDecodeError as exc:
         raise InvalidPayload(f"The body is not valid JSON ({exc}).") from None
 
 
@@ -92,33 +90,21 @@ def routes(emulator: Emulator) -> list[Route]:
     async def history(request: Request) -> Response:
         job_id = _job_id(request)
         async with emulator.store.read() as conn:
-            rows = (await conn.execute(
-                select(HISTORY.c.at, HISTORY.c.statecode, HISTORY.c.statuscode, HISTORY.c.reason)
-                .where(HISTORY.c.asyncoperationid == job_id).order_by(HISTORY.c.id)
-            )).all()
-        if not rows:
-            raise RecordNotFound.for_id("asyncoperation", job_id)
+            entries = await job_history(conn, job_id)
         return _json({"value": [
-            {"at": format_datetime(at), "statecode": state, "statuscode": status, "reason": reason}
-            for at, state, status, reason in rows
+            {"at": format_datetime(e.at), "statecode": e.statecode, "statuscode": e.statuscode, "reason": e.reason}
+            for e in entries
         ]})
 
     async def event(request: Request) -> Response:
         job_id = _job_id(request)
         now = emulator.clock.now()
         async with emulator.store.write() as conn:
-            row = (await conn.execute(select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.iswaitingforevent)
-                                      .where(JOBS.c.asyncoperationid == job_id))).first()
-            if row is None:
-                raise RecordNotFound.for_id("asyncoperation", job_id)
-            if (row.statecode, row.statuscode) != states.WAITING or not row.iswaitingforevent:
-                raise BadRequest(f"The system job {job_id} is not waiting for an event.")
-            await transitions.apply(conn, job_id, states.TRANSITIONS["wake"], states.WAITING, now,
-                                    reason="event received", values={"postponeuntil": None, "iswaitingforevent": 0})
+            state, status = await release_event(conn, job_id, now)
         emulator.jobs_changed()
         if emulator.clock.virtual:
             await emulator.advance_clock(now)
-        return _json({"asyncoperationid": job_id, "statecode": 0, "statuscode": 0})
+        return _json({"asyncoperationid": job_id, "statecode": state, "statuscode": status})
 
     async def clock(request: Request) -> Response:
         if request.method == "POST":

@@ -38,11 +38,12 @@ from ..query.fetchxml import from_element, parse_fetchxml, to_fetchxml
 from ..query.queryexpression import parse_query_expression
 from ..store.engine import read_meta
 from ..store.fixtures import Caller
-from ..store.schema import METADATA
+from ..store.schema import BULK_DELETES, JOBS, METADATA
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import recurrence
 from .create import create_jobs
-from .transitions import BULK_DELETE, BULK_DELETES, JOBS, next_version
+from .states import BULK_DELETE
+from .transitions import next_version
 
 # Tables whose rows the emulator can delete without leaving the store inconsistent. System jobs
 # cascade to their bulkdeleteoperation; accounts and contacts are referenced only by the

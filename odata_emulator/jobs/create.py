@@ -18,14 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..errors import BadRequest
 from ..model import MODEL, AttributeType as T
 from ..store.fixtures import Caller
-from ..store.schema import METADATA
+from ..store.schema import JOBS, SIMULATIONS
 from ..store.values import from_epoch, to_epoch, to_storage
 from . import recurrence, states, transitions
 from .simulation import Simulation
-from .transitions import JOBS
 
 ENTITY = MODEL.entity("asyncoperation")
-SIMULATIONS = METADATA.tables["emulator_job_simulation"]
+# The highest `sequence` a job may be given (Int64 leaves room for the numbers of every later job).
+MAX_SEQUENCE = 2 ** 62
 # Columns the platform keeps for itself.
 _INTERNAL = {"versionnumber", "leaseexpires"}
 
@@ -61,6 +61,10 @@ def prepare(spec: dict, index: int, now: dt.datetime, caller: Caller) -> tuple[d
         simulation = spec.pop("simulation")
         Simulation.from_json(simulation)
     values = {name: _convert(name, value, index) for name, value in spec.items()}
+    if values.get("sequence") is not None and values["sequence"] > MAX_SEQUENCE:
+        # Jobs created later are numbered after the highest sequence: past Int64 they could not be.
+        raise BadRequest(f"job {index}: 'sequence' must be at most {MAX_SEQUENCE:,}: the jobs created after it are "
+                         f"numbered after it.")
     epoch = to_epoch(now)
     operation_type = values.get("operationtype") or 1
     owner_type = values.get("owneridtype") or ("systemuser" if values.get("ownerid") is None else None)
@@ -110,7 +114,7 @@ def prepare(spec: dict, index: int, now: dt.datetime, caller: Caller) -> tuple[d
             row["statecode"] = states.STATUS_STATE.get(row["statuscode"])
         if (row["statecode"], row["statuscode"]) not in states.ALL_PAIRS:
             raise BadRequest(f"job {index}: ({row['statecode']}, {row['statuscode']}) is not a valid state and status.")
-    if row["statecode"] == 3 and row["completedon"] is None:
+    if row["statecode"] == states.COMPLETED_STATE and row["completedon"] is None:
         row["completedon"] = epoch
     return row, simulation
 

@@ -3,7 +3,7 @@
 Most job types are only simulated (`simulation.py`): a run takes its duration and ends as its
 settings say. A type with a handler here also does real work when a run succeeds. The scheduler
 calls the handler inside the same write transaction as the guarded transition that records the
-success (`Scheduler.finish`), so the work, what it records and the state change commit together;
+success (`steps.Steps.finish`), so the work, what it records and the state change commit together;
 if the job moved meanwhile (a user cancelled or paused it) the transaction is rolled back and the
 work never happened.
 
@@ -20,7 +20,7 @@ from typing import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import bulkdelete
-from .transitions import BULK_DELETE
+from .states import BULK_DELETE
 
 
 @dataclass(frozen=True)

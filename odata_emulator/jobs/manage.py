@@ -3,6 +3,10 @@
 Only `statecode`, `statuscode` and `postponeuntil` are updatable; a `statecode` alone takes its
 state's default status. Every other transition, and cancel/pause/resume of platform maintenance
 jobs, is refused and changes nothing.
+
+Also what the control API asks of a job: release one waiting for an event (`release_event`) and
+read the states it entered (`job_history`). Each function runs in the caller's transaction; HTTP
+(`api/writes.py`, `control/routes.py`) only reads the request and shapes the response.
 """
 
 from __future__ import annotations
@@ -15,10 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import BadRequest, InvalidState, PreconditionFailed, RecordNotFound
 from ..model import MODEL
-from ..store.schema import METADATA
+from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import parse_datetime, to_epoch
 from . import states, transitions
-from .transitions import JOBS
 
 UPDATABLE = ("statecode", "statuscode", "postponeuntil")
 _ENTITY = MODEL.entity("asyncoperation")
@@ -88,11 +91,11 @@ def _int_field(body: dict, key: str) -> int | None:
         return None
     value = body[key]
     if isinstance(value, float) and "e" in repr(value):
-        # The JSON reader reads a whole number beyond 64 bits as a float: its text ('1e+20') is not
-        # what the client wrote, so it is not echoed.
+        # A number written with an exponent (1e20): Python's spelling ('1e+20') is not the client's.
         raise BadRequest(f"Cannot convert the number given for '{key}' to the expected type 'Edm.Int32'.",
                          code="0x80048d19")
-    if isinstance(value, bool) or not isinstance(value, int):
+    # Whole numbers arrive exact, however wide (api/writes.py): one past Int32 is echoed as written.
+    if isinstance(value, bool) or not isinstance(value, int) or not -2 ** 31 <= value < 2 ** 31:
         raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", code="0x80048d19")
     return value
 
@@ -173,5 +176,40 @@ async def delete_job(conn: AsyncConnection, job_id: str, *, if_match: str | None
     if result.rowcount != 1:
         raise PreconditionFailed("The version of the existing record doesn't match the RowVersion property provided.")
     # AsyncOperation_BulkDeleteOperation cascades on delete.
-    bulk = METADATA.tables["bulkdeleteoperation"]
-    await conn.execute(delete(bulk).where(bulk.c.asyncoperationid == job_id))
+    await conn.execute(delete(BULK_DELETES).where(BULK_DELETES.c.asyncoperationid == job_id))
+
+
+async def release_event(conn: AsyncConnection, job_id: str, now: dt.datetime) -> states.Pair:
+    """The event a job waits for (`iswaitingforevent`) has happened: it goes from Suspended to Ready
+    and returns its new pair. Raises RecordNotFound, or BadRequest when it is not waiting for one."""
+    row = (await conn.execute(select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.iswaitingforevent)
+                              .where(JOBS.c.asyncoperationid == job_id))).first()
+    if row is None:
+        raise RecordNotFound.for_id("asyncoperation", job_id)
+    if (row.statecode, row.statuscode) != states.WAITING or not row.iswaitingforevent:
+        raise BadRequest(f"The system job {job_id} is not waiting for an event.")
+    wake = states.TRANSITIONS["wake"]
+    await transitions.apply(conn, job_id, wake, states.WAITING, now, reason="event received",
+                            values={"postponeuntil": None, "iswaitingforevent": 0})
+    return wake.target
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One state a job entered: when (epoch seconds), the pair, and why (the transition, or "created")."""
+
+    at: int
+    statecode: int
+    statuscode: int
+    reason: str | None
+
+
+async def job_history(conn: AsyncConnection, job_id: str) -> list[HistoryEntry]:
+    """Every state the job entered, oldest first. Raises RecordNotFound when it has none (it never existed)."""
+    rows = (await conn.execute(
+        select(HISTORY.c.at, HISTORY.c.statecode, HISTORY.c.statuscode, HISTORY.c.reason)
+        .where(HISTORY.c.asyncoperationid == job_id).order_by(HISTORY.c.id)
+    )).all()
+    if not rows:
+        raise RecordNotFound.for_id("asyncoperation", job_id)
+    return [HistoryEntry(*row) for row in rows]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ..errors import BadRequest
 
@@ -90,13 +91,31 @@ def stored(settings: str | None, default_duration: float) -> Simulation:
         return Simulation(outcome="fail", message=f"The job's simulation settings are not valid: {exc}")
 
 
+class ResultKind(StrEnum):
+    """How a run ended; `outcome.outcome` turns each into a transition of `states.py`."""
+
+    #: the work is done: Succeeded 3/30, or Waiting 1/10 until a recurring job's next occurrence
+    SUCCEEDED = "succeeded"
+    #: failed for good: Failed 3/31, with the error
+    FAILED = "failed"
+    #: failed with an error the service retries: Waiting 1/10 until the next attempt (`retry_delay`)
+    RETRY = "retry"
+    #: failed with an error that waits for a person (HTTP 401): Waiting 1/10 until resumed
+    SUSPENDED = "suspended"
+
+
 @dataclass(frozen=True)
 class Result:
-    """How one run ended: `succeeded`, `failed`, `retry` or `suspended` (or None while it hangs)."""
+    """How one run ended (None stands for a run that hangs). `kind` may be given as its text
+    (`Result("succeeded")`); it is kept as a `ResultKind`."""
 
-    kind: str
+    kind: ResultKind
     errorcode: int | None = None
     message: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, ResultKind):
+            object.__setattr__(self, "kind", ResultKind(self.kind))
 
 
 def run_result(simulation: Simulation, attempt: int) -> Result | None:
@@ -105,10 +124,10 @@ def run_result(simulation: Simulation, attempt: int) -> Result | None:
         return None
     failing = simulation.outcome == "fail" or (simulation.outcome == "fail-then-succeed" and attempt <= simulation.failures)
     if not failing:
-        return Result("succeeded")
+        return Result(ResultKind.SUCCEEDED)
     code = simulation.errorcode
     if code in SUSPENDING:
-        return Result("suspended", code, simulation.message)
+        return Result(ResultKind.SUSPENDED, code, simulation.message)
     if code in RETRYABLE and attempt <= MAX_RETRIES:
-        return Result("retry", code, simulation.message)
-    return Result("failed", code, simulation.message)
+        return Result(ResultKind.RETRY, code, simulation.message)
+    return Result(ResultKind.FAILED, code, simulation.message)

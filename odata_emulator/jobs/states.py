@@ -35,11 +35,23 @@ LOCKED = (IN_PROGRESS, PAUSING, CANCELING)
 COMPLETED = (SUCCEEDED, FAILED, CANCELED)
 ALL_PAIRS = (READY, WAITING, *LOCKED, *COMPLETED)
 
-# A statecode alone takes its state's default status (Dataverse's general rule for updates).
-DEFAULT_STATUS = {0: 0, 1: 10, 2: 20, 3: 30}
-STATE_LABELS = {0: "Ready", 1: "Suspended", 2: "Locked", 3: "Completed"}
+# A state's code alone, for conditions on `statecode` only (`statecode < COMPLETED_STATE`: unfinished).
+READY_STATE, SUSPENDED_STATE, LOCKED_STATE, COMPLETED_STATE = READY[0], WAITING[0], IN_PROGRESS[0], SUCCEEDED[0]
+
+_STATE_OPTIONS = MODEL.entity("asyncoperation").columns["statecode"].option_set
+_STATUS_OPTIONS = MODEL.entity("asyncoperation").columns["statuscode"].option_set
+assert _STATE_OPTIONS is not None and _STATUS_OPTIONS is not None, "asyncoperation declares its states"
+# A statecode alone takes its state's default status (Dataverse's general rule for updates), as
+# the model's state option set declares it.
+DEFAULT_STATUS: dict[int, int] = {o.value: o.default_status for o in _STATE_OPTIONS.options
+                                  if o.default_status is not None}
+STATE_LABELS: dict[int, str] = dict(_STATE_OPTIONS.labels)
 # The state each status belongs to, as the model's status option set says.
-STATUS_STATE = {o.value: o.state for o in MODEL.entity("asyncoperation").columns["statuscode"].option_set.options}
+STATUS_STATE: dict[int, int] = {o.value: o.state for o in _STATUS_OPTIONS.options if o.state is not None}
+
+# Operation types whose jobs the engine treats specially (asyncoperation_operationtype): a bulk
+# delete job drives a bulkdeleteoperation row and has real work (`handlers.py`).
+BULK_DELETE = 13
 
 
 class Actor(enum.Enum):

@@ -13,22 +13,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store import driver
-from ..store.schema import METADATA
+from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import to_epoch
-from .states import Pair, Transition
-
-JOBS = METADATA.tables["asyncoperation"]
-HISTORY = METADATA.tables["emulator_job_history"]
-BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
-# The operation type whose jobs each drive a bulkdeleteoperation row (asyncoperation_operationtype 13).
-BULK_DELETE = 13
+from .states import BULK_DELETE, Pair, Transition
 
 
-def next_version(table=JOBS):
+def next_version(table: Table = JOBS):
     """A row version above every other of `table` (SQLite runs one writer at a time, so this is
     race-free)."""
     return select(func.coalesce(func.max(table.c.versionnumber), 0) + 1).scalar_subquery()
@@ -64,7 +58,7 @@ def _guarded_update(columns: tuple[str, ...], held: bool) -> driver.Sql:
     if held:
         guard.append(JOBS.c.hostid == bindparam("holder"))
     # next_version() is evaluated for each row of an executemany: every job gets its own version.
-    changes = {c: bindparam(f"set_{c}") for c in columns}
+    changes: dict[str, object] = {c: bindparam(f"set_{c}") for c in columns}
     return driver.compile_sql(update(JOBS).where(*guard).values({**changes, "versionnumber": next_version()}))
 
 

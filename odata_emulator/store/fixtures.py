@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert
 
 from ..model import AttributeType as T, EntityModel
 from .engine import read_meta, write_meta
-from .schema import METADATA
+from .schema import HISTORY, METADATA, SIMULATIONS
 from .values import parse_datetime, to_epoch, to_storage
 
 DATASET = "dataset.json"
@@ -66,13 +66,13 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
             await conn.execute(insert(METADATA.tables[table_name]), prepared)
         if table_name == "asyncoperation" and prepared:
             # Each job's history starts with the state the data set gives it.
-            await conn.execute(insert(METADATA.tables["emulator_job_history"]), [
+            await conn.execute(insert(HISTORY), [
                 {"asyncoperationid": v["asyncoperationid"], "at": v["modifiedon"] or v["createdon"] or to_epoch(now),
                  "statecode": v["statecode"], "statuscode": v["statuscode"], "reason": "fixture", "host": None}
                 for v in prepared
             ])
     if simulations:
-        await conn.execute(insert(METADATA.tables["emulator_job_simulation"]), simulations)
+        await conn.execute(insert(SIMULATIONS), simulations)
     caller = dataset["caller"]
     await write_meta(conn, "caller", json.dumps(caller))
     await write_meta(conn, "initialized", "fixtures")

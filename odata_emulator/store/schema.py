@@ -124,6 +124,12 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
 
 METADATA = build_metadata()
 
+# Handles of the tables code writes by name (the job engine, the control API), defined once here.
+JOBS = METADATA.tables["asyncoperation"]
+HISTORY = METADATA.tables["emulator_job_history"]  # one row per state a job entered
+SIMULATIONS = METADATA.tables["emulator_job_simulation"]  # how a simulated job behaves when it runs
+BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
+
 
 def table_for(entity: Entity) -> Table:
     return METADATA.tables[entity.logical_name]

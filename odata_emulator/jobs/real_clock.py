@@ -1,0 +1,111 @@
+"""The scheduler on the real clock: a background task that polls the store and runs each claimed
+job as its own asyncio task, over the shared steps of `steps.py`.
+
+Each pass wakes the jobs that are due, now and then recovers jobs whose lease has expired (their
+instance died), and fills free slots from the queue. A running job sleeps its simulated duration in
+short checks: a pause or cancel asked meanwhile is carried through at once, a job deleted or taken
+over by another instance is dropped, and the lease is renewed while the job runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+
+from . import simulation, states
+from .steps import Claimed, Steps
+
+log = logging.getLogger("odata_emulator.scheduler")
+
+
+class RealClockLoop:
+    """Runs jobs as time passes (`start`/`stop`); `nudge` makes it look now rather than at the next poll.
+
+    Parameters:
+    - `steps`: the instance's steps (its store, clock, concurrency, lease and host);
+    - `poll_seconds`: the longest wait between two looks at the queue, and between two checks of a
+      running job.
+    """
+
+    def __init__(self, steps: Steps, *, poll_seconds: float = 0.2) -> None:
+        self.steps = steps
+        self.poll = poll_seconds
+        self._task: asyncio.Task | None = None
+        self._active: dict[str, asyncio.Task] = {}
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.create_task(self._loop(), name="odata-emulator-scheduler")
+
+    def nudge(self) -> None:
+        """Something changed (a job was created, resumed...): look again now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def stop(self) -> None:
+        """Stop polling and cancel the runs in progress (their jobs stay Locked until recovered)."""
+        self._stopping = True
+        self._wakeup.set()
+        tasks = [t for t in (self._task, *self._active.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = None
+        self._active.clear()
+
+    async def _loop(self) -> None:
+        steps, clock = self.steps, self.steps.clock
+        loop = asyncio.get_running_loop()
+        next_recovery = 0.0
+        while not self._stopping:
+            try:
+                now = clock.now()
+                await steps.wake_due(now)
+                if loop.time() >= next_recovery:
+                    await steps.recover(now)
+                    next_recovery = loop.time() + max(steps.lease.total_seconds() / 4, self.poll)
+                free = steps.concurrency - len(self._active)
+                if free > 0 and not self._stopping:
+                    for claimed in await steps.claim_many(clock.now(), free):
+                        task = asyncio.create_task(self._run(claimed))
+                        self._active[claimed.job_id] = task
+                        task.add_done_callback(functools.partial(self._done, claimed.job_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # pragma: no cover - a failing step is logged and retried at the next poll
+                log.exception("scheduler step failed")
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll)
+            except TimeoutError:
+                pass
+
+    def _done(self, job_id: str, _task: asyncio.Task | None = None) -> None:
+        self._active.pop(job_id, None)
+        self._wakeup.set()
+
+    async def _run(self, claimed: Claimed) -> None:
+        steps, clock = self.steps, self.steps.clock
+        result = simulation.run_result(claimed.simulation, claimed.attempt)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + claimed.simulation.duration if result is not None else None
+        lease = steps.lease.total_seconds()
+        check = min(self.poll, max(lease / 3, 0.05))
+        renew_every = lease / 3
+        renewed = loop.time()
+        while deadline is None or loop.time() < deadline:
+            wait = check if deadline is None else min(check, deadline - loop.time())
+            await asyncio.sleep(max(wait, 0))
+            pair, holder = await steps.status(claimed.job_id)
+            if pair in (states.PAUSING, states.CANCELING) and holder == steps.host:
+                await steps.acknowledge(claimed.job_id, clock.now())
+                return
+            if pair != states.IN_PROGRESS or holder != steps.host:
+                return  # deleted, or recovered by another instance: not ours any more
+            if loop.time() - renewed >= renew_every:
+                await steps.renew(claimed.job_id, clock.now())
+                renewed = loop.time()
+        assert result is not None  # a run that hangs only leaves the loop above by returning
+        await steps.finish(claimed, result, clock.now())
