@@ -9,6 +9,7 @@ from typing import AsyncIterator
 from lark.exceptions import VisitError
 from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,7 +19,7 @@ from ..control.routes import routes as control_routes
 from ..emulator import Emulator
 from ..errors import DataverseError, ResourceNotFound
 from ..settings import Settings
-from .errors import ErrorBoundary, dataverse_error_handler, too_deep_handler
+from .errors import ErrorBoundary, dataverse_error_handler, http_exception_handler, too_deep_handler
 from .webapi import API_PREFIX, WebApi
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         # re-raising, so the connection stays open; Starlette's ServerErrorMiddleware, which answers
         # with the Exception handler and then re-raises, is left as the last resort.
         middleware=[Middleware(ErrorBoundary)],
-        exception_handlers={DataverseError: dataverse_error_handler, RecursionError: too_deep_handler,
+        exception_handlers={DataverseError: dataverse_error_handler, HTTPException: http_exception_handler,
+                            RecursionError: too_deep_handler,
                             DBAPIError: dataverse_error_handler, sqlite3.Error: dataverse_error_handler,
                             VisitError: too_deep_handler, Exception: dataverse_error_handler},
         lifespan=lifespan,

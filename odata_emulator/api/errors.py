@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import BadRequest, DataverseError, QueryError, UriTooLong
+from ..errors import BadRequest, DataverseError, MethodNotAllowed, QueryError, ResourceNotFound, UriTooLong
 
 JSON_TYPE = "application/json; odata.metadata=minimal"
 log = logging.getLogger("odata_emulator")
@@ -58,6 +58,28 @@ async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
         media_type=JSON_TYPE,
         headers={"OData-Version": "4.0"},
     )
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """What Starlette's router answers by itself, in Dataverse's shape: no route for the path (a
+    decoded path holding a line break matches none) or a method no route takes (OPTIONS, TRACE...)."""
+    status = getattr(exc, "status_code", 500)
+    if status == 404:
+        # The URI as sent (percent-encoded), not as decoded: the decoded one holds the line break.
+        raw_path = request.scope.get("raw_path") or request.url.path.encode("utf-8")
+        query = request.scope.get("query_string", b"")
+        sent = str(request.base_url).rstrip("/") + raw_path.decode("latin-1") + ("?" + query.decode("latin-1")
+                                                                                  if query else "")
+        error: DataverseError = ResourceNotFound(
+            f"No HTTP resource was found that matches the request URI '{sent}'.", code="")
+    elif status == 405:
+        error = MethodNotAllowed(f"The requested resource does not support http method '{request.method}'.")
+    else:
+        error = DataverseError(str(getattr(exc, "detail", "")) or "The request was refused.", status=status)
+    response = error_response(error)
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        response.headers[name] = value
+    return response
 
 
 # ODataLib's answer past its recursion limit (`UriQueryExpressionParser_TooDeep`).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..query.numbers import whole_number
 from .serialize import Annotations
 
 DEFAULT_PAGE_SIZE = 5000
@@ -63,9 +64,11 @@ def parse_prefer(headers: list[str]) -> Preferences:
             continue
         pending_annotation = False
         if name == "odata.maxpagesize":
-            # ASCII only: str.isdigit() admits '²' (a Latin-1 header byte), which int() refuses.
-            if value.isascii() and value.isdigit() and int(value) > 0:
-                page_size = min(int(value), MAX_PAGE_SIZE)
+            # ASCII only: str.isdigit() admits '²' (a Latin-1 header byte), which int() refuses; and
+            # whole_number, not int(), which refuses more than 4,300 digits (a size that long is capped
+            # like any other above the largest page).
+            if value.isascii() and value.isdigit() and whole_number(value) > 0:
+                page_size = min(whole_number(value), MAX_PAGE_SIZE)
         elif name == "return" and value.lower() == "representation":
             representation = True
         elif name == "odata.continue-on-error":

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +16,57 @@ from ..jobs import manage
 
 MAX_BODY = 1_048_576
 
+# orjson reads a whole number past 64 bits as a float (99999999999999999999 -> 1e+20), which error
+# messages would then echo as a number the client never wrote, and one past 1e308 not at all. A body
+# holding one (twenty digits or more, outside strings) is read by the stdlib, which keeps whole
+# numbers exact.
+_TWENTY_DIGITS = re.compile(rb"[0-9]{20}")
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?')
+_NOT_JSON = "Error identified in Payload provided by the user: the body is not valid JSON"
+
+
+def _long_integer(body: bytes) -> bool:
+    return _TWENTY_DIGITS.search(body) is not None and any(
+        token[:1] != b'"' and len(token.lstrip(b"-")) >= 20 and token.lstrip(b"-").isdigit()
+        for token in _TOKENS.findall(body))
+
+
+def _exact_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() reads (4,300)
+        raise InvalidPayload("Error identified in Payload provided by the user: a number in the body has more "
+                             "digits than any type takes.") from None
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidPayload(f"{_NOT_JSON} (the number {text[:40]} is too large).")
+    return value
+
+
+def _constant(text: str):
+    raise InvalidPayload(f"{_NOT_JSON} ({text} is not a JSON value).")
+
+
+def loads_json(body: bytes):
+    """The JSON value of a request body, whole numbers of any width read exactly. Raises
+    json.JSONDecodeError (orjson's is one) for text that is not JSON, InvalidPayload for a number
+    no type takes."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as refused:
+        if not _long_integer(body):
+            raise
+        try:  # orjson refuses a whole number past 1e308 ("number is infinity")
+            return json.loads(body, parse_int=_exact_int, parse_float=_finite_float, parse_constant=_constant)
+        except (ValueError, RecursionError):  # not UTF-8, too deep... : not JSON, as orjson said
+            raise refused from None
+    if not _long_integer(body):
+        return value
+    return json.loads(body, parse_int=_exact_int, parse_float=_finite_float, parse_constant=_constant)
+
 
 async def read_json_object(request: Request) -> dict:
     body = await request.body()
@@ -20,8 +75,8 @@ async def read_json_object(request: Request) -> dict:
     if not body.strip():
         raise InvalidPayload("The request body is empty: send a JSON object.")
     try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        value = loads_json(body)
+    except json.JSONDecodeError as exc:
         raise InvalidPayload(f"Error identified in Payload provided by the user: the body is not valid JSON ({exc}).") from None
     if not isinstance(value, dict):
         raise InvalidPayload("Error identified in Payload provided by the user: the body must be a JSON object.")

@@ -5,7 +5,8 @@ rules are accepted and keeps every computation bounded.
 Accepted (docs/deviations.md): `FREQ` (YEARLY ... MINUTELY) with `INTERVAL`, `COUNT` or `UNTIL`,
 `BYMONTH`, `BYMONTHDAY`, `BYDAY`, `BYHOUR`, `BYMINUTE`, `BYSETPOS` and `WKST`, each part once. A rule
 is refused where it enters (control API, BulkDelete, fixtures) when it is malformed, when its
-interval is zero, negative or longer than ten years, or when it has no occurrence within
+interval is zero, negative or longer than ten years, when its BYSETPOS is past the times each of its
+days, hours or minutes holds (`_check_set_positions`), or when it has no occurrence within
 `HORIZON_YEARS` of its start: such a rule never advances, and a job that ran it would never be
 due again. At run time an occurrence more than `HORIZON_YEARS` after the run counts as none: the
 rule has ended.
@@ -17,7 +18,10 @@ seconds to minutes, and `INTERVAL=0` never ends. Two things bound the walk here:
   so a rule that started long ago is not replayed;
 - the search runs on dates moved forward by whole 400-year Gregorian cycles (which keep every
   weekday, month length and leap day) so that year 9999, where dateutil stops, lies between
-  `HORIZON_YEARS` and `HORIZON_YEARS + 400` years after that moment.
+  `HORIZON_YEARS` and `HORIZON_YEARS + 400` years after that moment;
+- an hourly or minutely rule with day filters is searched a matching day at a time, up to
+  `HORIZON_YEARS` (`_search_by_day`): dateutil would walk the days its filters refuse an hour or a
+  minute at a time.
 Even bounded, a walk over centuries of filtered days takes a noticeable fraction of a second, so
 callers on the event loop use `next_occurrence_async`/`check_async`, which compute in a worker
 thread, and never while they hold the store's write lock.
@@ -26,9 +30,10 @@ thread, and never while they hold the store's write lock.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import datetime as dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dateutil.rrule import rrule, rrulestr
 
@@ -68,6 +73,13 @@ class Rule:
     interval: int
     counted: bool  # has COUNT: its occurrences are numbered from the start, which then cannot move
     until: dt.datetime | None  # UNTIL, naive UTC
+    count: int | None = None  # COUNT
+    # An hourly or minutely rule with day filters or BYHOUR: its months, days of the month,
+    # weekdays and hours (None: any), and the rule without COUNT. Such a rule is searched one
+    # matching day (or hour) at a time (`_search_by_day`).
+    windows: tuple[frozenset[int] | None, ...] | None = None
+    uncounted: str | None = None
+    within: str | None = None  # the rule inside one such window: without COUNT, UNTIL and the filters it passed
 
 
 def _refuse(pattern: str, why: str) -> RecurrenceError:
@@ -95,6 +107,24 @@ def _number_list(pattern: str, name: str, value: str, low: int, high: int) -> No
                 (int(item) == 0 and low < 0):
             zero = " (not 0)" if low < 0 else ""
             raise _refuse(pattern, f"{name} takes whole numbers from {low} to {high}{zero}; '{item}' is not one")
+
+
+def _check_set_positions(pattern: str, frequency: str, parts: dict[str, str]) -> None:
+    """BYSETPOS picks the Nth of the times a period holds. A day, hour or minute holds a known number
+    of them (one per BYHOUR and BYMINUTE value, seconds are not given); a position beyond that never
+    picks anything, and dateutil would look for it period by period, minute by minute for a minutely
+    rule: minutes on end for a single check. (Longer periods are walked a day at a time: fast.)"""
+    hours = len({int(v) for v in parts["BYHOUR"].split(",")}) if "BYHOUR" in parts else 1
+    minutes = len({int(v) for v in parts["BYMINUTE"].split(",")}) if "BYMINUTE" in parts else 1
+    size = {"DAILY": hours * minutes, "HOURLY": minutes, "MINUTELY": 1}.get(frequency)
+    if size is None:
+        return
+    if all(abs(int(position)) > size for position in parts["BYSETPOS"].split(",")):
+        raise _refuse(pattern, f"a {_PERIOD_NAMES[frequency]} holds {size} time{'s' if size > 1 else ''} (one per "
+                               f"BYHOUR and BYMINUTE value), so BYSETPOS={parts['BYSETPOS']} never selects one")
+
+
+_PERIOD_NAMES = {"DAILY": "day", "HOURLY": "hour", "MINUTELY": "minute"}
 
 
 def parse(pattern: str | None) -> Rule | None:
@@ -133,6 +163,8 @@ def parse(pattern: str | None) -> Rule | None:
             if found is None or (found["n"] and not 1 <= int(found["n"]) <= 53):
                 raise _refuse(pattern, f"BYDAY takes weekdays (MO ... SU), each optionally after a number such as "
                                        f"1 or -1; '{day}' is not one")
+    if "BYSETPOS" in parts:
+        _check_set_positions(pattern, frequency, parts)
     if "WKST" in parts and parts["WKST"].upper() not in _WEEKDAYS:
         raise _refuse(pattern, f"WKST must be one of {', '.join(_WEEKDAYS)}")
     if "COUNT" in parts:
@@ -144,7 +176,19 @@ def parse(pattern: str | None) -> Rule | None:
         rrulestr(text, dtstart=dt.datetime(2000, 1, 1), ignoretz=True)
     except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
         raise _refuse(pattern, str(exc).rstrip(".")) from None
-    return Rule(pattern, text, frequency, interval, "COUNT" in parts, until)
+    count = int(parts["COUNT"]) if "COUNT" in parts else None
+    windows = uncounted = within = None
+    if frequency in ("HOURLY", "MINUTELY") and any(n in parts for n in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYHOUR")):
+        def numbers(name: str) -> frozenset[int] | None:
+            return frozenset(int(v) for v in parts[name].split(",")) if name in parts else None
+        # A number before a BYDAY weekday means nothing below MONTHLY (dateutil reads `2MO` as `MO`).
+        weekdays = frozenset(_WEEKDAYS.index(d.strip().upper()[-2:]) for d in parts["BYDAY"].split(",")) \
+            if "BYDAY" in parts else None
+        windows = (numbers("BYMONTH"), numbers("BYMONTHDAY"), weekdays, numbers("BYHOUR"))
+        uncounted = ";".join(f"{name}={value}" for name, value in parts.items() if name != "COUNT")
+        within = ";".join(f"{name}={value}" for name, value in parts.items()
+                          if name in ("FREQ", "INTERVAL", "BYMINUTE", "BYSETPOS", "WKST"))
+    return Rule(pattern, text, frequency, interval, "COUNT" in parts, until, count, windows, uncounted, within)
 
 
 def _until(value: str) -> dt.datetime:
@@ -186,6 +230,8 @@ def _search(rule: Rule, start: dt.datetime, after: dt.datetime, inclusive: bool)
     module docstring says."""
     if rule.until is not None and rule.until < after:
         return None
+    if rule.windows is not None:
+        return _search_by_day(rule, start, after, inclusive)
     start = _closer_start(rule, start, after)
     anchor = max(start, after)  # occurrences are looked for from here on
     cycles = max(0, (_LAST_YEAR - HORIZON_YEARS - anchor.year) // _CYCLE_YEARS)
@@ -203,6 +249,80 @@ def _search(rule: Rule, start: dt.datetime, after: dt.datetime, inclusive: bool)
     found = _shift(found, -years)
     # Beyond the horizon counts as none, wherever the 400-year cycles happened to put year 9999.
     return found if found.year - anchor.year <= HORIZON_YEARS else None
+
+
+def _search_by_day(rule: Rule, start: dt.datetime, after: dt.datetime, inclusive: bool) -> dt.datetime | None:
+    """`_search` for an hourly or minutely rule with day filters or BYHOUR. dateutil walks such a
+    rule period by period through the days its filters refuse, and minute by minute through the
+    hours BYHOUR refuses: a minute of computation for `FREQ=MINUTELY;BYHOUR=23;BYMONTH=9;BYMONTHDAY=31`,
+    which never fires. Here the days (and hours) it may fire in are listed first, by calendar
+    arithmetic, and each is searched alone, from a start moved there by whole periods; with COUNT,
+    the occurrences are counted from the start as they are found. No further than `HORIZON_YEARS`
+    after the moment asked about."""
+    anchor = max(start, after)
+    end = dt.datetime(min(anchor.year + HORIZON_YEARS, _LAST_YEAR), 12, 31, 23, 59, 59)
+    if rule.until is not None:
+        end = min(end, rule.until)
+    # Counted occurrences are numbered from the start: every day from there is looked at.
+    first = (start if rule.counted else anchor).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first > end:
+        return None
+    assert rule.windows is not None and rule.uncounted is not None and rule.within is not None  # parse() sets them
+    free = replace(rule, counted=False)  # without COUNT, the start may move by whole periods
+    seen = 0
+    try:
+        # The whole rule, for dateutil's own checks (BYHOUR values an INTERVAL never reaches...).
+        rrulestr(rule.uncounted, dtstart=start, ignoretz=True)
+        # Inside a window the filters that chose it are met; left in, they would have dateutil walk
+        # on past the window's end through the days and hours they refuse, to the next one they pass.
+        base: rrule = rrulestr(rule.within, dtstart=start, ignoretz=True)
+        for low, high in _windows(rule.windows, first, end):
+            if high < start or (not rule.counted and high < after):
+                continue
+            low = max(low, start)
+            window = base.replace(dtstart=_closer_start(free, start, low), until=high)
+            for found in window.xafter(low, inc=True):
+                seen += 1
+                if rule.count is not None and seen > rule.count:
+                    return None
+                if found > after or (inclusive and found == after):
+                    return found
+    except (ValueError, OverflowError) as exc:
+        raise _refuse(rule.pattern, f"its next occurrence cannot be computed ({exc})") from None
+    return None
+
+
+def _windows(filters, first: dt.datetime, end: dt.datetime):
+    """(first moment, last moment) of each day from `first` to `end` whose month, day of the month
+    (negative: from the end) and weekday pass the filters, or of each listed hour of such a day. (Not
+    a daily dateutil rule: dateutil walks a rule whose filters refuse every day to the year 9999,
+    whatever its UNTIL.) The calendar repeats every 400 years: a day that does not come in that
+    long never comes."""
+    months, monthdays, weekdays, hours = filters
+    year, month = first.year, first.month
+    last_match = first
+    while (year, month) <= (end.year, end.month) and (dt.datetime(year, month, 1) - last_match).days <= _CYCLE_DAYS:
+        if months is None or month in months:
+            length = calendar.monthrange(year, month)[1]
+            if monthdays is None:
+                days = range(1, length + 1)
+            else:
+                days = sorted({d if d > 0 else length + 1 + d for d in monthdays} & set(range(1, length + 1)))
+            for number in days:
+                day = dt.datetime(year, month, number)
+                if day < first or day > end or (weekdays is not None and day.weekday() not in weekdays):
+                    continue
+                last_match = day
+                for hour in sorted(hours) if hours is not None else (None,):
+                    low = day if hour is None else day.replace(hour=hour)
+                    high = low + (dt.timedelta(days=1) if hour is None else dt.timedelta(hours=1))
+                    yield low, min(high - dt.timedelta(microseconds=1), end)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if year > _LAST_YEAR:
+            return
+
+
+_CYCLE_DAYS = 146_097
 
 
 def next_occurrence(pattern: str | Rule | None, start: dt.datetime, after: dt.datetime) -> dt.datetime | None:

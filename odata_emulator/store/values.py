@@ -50,7 +50,10 @@ def parse_datetime(text: str) -> dt.datetime:
     value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is past year 9999 in UTC
+        raise ValueError("date value out of range") from None
 
 
 def normalize_guid(value: str | uuid.UUID) -> str:
@@ -79,7 +82,10 @@ def to_storage(attribute: Attribute, value):
     if kind is T.DOUBLE:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError("a number is expected")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # a whole number past 1e308 (JSON bodies keep them exact)
+            raise ValueError("the number is out of range") from None
     if kind in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS):
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError("a whole number is expected")

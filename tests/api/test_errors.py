@@ -12,35 +12,21 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import API, BASE, make_settings, start
+from tests.helpers import (
+    API,
+    BASE,
+    JSON_TYPE,
+    assert_error,
+    assert_ok,
+    copy_store,
+    make_settings,
+    sql_ids,
+    sql_rows,
+    start,
+)
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 ASYNC_TYPE = "Microsoft.Dynamics.CRM.asyncoperation"
 TOO_DEEP = "Recursion depth exceeded allowed limit."
-
-
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def sql_ids(path, where: str, order: str = "asyncoperationid", params=()) -> list[str]:
-    return [r[0] for r in sql_rows(path, f"SELECT asyncoperationid FROM asyncoperation WHERE {where} ORDER BY {order}",
-                                   params)]
-
-
-def assert_error(response, status: int, code: str, message: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
-    assert response.json() == {"error": {"code": code, "message": message}}
-
-
-def assert_ok(response) -> dict:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
-    return response.json()
 
 
 def not_found_property(name: str, type_name: str = ASYNC_TYPE) -> str:
@@ -48,9 +34,9 @@ def not_found_property(name: str, type_name: str = ASYNC_TYPE) -> str:
 
 
 @pytest.fixture
-async def loose_store(tmp_path):
+async def loose_store(tmp_path, template_store):
     """A loose-mode emulator on a SQLite file, for the SQL oracle."""
-    path = tmp_path / "loose.db"
+    path = copy_store(template_store, tmp_path / "loose.db")
     em, lifespan, client = await start(make_settings(database=str(path), strict=False))
     try:
         yield em, path
@@ -161,6 +147,18 @@ async def test_wrong_methods(emulated):
         assert_error(response, 404, "", f"No HTTP resource was found that matches the request URI '{API}WhoAmI'.")
 
 
+async def test_methods_and_paths_no_route_takes_answer_in_dataverse_shape(emulated):
+    """Starlette's router answered these by itself, in plain text ("Method Not Allowed", "Not Found")."""
+    for method, url in (("OPTIONS", f"{API}asyncoperations"), ("TRACE", f"{BASE}/_emulator/v1/reset"),
+                        ("OPTIONS", f"{BASE}/_emulator/v1/health")):
+        response = await emulated.request(method, url)
+        assert_error(response, 405, "0x80060888", f"The requested resource does not support http method '{method}'.")
+        assert "allow" in response.headers or url.endswith("asyncoperations")
+    # A decoded path holding a line break matches no route, not even the catch-all.
+    url = f"{API}asyncoperations(%0D%0A)"
+    assert_error(await emulated.get(url), 404, "", f"No HTTP resource was found that matches the request URI '{url}'.")
+
+
 async def test_refused_in_strict_evaluated_in_loose(loose_store):
     em, path = loose_store
 
@@ -210,6 +208,7 @@ def sql_count(path, where: str) -> int:
         return conn.execute(f"SELECT count(*) FROM asyncoperation WHERE {where}").fetchone()[0]
 
 
+@pytest.mark.slow  # over a second: filters of 32 KB
 async def test_long_filters(file_store):
     """A 32 KB `$filter` (Dataverse's URL limit) never crashes the emulator."""
     em, path = file_store

@@ -24,16 +24,15 @@ import time
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 
 from odata_emulator.api.app import create_app
 from odata_emulator.api.webapi import WebApi
 from odata_emulator.cli import MAX_REQUEST_HEAD, server_options
-from tests.api.test_bulkdelete import DOCUMENTED
-from tests.conftest import make_settings
+from tests.helpers import BASE, BULK_DELETE_REQUEST, JSON_TYPE, assert_error, make_settings, raw_request
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 BIG = "9" * 5000  # past int()'s 4,300 digits
 INT32_OVERFLOW = "Exception raised: Value was either too large or too small for an Int32."
 URL_TOO_LONG = ("HTTP Error 414. The request URL is too long: a URL is limited to 32,768 characters. Send a longer "
@@ -41,13 +40,6 @@ URL_TOO_LONG = ("HTTP Error 414. The request URL is too long: a URL is limited t
 BATCH_URL_TOO_LONG = ("HTTP Error 414. The request URL is too long: a URL inside a $batch request is limited to "
                       "65,536 characters.")
 UNEXPECTED = {"error": {"code": "0x80040216", "message": "An unexpected error occurred: RuntimeError"}}
-
-
-def assert_error(response, status: int, code: str, message: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
-    assert response.json() == {"error": {"code": code, "message": message}}
 
 
 def store_state(path) -> tuple:
@@ -69,7 +61,7 @@ async def get_fetch(em, xml: str):
 
 
 def bulk_delete(**query_changes) -> dict:
-    body = copy.deepcopy(DOCUMENTED)
+    body = copy.deepcopy(BULK_DELETE_REQUEST)
     body["QuerySet"][0].update(query_changes)
     return body
 
@@ -132,6 +124,87 @@ async def test_whole_numbers_past_the_int_digit_limit_in_fetchxml(emulated):
         assert_error(await get_fetch(emulated, xml), 400, code, message)
 
 
+async def test_a_page_size_past_the_int_digit_limit_is_capped_like_any_large_one(emulated):
+    """`Prefer: odata.maxpagesize=<5,000 digits>` answered 500 (int() refused it); it is the largest page."""
+    for value in (BIG, "0" * 5000 + "2"):
+        response = await emulated.get("asyncoperations?$select=name", headers={"Prefer": f"odata.maxpagesize={value}"})
+        assert response.status_code == 200, response.text
+        size = "5000" if value == BIG else "2"
+        assert response.headers["preference-applied"] == f"odata.maxpagesize={size}"
+        assert len(response.json()["value"]) == min(int(size), 426)
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999", "-99999999999999999999", "1" + "0" * 4000])
+async def test_a_bulk_delete_value_wider_than_64_bits_is_echoed_as_written(file_store, number):
+    """orjson reads such a number as a float, and the message echoed it as '1e+20'."""
+    em, path = file_store
+    before = store_state(path)
+    body = orjson.dumps(bulk_delete(Criteria=condition({"Value": 0, "Type": "System.Int32"}))).replace(
+        b'"Value":0', b'"Value":' + number.encode())
+    response = await em.request("POST", "BulkDelete", content=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "0x80048d19", f"Cannot convert the literal '{number}' to the expected type "
+                                              f"'System.Int32' (a value of the condition on 'statecode').")
+    # Past the digits int() reads, the body is refused as a whole.
+    body = body.replace(number.encode(), b"9" * 5000)
+    response = await em.request("POST", "BulkDelete", content=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "0x80048d19", "Error identified in Payload provided by the user: a number in the "
+                                              "body has more digits than any type takes.")
+    assert store_state(path) == before
+
+
+async def test_control_api_numbers_wider_than_64_bits_are_read_exactly(file_store):
+    """A job column past 1e308 answered 500 (float() overflowed); one past 64 bits was read as a float."""
+    em, path = file_store
+    before = store_state(path)
+    cases = [
+        (b'{"executiontimespan": 1' + b"0" * 400 + b"}", "job 0: 'executiontimespan': the number is out of range."),
+        (b'{"sequence": 99999999999999999999}', "job 0: 'sequence' must be between -9.22337e+18 and 9.22337e+18."),
+        (b'[{"name": "a"}, {"simulation": {"duration": 1' + b"0" * 400 + b"}}]",
+         "simulation.duration must be a number of seconds from 0 to 31622400 (a year); a run that never ends is "
+         "outcome 'hang'."),
+    ]
+    for body, message in cases:
+        response = await em.client.post(f"{BASE}/_emulator/v1/jobs", content=body)
+        assert_error(response, 400, "0x80040203", message)
+    assert store_state(path) == before
+
+
+async def test_a_job_sequence_leaves_room_for_the_jobs_created_after_it(file_store):
+    """A job given `sequence` 2**63 - 1 was accepted, and every job created after it answered 500
+    (its number, one more, does not fit SQLite's INTEGER)."""
+    em, path = file_store
+    before = store_state(path)
+    response = await em.client.post(f"{BASE}/_emulator/v1/jobs", json={"sequence": 2 ** 63 - 1})
+    assert_error(response, 400, "0x80040203", "job 0: 'sequence' must be at most 4,611,686,018,427,387,904: the "
+                                              "jobs created after it are numbered after it.")
+    assert store_state(path) == before
+    for body in ({"sequence": 2 ** 62}, {"name": "after it"}):
+        response = await em.client.post(f"{BASE}/_emulator/v1/jobs", json=body)
+        assert response.status_code == 201, response.text
+    job = response.json()["value"][0]["asyncoperationid"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT sequence FROM asyncoperation WHERE asyncoperationid = ?", (job,)).fetchone() == \
+            (2 ** 62 + 1,)
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00"])
+async def test_a_date_that_leaves_the_calendar_in_utc_is_refused(file_store, moment):
+    """Valid ISO 8601, but past year 9999 (or before year 1) once in UTC: answered 500 (OverflowError)
+    in a PATCH, a BulkDelete and the control API."""
+    em, path = file_store
+    job = (await em.get("asyncoperations?$select=name&$filter=statecode eq 1&$top=1")).json()["value"][0]
+    before = store_state(path)
+    literal = f"Cannot convert the literal '{moment}' to the expected type 'Edm.DateTimeOffset'."
+    response = await em.request("PATCH", f"asyncoperations({job['asyncoperationid']})", json={"postponeuntil": moment})
+    assert_error(response, 400, "0x80048d19", literal)
+    body = {**copy.deepcopy(BULK_DELETE_REQUEST), "StartDateTime": moment}
+    response = await em.request("POST", "BulkDelete", json=body)
+    assert_error(response, 400, "0x80048d19", literal)
+    response = await em.client.post(f"{BASE}/_emulator/v1/jobs", json={"postponeuntil": moment})
+    assert_error(response, 400, "0x80040203", "job 0: 'postponeuntil': date value out of range.")
+    assert store_state(path) == before
+
+
 @pytest.mark.parametrize("value, code, message", [
     ({"Value": BIG, "Type": "System.Int32"}, "0x80048d19",
      f"Cannot convert the literal '{BIG}' to the expected type 'System.Int32' (a value of the condition on "
@@ -151,6 +224,7 @@ async def test_whole_numbers_past_the_int_digit_limit_in_a_bulk_delete(file_stor
 # ------------------------------------------------------------------------------ sort, group and column caps
 
 
+@pytest.mark.slow  # over a second: orderings of thousands of keys
 async def test_sort_keys_are_capped_before_sqlite_refuses_the_statement(emulated):
     too_many = "The $orderby query option can include at most 100 properties."
     for terms in (101, 2100):
@@ -242,8 +316,13 @@ async def test_patch_with_a_statecode_wider_than_64_bits_is_not_echoed_mangled(f
                                 content=b'{"statecode": 99999999999999999999}',
                                 headers={"Content-Type": "application/json"})
     assert_error(response, 400, "0x80048d19",
-                 "Cannot convert the number given for 'statecode' to the expected type 'Edm.Int32'.")
+                 "Cannot convert the literal '99999999999999999999' to the expected type 'Edm.Int32'.")
     assert "1e+20" not in response.text
+    # Written with an exponent, it is not echoed in Python's spelling.
+    response = await em.request("PATCH", f"asyncoperations({job['asyncoperationid']})", content=b'{"statecode": 1e20}',
+                                headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "0x80048d19",
+                 "Cannot convert the number given for 'statecode' to the expected type 'Edm.Int32'.")
     # A number that fits is still echoed as written.
     response = await em.request("PATCH", f"asyncoperations({job['asyncoperationid']})", content=b'{"statecode": 1.5}',
                                 headers={"Content-Type": "application/json"})
@@ -252,29 +331,6 @@ async def test_patch_with_a_statecode_wider_than_64_bits_is_not_echoed_mangled(f
 
 
 # ------------------------------------------------------------------------------ request targets
-
-
-async def raw_request(app, path: bytes, query: bytes = b"", method: str = "GET") -> tuple[int, dict, bytes]:
-    """One request through the ASGI app with the target's bytes as given (no client re-encodes them)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path.decode("latin-1"), "raw_path": path, "query_string": query, "root_path": "",
-             "headers": [(b"host", b"127.0.0.1:8080")], "server": ("127.0.0.1", 8080),
-             "client": ("127.0.0.1", 50000), "extensions": {}}
-    started: dict = {}
-    chunks: list[bytes] = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        if message["type"] == "http.response.start":
-            started.update(status=message["status"],
-                           headers={k.decode().lower(): v.decode() for k, v in message["headers"]})
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return started["status"], started["headers"], b"".join(chunks)
 
 
 def padded_filter(total: int) -> bytes:
@@ -372,6 +428,7 @@ def local_port(response: httpx.Response) -> int:
     return response.extensions["network_stream"].get_extra_info("client_addr")[1]
 
 
+@pytest.mark.slow  # a real uvicorn server
 async def test_an_unexpected_error_answers_500_and_keeps_the_connection(monkeypatch, caplog):
     def boom(self, request):
         raise RuntimeError("boom")
@@ -409,6 +466,7 @@ async def test_an_unexpected_error_in_a_batch_part_answers_that_part(emulated, m
     assert "HTTP/1.1 200 OK" in text
 
 
+@pytest.mark.slow  # a real uvicorn server
 async def test_a_real_server_answers_long_urls_in_dataverse_shape():
     app = create_app(make_settings())
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:

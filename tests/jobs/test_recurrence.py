@@ -84,6 +84,48 @@ def test_a_rule_with_no_occurrence_is_refused_in_bounded_time(pattern):
                                 f"would never run again.")
 
 
+@pytest.mark.parametrize("pattern, size, period", [
+    ("FREQ=MINUTELY;BYMINUTE=3;BYSETPOS=3;", "1 time", "minute"),
+    ("FREQ=MINUTELY;BYSETPOS=2,-2", "1 time", "minute"),
+    ("FREQ=HOURLY;BYSETPOS=2", "1 time", "hour"),
+    ("FREQ=HOURLY;BYMINUTE=5,10,05;BYSETPOS=3", "2 times", "hour"),
+    ("FREQ=DAILY;BYHOUR=1,2;BYMINUTE=0,30;BYSETPOS=-5", "4 times", "day"),
+])
+def test_a_set_position_past_what_a_period_holds_is_refused_at_once(pattern, size, period):
+    """dateutil looks for such a position period by period: a minute (an hour) at a time for 400 years,
+    60 s for the first pattern here, found by the fuzz (tests/fuzz/test_fuzz_recurrence.py)."""
+    positions = pattern.rsplit("BYSETPOS=", 1)[1].rstrip(";")
+    assert refusal(pattern, dt.datetime(2000, 1, 24, 5, 1, 2, tzinfo=UTC)) == (
+        f"The recurrence pattern '{pattern}' is not a valid RFC 2445 rule: a {period} holds {size} (one per BYHOUR "
+        f"and BYMINUTE value), so BYSETPOS={positions} never selects one.")
+
+
+@pytest.mark.parametrize("pattern", [
+    "FREQ=MINUTELY;BYHOUR=23;BYMONTH=9;BYMONTHDAY=31",
+    "FREQ=MINUTELY;INTERVAL=5;BYMONTH=9;BYMONTHDAY=31;BYHOUR=14;",
+    "FREQ=MINUTELY;COUNT=5;BYHOUR=14;BYDAY=MO;BYMONTHDAY=31;BYMONTH=2",
+])
+def test_a_minutely_rule_whose_days_never_come_is_refused_at_once(pattern):
+    """dateutil walks such a rule minute by minute to the year 9999 (60 s for the first, from 2026),
+    found by the fuzz (tests/fuzz/test_fuzz_recurrence.py); the days are looked for first."""
+    for start in (START, dt.datetime(429, 7, 15, 4, 7, 22, tzinfo=UTC)):
+        began = time.monotonic()
+        message = refusal(pattern, start)
+        assert time.monotonic() - began < 1.0
+        assert message.endswith(f"it has no occurrence within 50 years of its start ({start:%Y-%m-%dT%H:%M:%SZ}), "
+                                f"so the job would never run again.")
+
+
+@pytest.mark.parametrize("pattern, start, expected", [
+    ("FREQ=MINUTELY;BYSETPOS=1,2", START, START),
+    ("FREQ=HOURLY;BYMINUTE=5,10;BYSETPOS=-2", START, START.replace(minute=5)),
+    ("FREQ=DAILY;BYHOUR=1,2;BYMINUTE=0,30;BYSETPOS=4", START, START.replace(day=2, hour=2, minute=30)),
+])
+def test_a_set_position_within_a_period_is_accepted(pattern, start, expected):
+    assert recurrence.check(pattern, start) is not None
+    assert recurrence.next_occurrence(pattern, start, start - dt.timedelta(seconds=1)) == expected
+
+
 @pytest.mark.parametrize("pattern", [
     "FREQ=MONTHLY;", "FREQ=WEEKLY;", "FREQ=DAILY;", "FREQ=DAILY;INTERVAL=3;", "FREQ=HOURLY;",  # the documented ones
     "FREQ=DAILY;INTERVAL=1;", "FREQ=MINUTELY;INTERVAL=30", "freq=daily;interval=2", " FREQ=WEEKLY;BYDAY=MO,FR ; ",
@@ -104,9 +146,13 @@ def test_an_empty_pattern_means_the_job_does_not_recur(pattern):
 PATTERNS = ["FREQ=DAILY;INTERVAL=3;", "FREQ=HOURLY;INTERVAL=5;BYMINUTE=7,40", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR",
             "FREQ=DAILY;BYHOUR=1,13;UNTIL=20260301T000000Z", "FREQ=DAILY;COUNT=400", "FREQ=MONTHLY;BYMONTHDAY=31",
             "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", "FREQ=MONTHLY;BYDAY=-1FR;BYSETPOS=1",
-            "FREQ=WEEKLY;WKST=SU;BYDAY=TU,TH;INTERVAL=3", "FREQ=MONTHLY;INTERVAL=5;BYMONTHDAY=1,15"]
+            "FREQ=WEEKLY;WKST=SU;BYDAY=TU,TH;INTERVAL=3", "FREQ=MONTHLY;INTERVAL=5;BYMONTHDAY=1,15",
+            # Hourly and minutely rules with day filters are searched a matching day at a time.
+            "FREQ=HOURLY;BYDAY=MO,FR;BYHOUR=3,4", "FREQ=MINUTELY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=29;BYHOUR=23",
+            "FREQ=HOURLY;COUNT=50;BYDAY=SU;BYMONTHDAY=1,2,3", "FREQ=MINUTELY;INTERVAL=97;BYDAY=2TU;BYMONTHDAY=-1,-2,10"]
 
 
+@pytest.mark.slow  # over a second: 400 random rules checked against dateutil
 def test_occurrences_are_dateutils_own():
     """Against plain dateutil over spans of up to 30 years, starts before and after the moment
     asked about, and leap days: moving the start by periods and the dates by 400-year cycles
