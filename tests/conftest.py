@@ -1,76 +1,78 @@
-"""Shared fixtures: an emulator app on a fresh store, and an httpx client talking to it in-process."""
+"""Shared fixtures: an emulator app on a store of its own, and an httpx client talking to it in-process.
+
+The store with the default settings (the bundled data set loaded on the virtual clock at its
+reference time) is built once per session as a template file, and every test gets a copy: a
+started emulator leaves an initialized store as it is, so the copy answers exactly as a fresh load
+would (`tests/test_template_store.py` checks it). So is the empty store (`fixtures=None`). Settings
+that do not change what is loaded (strict, require_auth, concurrency, limits...) may start on a
+copy; tests with other data settings build their own. The helpers live in `tests/helpers.py`."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
-from odata_emulator.api.app import create_app
-from odata_emulator.settings import Settings
+# Re-exported for modules that still import them from here; new code imports from tests.helpers.
+from tests.helpers import API, BASE, DOCUMENTED, REPO, Emulated, build_store, copy_store, make_settings, running, start
 
-REPO = Path(__file__).resolve().parent.parent
-DOCUMENTED = REPO / "fixtures" / "documented-queries"
-BASE = "http://127.0.0.1:8080"
-API = f"{BASE}/api/data/v9.2/"
+__all__ = ["API", "BASE", "DOCUMENTED", "REPO", "Emulated", "make_settings", "running", "start"]
 
 
-def make_settings(**overrides) -> Settings:
-    values = dict(database=":memory:", clock="virtual")
-    values.update(overrides)
-    return Settings(**values)
+@pytest.fixture(scope="session")
+def template_store(tmp_path_factory) -> Path:
+    """The store the default settings make, built once: copy it, never open it for writing."""
+    return build_store(tmp_path_factory.mktemp("template") / "store.db")
 
 
-class Emulated:
-    """An app started through its lifespan, plus a client bound to it."""
-
-    def __init__(self, app, client: httpx.AsyncClient) -> None:
-        self.app = app
-        self.client = client
-        self.emulator = app.state.emulator
-
-    async def get(self, url: str, **kw) -> httpx.Response:
-        return await self.client.get(url if url.startswith("http") else API + url, **kw)
-
-    async def request(self, method: str, url: str, **kw) -> httpx.Response:
-        return await self.client.request(method, url if url.startswith("http") else API + url, **kw)
+@pytest.fixture(scope="session")
+def empty_template(tmp_path_factory) -> Path:
+    """The store `fixtures=None` makes (schema, no data), built once."""
+    return build_store(tmp_path_factory.mktemp("template") / "empty.db", fixtures=None)
 
 
-async def start(settings: Settings):
-    app = create_app(settings)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
-    return Emulated(app, client), lifespan, client
-
-
-@contextlib.asynccontextmanager
-async def running(settings: Settings):
-    em, lifespan, client = await start(settings)
+@contextlib.contextmanager
+def _scratch_copy(template: Path):
+    """A private copy of a template store, removed afterwards (as a `:memory:` store is)."""
+    scratch = Path(tempfile.mkdtemp(prefix="odata-emulator-test-"))
     try:
-        yield em
+        yield copy_store(template, scratch / "store.db")
     finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture
-async def emulated():
-    async with running(make_settings()) as em:
+def store_copy(template_store):
+    """A copy of the template store: pass it as `database` with the default data settings."""
+    with _scratch_copy(template_store) as path:
+        yield path
+
+
+@pytest.fixture
+def empty_store_copy(empty_template):
+    """A copy of the empty template store: pass it as `database` with `fixtures=None`."""
+    with _scratch_copy(empty_template) as path:
+        yield path
+
+
+@pytest.fixture
+async def emulated(store_copy):
+    async with running(make_settings(database=str(store_copy))) as em:
         yield em
 
 
 @pytest.fixture
-async def loose():
-    async with running(make_settings(strict=False)) as em:
+async def loose(store_copy):
+    async with running(make_settings(database=str(store_copy), strict=False)) as em:
         yield em
 
 
 @pytest.fixture
-async def file_store(tmp_path):
+async def file_store(tmp_path, template_store):
     """An emulator on a SQLite file, so that tests can read the same store with the stdlib sqlite3."""
-    path = tmp_path / "store.db"
+    path = copy_store(template_store, tmp_path / "store.db")
     async with running(make_settings(database=str(path))) as em:
         yield em, path

@@ -8,6 +8,7 @@ import collections
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine
 
 from bench import queries, report, store
@@ -93,6 +94,7 @@ def test_the_generator_is_deterministic_and_writes_a_realistic_legal_mix(tmp_pat
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
 
 
+@pytest.mark.slow  # a worker process
 def test_a_slice_gives_the_same_rows_made_here_or_by_a_worker(tmp_path):
     path = tmp_path / "org.db"
     base_store(path)

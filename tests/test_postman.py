@@ -14,8 +14,7 @@ import sys
 
 import pytest
 
-from tests.api.test_serve import Server
-from tests.conftest import REPO
+from tests.helpers import REPO, Server
 
 COLLECTION = REPO / "examples" / "postman" / "odata-emulator.postman_collection.json"
 
@@ -42,6 +41,7 @@ def test_the_collection_is_what_the_generator_writes():
             assert f"{stem} (FetchXML)" in names
 
 
+@pytest.mark.slow  # newman against a real `odata-emulator serve`
 def test_newman_runs_the_collection_green(tmp_path):
     binary = newman()
     if binary is None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO
+import pytest
+
+from tests.helpers import REPO
 
 pytest_plugins = ("pytester",)
+pytestmark = pytest.mark.slow  # each test runs pytest in a subprocess
 
 
 def readme_example() -> str:

@@ -8,21 +8,13 @@ names and counts from SQL on the emulator's own store file.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
-from tests.conftest import API
+from tests.helpers import API, FORMATTED, JSON_TYPE, LOGICAL, NAVIGATION, STATE_LABELS, STATUS_LABELS, iso, sql_rows
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
-FORMATTED = "OData.Community.Display.V1.FormattedValue"
-NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
-LOGICAL = "Microsoft.Dynamics.CRM.lookuplogicalname"
 TOTAL = "Microsoft.Dynamics.CRM.totalrecordcount"
 EXCEEDED = "Microsoft.Dynamics.CRM.totalrecordcountlimitexceeded"
 
 # From the Dataverse asyncoperation reference (option sets asyncoperation_statecode/_statuscode/_operationtype).
-STATE = {0: "Ready", 1: "Suspended", 2: "Locked", 3: "Completed"}
-STATUS = {0: "Waiting For Resources", 10: "Waiting", 20: "In Progress", 21: "Pausing", 22: "Canceling",
-          30: "Succeeded", 31: "Failed", 32: "Canceled"}
 OPERATION = {1: "System Event", 9: "SQM Data Collection", 10: "Workflow", 13: "Bulk Delete",
              16: "Collect Organization Statistics", 18: "Calculate Organization Storage Size",
              19: "Collect Organization Database Statistics", 20: "Collection Organization Size Statistics",
@@ -61,11 +53,6 @@ ORDER BY a.asyncoperationid
 """
 
 
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def en_us(seconds: int, *, date_only: bool = False) -> str:
     """4/7/2023 2:59 PM, in UTC."""
     moment = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
@@ -73,10 +60,6 @@ def en_us(seconds: int, *, date_only: bool = False) -> str:
     if date_only:
         return day
     return f"{day} {(moment.hour % 12) or 12}:{moment.minute:02d} {'AM' if moment.hour < 12 else 'PM'}"
-
-
-def iso(seconds: int | None) -> str | None:
-    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def expected_row(record: tuple, *, formatted: bool, lookups: bool) -> dict:
@@ -100,8 +83,8 @@ def expected_row(record: tuple, *, formatted: bool, lookups: bool) -> dict:
                 out[f"{key}@{LOGICAL}"] = logical
         out[key] = value
 
-    plain("statecode", state, STATE[state])
-    plain("statuscode", status, STATUS[status])
+    plain("statecode", state, STATE_LABELS[state])
+    plain("statuscode", status, STATUS_LABELS[status])
     plain("operationtype", operation, OPERATION[operation])
     plain("iswaitingforevent", bool(waiting), "Yes" if waiting else "No")
     plain("retainjobhistory", bool(retain), "Yes" if retain else "No")
@@ -243,7 +226,7 @@ async def test_preference_forms(file_store):
     first = sql_rows(path, """SELECT a.asyncoperationid, a.statecode, coalesce(u.fullname, t.name), a.owneridtype
                               FROM asyncoperation a LEFT JOIN systemuser u ON u.systemuserid = a.ownerid
                               LEFT JOIN team t ON t.teamid = a.ownerid ORDER BY a.createdon DESC LIMIT 1""")[0]
-    formatted_only = {f"statecode@{FORMATTED}": STATE[first[1]], f"_ownerid_value@{FORMATTED}": first[2]}
+    formatted_only = {f"statecode@{FORMATTED}": STATE_LABELS[first[1]], f"_ownerid_value@{FORMATTED}": first[2]}
     everything = {**formatted_only, f"_ownerid_value@{NAVIGATION}": "ownerid", f"_ownerid_value@{LOGICAL}": first[3]}
 
     def annotations(row):

@@ -8,41 +8,32 @@ emulator's own store file (logical column names, GUIDs as lowercase text, date-t
 
 from __future__ import annotations
 
-import datetime as dt
-import sqlite3
-
 import pytest
 
-from tests.conftest import API, make_settings, start
+from tests.helpers import (
+    API,
+    FORMATTED,
+    LOGICAL,
+    NAVIGATION,
+    STATE_LABELS,
+    STATUS_LABELS,
+    assert_error,
+    assert_json,
+    copy_store,
+    iso,
+    make_settings,
+    sql_rows,
+    start,
+)
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
-FORMATTED = "OData.Community.Display.V1.FormattedValue"
-NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
-LOGICAL = "Microsoft.Dynamics.CRM.lookuplogicalname"
 ALL_ANNOTATIONS = {"Prefer": 'odata.include-annotations="*"'}
 FORMATTED_ONLY = {"Prefer": f'odata.include-annotations="{FORMATTED}"'}
-# The option set labels, from the Dataverse table reference (asyncoperation_statecode / _statuscode).
-STATE_LABELS = {0: "Ready", 1: "Suspended", 2: "Locked", 3: "Completed"}
-STATUS_LABELS = {0: "Waiting For Resources", 10: "Waiting", 20: "In Progress", 21: "Pausing", 22: "Canceling",
-                 30: "Succeeded", 31: "Failed", 32: "Canceled"}
 CONTEXT = f"{API}$metadata#asyncoperations"
 
 
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def iso(seconds: int | None) -> str | None:
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def assert_ok(response, annotations: str | None = None) -> dict:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
+    """A page of aggregated rows: the JSON answer, the annotations applied, the collection's context."""
+    assert_json(response)
     if annotations is not None:
         assert response.headers["preference-applied"] == f'odata.include-annotations="{annotations}"'
     else:
@@ -51,13 +42,6 @@ def assert_ok(response, annotations: str | None = None) -> dict:
     assert body["@odata.context"] == CONTEXT
     assert list(body)[-1] == "value"
     return body
-
-
-def assert_error(response, status: int, code: str, message: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
-    assert response.json() == {"error": {"code": code, "message": message}}
 
 
 async def test_groupby_with_formatted_values(file_store):
@@ -235,8 +219,8 @@ async def test_apply_with_filter_orderby_top_count(file_store):
                  "The aggregation method 'sum' cannot be applied to 'name' of type Edm.String.")
 
 
-async def test_aggregate_record_limit(tmp_path):
-    path = tmp_path / "limited.db"
+async def test_aggregate_record_limit(tmp_path, template_store):
+    path = copy_store(template_store, tmp_path / "limited.db")
     em, lifespan, client = await start(make_settings(database=str(path), aggregate_limit=100))
     try:
         total = sql_rows(path, "SELECT count(*) FROM asyncoperation")[0][0]
@@ -262,9 +246,9 @@ async def test_aggregate_record_limit(tmp_path):
         await lifespan.__aexit__(None, None, None)
 
 
-async def test_aggregate_record_limit_boundary(tmp_path):
+async def test_aggregate_record_limit_boundary(tmp_path, template_store):
     """The limit is the number of rows an aggregate may read: exactly the limit passes, one more fails."""
-    path = tmp_path / "boundary.db"
+    path = copy_store(template_store, tmp_path / "boundary.db")
     # Learn the number of rows of statecode <= 1 from a first store, then start at exactly that limit.
     em, lifespan, client = await start(make_settings(database=str(path)))
     await client.aclose()

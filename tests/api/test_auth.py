@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import make_settings, running
+from tests.helpers import make_settings, running
 
 ADMIN = "0b1c6a96-b1f5-4ab2-8f4a-a46764e29b77"
 ADMIN_BU = "72485191-245e-4262-a012-22d654504ace"
@@ -40,8 +40,8 @@ async def test_any_token_or_none_is_the_data_sets_user(emulated):
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic dXNlcjpwYXNz", "Bearer", "Bearer   "])
-async def test_require_auth_answers_401_without_a_bearer_token(header):
-    async with running(make_settings(require_auth=True)) as em:
+async def test_require_auth_answers_401_without_a_bearer_token(store_copy, header):
+    async with running(make_settings(database=str(store_copy), require_auth=True)) as em:
         headers = {} if header is None else {"Authorization": header}
         response = await em.get("asyncoperations?$select=name&$top=1", headers=headers)
         assert response.status_code == 401
@@ -117,8 +117,8 @@ async def _job_count(em) -> int:
     ("GET", "/clock", None),
     ("POST", "/clock", {"advance": "PT1H"}),
 ])
-async def test_require_auth_guards_the_control_api(method, path, body):
-    async with running(make_settings(require_auth=True)) as em:
+async def test_require_auth_guards_the_control_api(store_copy, method, path, body):
+    async with running(make_settings(database=str(store_copy), require_auth=True)) as em:
         token = {"Authorization": "Bearer anything"}
         job = (await em.get(WAITING, headers=token)).json()["value"][0]["asyncoperationid"]
         url = CONTROL + path.format(job=job)
@@ -143,8 +143,8 @@ async def test_require_auth_guards_the_control_api(method, path, body):
         assert allowed.status_code == (201 if path == "/jobs" else 200), allowed.text
 
 
-async def test_health_stays_open_under_require_auth():
-    async with running(make_settings(require_auth=True)) as em:
+async def test_health_stays_open_under_require_auth(store_copy):
+    async with running(make_settings(database=str(store_copy), require_auth=True)) as em:
         response = await em.client.get(f"{CONTROL}/health")
         assert response.status_code == 200
         assert response.json()["status"] == "ok"

@@ -13,35 +13,11 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import API, make_settings, running
+from tests.helpers import API, BULK_DELETE_REQUEST, JSON_TYPE, make_settings, running
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 NOW = "2026-11-01T12:00:00Z"  # the fixture data set's reference time: the virtual clock starts there
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-# The request of the reference (§8.1), as the docs write it.
-DOCUMENTED = {
-    "QuerySet": [{
-        "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression",
-        "EntityName": "asyncoperation",
-        "ColumnSet": {"AllColumns": False, "Columns": ["asyncoperationid"]},
-        "Distinct": False,
-        "Criteria": {
-            "FilterOperator": "And",
-            "Conditions": [
-                {"AttributeName": "statecode", "Operator": "Equal", "Values": [{"Value": "3", "Type": "System.Int32"}]},
-                {"AttributeName": "completedon", "Operator": "OlderThanXDays",
-                 "Values": [{"Value": "30", "Type": "System.Int32"}]},
-            ],
-        },
-    }],
-    "JobName": "Delete completed system jobs older than 30 days",
-    "SendEmailNotification": False,
-    "ToRecipients": [],
-    "CCRecipients": [],
-    "RecurrencePattern": "FREQ=DAILY;INTERVAL=1;",
-    "StartDateTime": "2026-11-02T02:00:00Z",
-}
 DOCUMENTED_FETCHXML = (
     '<fetches><fetch><entity name="asyncoperation"><attribute name="asyncoperationid" />'
     '<filter type="and"><condition attribute="statecode" operator="eq" value="3" />'
@@ -51,7 +27,7 @@ DOCUMENTED_FETCHXML = (
 
 
 def request(**changes) -> dict:
-    body = copy.deepcopy(DOCUMENTED)
+    body = copy.deepcopy(BULK_DELETE_REQUEST)
     body.update(changes)
     return body
 
@@ -69,7 +45,7 @@ def with_condition(**changes) -> dict:
 
 
 def without(name: str) -> dict:
-    return {k: v for k, v in DOCUMENTED.items() if k != name}
+    return {k: v for k, v in BULK_DELETE_REQUEST.items() if k != name}
 
 
 async def file(em, body, **kw):
@@ -84,7 +60,7 @@ async def caller_id(em) -> str:
 
 
 async def test_the_documented_request_answers_a_bulk_delete_response(emulated):
-    response = await file(emulated, DOCUMENTED, headers={"OData-MaxVersion": "4.0", "OData-Version": "4.0",
+    response = await file(emulated, BULK_DELETE_REQUEST, headers={"OData-MaxVersion": "4.0", "OData-Version": "4.0",
                                                          "Accept": "application/json"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == JSON_TYPE
@@ -96,11 +72,11 @@ async def test_the_documented_request_answers_a_bulk_delete_response(emulated):
 
 
 async def test_the_filed_job_and_bulkdeleteoperation_read_back(emulated):
-    job_id = (await file(emulated, DOCUMENTED)).json()["JobId"]
+    job_id = (await file(emulated, BULK_DELETE_REQUEST)).json()["JobId"]
     user = await caller_id(emulated)
 
     job = (await emulated.get(f"asyncoperations({job_id})")).json()
-    assert job["name"] == DOCUMENTED["JobName"]
+    assert job["name"] == BULK_DELETE_REQUEST["JobName"]
     assert job["operationtype"] == 13
     assert job["messagename"] == "BulkDelete"
     # Starts tomorrow at 02:00: Suspended / Waiting until then.
@@ -117,7 +93,7 @@ async def test_the_filed_job_and_bulkdeleteoperation_read_back(emulated):
     assert GUID.match(operation.pop("bulkdeleteoperationid"))
     assert operation.pop("@odata.etag").startswith('W/"')
     assert operation == {
-        "name": DOCUMENTED["JobName"],
+        "name": BULK_DELETE_REQUEST["JobName"],
         "_asyncoperationid_value": job_id,
         "successcount": 0,
         "failurecount": 0,
@@ -137,7 +113,7 @@ async def test_the_filed_job_and_bulkdeleteoperation_read_back(emulated):
     }
     # The relationship reads both ways.
     related = (await emulated.get(f"asyncoperations({job_id})/AsyncOperation_BulkDeleteOperation")).json()["value"]
-    assert [r["name"] for r in related] == [DOCUMENTED["JobName"]]
+    assert [r["name"] for r in related] == [BULK_DELETE_REQUEST["JobName"]]
     expanded = (await emulated.get(f"bulkdeleteoperations?$filter=_asyncoperationid_value eq {job_id}"
                                    f"&$expand=asyncoperationid($select=operationtype)")).json()["value"][0]
     assert expanded["asyncoperationid"]["operationtype"] == 13
@@ -161,7 +137,8 @@ async def test_when_the_job_first_runs(emulated, changes, pair, postponed, recur
     assert (job["statecode"], job["statuscode"]) == pair
     assert job["postponeuntil"] == postponed
     assert job["recurrencestarttime"] == recurrence_start
-    assert job["recurrencepattern"] == (changes.get("RecurrencePattern", DOCUMENTED["RecurrencePattern"]) or None)
+    pattern = changes.get("RecurrencePattern", BULK_DELETE_REQUEST["RecurrencePattern"])
+    assert job["recurrencepattern"] == (pattern or None)
     operation = (await emulated.get(f"asyncoperations({job_id})/AsyncOperation_BulkDeleteOperation")).json()["value"][0]
     assert (operation["statecode"], operation["statuscode"]) == pair
     assert operation["nextrun"] == (postponed or NOW)
@@ -209,8 +186,8 @@ async def test_only_post(emulated):
         assert response.status_code == 404, method
         assert response.json() == {"error": {"code": "", "message": "No HTTP resource was found that matches the "
                                                                     f"request URI '{API}BulkDelete'."}}
-    assert (await emulated.request("POST", "BulkDelete(1)", json=DOCUMENTED)).status_code in (400, 404)
-    assert (await emulated.request("POST", "BulkDelete/x", json=DOCUMENTED)).status_code == 404
+    assert (await emulated.request("POST", "BulkDelete(1)", json=BULK_DELETE_REQUEST)).status_code in (400, 404)
+    assert (await emulated.request("POST", "BulkDelete/x", json=BULK_DELETE_REQUEST)).status_code == 404
 
 
 # ------------------------------------------------------------------------------------ invalid requests
@@ -225,10 +202,10 @@ INVALID = [
     ("no QuerySet", without("QuerySet"), "0x80040203", "'QuerySet' of BulkDelete is required"),
     ("null QuerySet", request(QuerySet=None), "0x80048d19", "null value"),
     ("empty QuerySet", request(QuerySet=[]), "0x80040203", "at least one query"),
-    ("QuerySet not an array", request(QuerySet=DOCUMENTED["QuerySet"][0]), "0x80048d19", "Collection"),
+    ("QuerySet not an array", request(QuerySet=BULK_DELETE_REQUEST["QuerySet"][0]), "0x80048d19", "Collection"),
     ("a query that is not an object", request(QuerySet=["asyncoperations?$filter=statecode eq 3"]), "0x80048d19",
      "QueryExpression JSON object"),
-    ("the second query is bad", request(QuerySet=[DOCUMENTED["QuerySet"][0], {"EntityName": "nosuch"}]),
+    ("the second query is bad", request(QuerySet=[BULK_DELETE_REQUEST["QuerySet"][0], {"EntityName": "nosuch"}]),
      "0x80041102", "'nosuch'"),
     ("unknown EntityName", with_query(EntityName="asyncoperations"), "0x80041102", "'asyncoperations'"),
     ("no EntityName", with_query(EntityName=None), "0x80041102", "EntityName"),
@@ -306,7 +283,7 @@ async def test_invalid_requests_answer_their_error_and_write_nothing(file_store)
         assert fragment in error["message"], (case, error)
         assert store_counts(path) == before, f"{case}: a refused request writes nothing"
     # ...and the same store still files a good one.
-    assert (await file(em, DOCUMENTED)).status_code == 200
+    assert (await file(em, BULK_DELETE_REQUEST)).status_code == 200
     assert store_counts(path)[:2] == (before[0] + 1, before[1] + 1)
 
 
@@ -315,7 +292,7 @@ async def test_invalid_requests_answer_their_error_and_write_nothing(file_store)
 _ATOMS = [None, True, False, 0, -1, 2 ** 40, 1.5, "", "x", "3", "Equal", "And", "Inner", "\x00", NOW, [], {}, [None],
           {"Value": None}, {"Value": "1", "Type": "System.Int32"}, "asyncoperation", "EntityMetadata",
           "OlderThanXDays", "💥", "a" * 300]
-_FUZZ_BASE = copy.deepcopy(DOCUMENTED)
+_FUZZ_BASE = copy.deepcopy(BULK_DELETE_REQUEST)
 _FUZZ_BASE["QuerySet"][0].update(
     LinkEntities=[{"LinkFromAttributeName": "createdby", "LinkToEntityName": "systemuser",
                    "LinkToAttributeName": "systemuserid", "JoinOperator": "LeftOuter", "EntityAlias": "u",
@@ -350,6 +327,7 @@ def _mutated(rng) -> dict:
     return body
 
 
+@pytest.mark.slow  # over a second: 200 mangled requests
 async def test_mangled_requests_never_fail_with_500_and_what_is_accepted_runs(tmp_path):
     path = tmp_path / "store.db"
     start = dt.datetime(2026, 11, 1, 12, tzinfo=dt.timezone.utc)  # NOW, so that the documented start is near

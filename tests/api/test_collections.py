@@ -12,9 +12,8 @@ import datetime as dt
 import json
 import sqlite3
 
-from tests.conftest import API, REPO
+from tests.helpers import API, JSON_TYPE, REPO, epoch, iso, sql_ids, sql_rows
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 CALLER = json.loads((REPO / "fixtures" / "dataset.json").read_text(encoding="utf-8"))["caller"]["systemuserid"]
 TEAM_MARKETING = "b6c35a20-9175-4880-b74e-a00d78968288"
@@ -39,26 +38,6 @@ WEBAPI_PROPERTIES = {
     "timezoneruleversionnumber", "utcconversiontimezonecode", "_workflowactivationid_value", "workflowstagename",
     "workload",
 }
-
-
-def epoch(text: str) -> int:
-    return int(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
-
-
-def iso(seconds: int | None) -> str | None:
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def sql_ids(path, where: str = "1", order: str = "asyncoperationid", params=()) -> list[str]:
-    return [r[0] for r in sql_rows(path, f"SELECT asyncoperationid FROM asyncoperation WHERE {where} ORDER BY {order}",
-                                   params)]
 
 
 def sql_jobs(path) -> dict[str, dict]:

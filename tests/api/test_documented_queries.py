@@ -6,20 +6,12 @@ run with the stdlib sqlite3 module on the emulator's own store file.
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from tests.conftest import API, DOCUMENTED
-from tests.documented import encode_like_a_browser, webapi_request
+from tests.helpers import API, DOCUMENTED, encode_like_a_browser, sql_rows, webapi_request
 
 AGGREGATES = ["02-jobs-by-state-status-type", "03-waiting-jobs-by-count", "04-workflows-by-count",
               "05-jobs-waiting-for-resources"]
-
-
-def sql_rows(path, sql: str) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(sql).fetchall()
 
 
 @pytest.mark.parametrize("name", AGGREGATES)

@@ -8,9 +8,8 @@ import json
 import sqlite3
 import xml.etree.ElementTree as ET
 
-from tests.conftest import API, BASE, REPO
+from tests.helpers import API, BASE, REPO, assert_ok, sql_rows
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 CALLER = json.loads((REPO / "fixtures" / "dataset.json").read_text(encoding="utf-8"))["caller"]
@@ -24,18 +23,6 @@ def local(qualified: str) -> str:
         if qualified.startswith(prefix):
             return qualified[len(prefix):]
     raise AssertionError(f"{qualified} is not qualified by Microsoft.Dynamics.CRM or its alias mscrm")
-
-
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
-def assert_ok(response) -> dict:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
-    return response.json()
 
 
 async def test_service_document(emulated):

@@ -4,13 +4,10 @@ the same answer; the headers clients add on a GET are harmless; a repeated optio
 
 from __future__ import annotations
 
-import sqlite3
-
 import httpx
 
-from tests.conftest import API
+from tests.helpers import API, JSON_TYPE, sql_rows
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 ELEVEN_UTC = 1_793_530_800  # 2026-11-01T11:00:00Z
 
 # The Microsoft Python SDK's failed-jobs query, as each client puts it on the wire.
@@ -39,11 +36,6 @@ FAILED_JOBS = {
 
 def raw_url(path: str, query: bytes) -> httpx.URL:
     return httpx.URL(API + path, query=query)
-
-
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 async def test_every_client_encoding_gives_the_same_body(file_store):

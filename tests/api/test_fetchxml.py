@@ -12,7 +12,6 @@ One emulator serves the whole module: nothing here writes to it.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import sqlite3
 import statistics
@@ -25,19 +24,31 @@ from xml.sax.saxutils import quoteattr
 import pytest
 import pytest_asyncio
 
-from tests.conftest import API, DOCUMENTED, make_settings, running
-from tests.documented import encode_like_a_browser, webapi_request
+from tests.helpers import (
+    API,
+    ATTRIBUTE_NAME,
+    DOCUMENTED,
+    FORMATTED,
+    JSON_TYPE,
+    UTC,
+    copy_store,
+    datepart,
+    encode_like_a_browser,
+    epoch,
+    iso,
+    make_settings,
+    raw_request,
+    running,
+    sql_rows,
+    webapi_request,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
-ATTRIBUTE_NAME = "OData.Community.Display.V1.AttributeName"
-FORMATTED = "OData.Community.Display.V1.FormattedValue"
 COOKIE = "@Microsoft.Dynamics.CRM.fetchxmlpagingcookie"
 MORE = "@Microsoft.Dynamics.CRM.morerecords"
 PAGING = "Microsoft.Dynamics.CRM.fetchxmlpagingcookie,Microsoft.Dynamics.CRM.morerecords"
 CONTEXT = f"{API}$metadata#asyncoperations"
-UTC = dt.timezone.utc
 
 # How the store holds asyncoperation columns (odata_emulator/store/schema.py), written out here
 # rather than read from the model, so that the oracle does not share the emulator's metadata.
@@ -50,14 +61,6 @@ LOOKUPS = {"createdby", "createdonbehalfby", "modifiedby", "modifiedonbehalfby",
 # readable (workflowisblocked, workflowstate).
 HIDDEN = {"datablobid_name", "owneridtype", "owningextensiontypecode", "regardingobjecttypecode", "versionnumber",
           "leaseexpires", "workflowisblocked", "workflowstate"}
-
-
-def iso(seconds: int) -> str:
-    return dt.datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(text: str) -> int:
-    return calendar.timegm(dt.datetime.fromisoformat(text.replace("Z", "+00:00")).utctimetuple())
 
 
 def json_value(column: str, value):
@@ -83,8 +86,8 @@ def fetch(inner: str, head: str = "") -> str:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def store(tmp_path_factory):
-    path = tmp_path_factory.mktemp("fetchxml") / "store.db"
+async def store(tmp_path_factory, template_store):
+    path = copy_store(template_store, tmp_path_factory.mktemp("fetchxml") / "store.db")
     async with running(make_settings(database=str(path))) as em:
         yield em, path
 
@@ -99,13 +102,8 @@ def db(store):
     return store[1]
 
 
-def sql(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def sql_ids(path, where: str = "1", order: str = "a.asyncoperationid", joins: str = "") -> list[str]:
-    return [r[0] for r in sql(path, f"SELECT a.asyncoperationid FROM asyncoperation a {joins} WHERE {where} "
+    return [r[0] for r in sql_rows(path, f"SELECT a.asyncoperationid FROM asyncoperation a {joins} WHERE {where} "
                                     f"ORDER BY {order}")]
 
 
@@ -119,12 +117,12 @@ def rows(db) -> list[dict]:
 @pytest.fixture(scope="module")
 def columns(db) -> list[str]:
     """The Web API properties of asyncoperation, in the store's column order."""
-    return [r[1] for r in sql(db, "PRAGMA table_info(asyncoperation)") if r[1] not in HIDDEN]
+    return [r[1] for r in sql_rows(db, "PRAGMA table_info(asyncoperation)") if r[1] not in HIDDEN]
 
 
 def snapshot(path) -> tuple:
-    return sql(path, "SELECT count(*), total(versionnumber), max(modifiedon), max(statecode * 100 + statuscode) "
-                     "FROM asyncoperation")[0] + sql(path, "SELECT count(*) FROM emulator_job_history")[0]
+    return sql_rows(path, "SELECT count(*), total(versionnumber), max(modifiedon), max(statecode * 100 + statuscode) "
+                     "FROM asyncoperation")[0] + sql_rows(path, "SELECT count(*) FROM emulator_job_history")[0]
 
 
 async def get_fetch(em, xml: str, *, prefer: str | None = None, query: str = "", entity_set: str = "asyncoperations"):
@@ -181,7 +179,7 @@ async def test_documented_aggregate_fetchxml_matches_its_web_api_twin_and_its_sq
     target, headers = webapi_request(DOCUMENTED / f"{name}.webapi.http")
     twin = ok(await em.client.get(encode_like_a_browser(target), headers=headers))
     twin_groups = sorted((r["statecode"], r["statuscode"], r["operationtype"], r["count"]) for r in twin["value"])
-    expected = sorted(sql(db, (DOCUMENTED / f"{name}.sql").read_text(encoding="utf-8")))
+    expected = sorted(sql_rows(db, (DOCUMENTED / f"{name}.sql").read_text(encoding="utf-8")))
     assert sorted(got) == twin_groups == expected
     assert got
 
@@ -195,7 +193,7 @@ async def test_documented_system_jobs_fetchxml_matches_its_web_api_twin_and_the_
 
     # The rows: the first 1000 by primary key (all 426), in key order, with the listed attributes
     # as the store holds them and the null ones left out.
-    expected_ids = [r[0] for r in sql(db, "SELECT asyncoperationid FROM asyncoperation ORDER BY asyncoperationid "
+    expected_ids = [r[0] for r in sql_rows(db, "SELECT asyncoperationid FROM asyncoperation ORDER BY asyncoperationid "
                                           "LIMIT 1000")]
     assert [r["asyncoperationid"] for r in fetched] == expected_ids
     by_id = {r["asyncoperationid"]: r for r in rows}
@@ -419,7 +417,7 @@ async def test_a_query_as_fetchxml_builder_writes_it(em, db, caller):
            "<link-entity name='systemuser' from='systemuserid' to='owninguser' visible='false' link-type='outer' "
            "alias='owner'><attribute name='fullname'/></link-entity></entity></fetch>")
     got = ok(await get_fetch(em, xml))["value"]
-    expected = sql(db, "SELECT a.asyncoperationid, u.fullname FROM asyncoperation a LEFT JOIN systemuser u "
+    expected = sql_rows(db, "SELECT a.asyncoperationid, u.fullname FROM asyncoperation a LEFT JOIN systemuser u "
                        "ON u.systemuserid = a.owninguser WHERE a.statuscode IN (31, 32) AND a.ownerid != ? "
                        "ORDER BY a.name, a.asyncoperationid", (caller["UserId"],))
     assert [(r["asyncoperationid"], r.get("owner.fullname")) for r in got] == expected
@@ -459,7 +457,8 @@ TEAM = "<link-entity name='team' from='teamid' to='owningteam' alias='t'{type}><
 async def test_an_inner_link_drops_rows_without_a_match_and_an_outer_link_keeps_them(em, db):
     inner = ok(await get_fetch(em, fetch("<attribute name='name'/>" + TEAM.format(type=""))))["value"]
     outer = ok(await get_fetch(em, fetch("<attribute name='name'/>" + TEAM.format(type=" link-type='outer'"))))["value"]
-    teams = dict(sql(db, "SELECT a.asyncoperationid, t.name FROM asyncoperation a JOIN team t ON t.teamid = a.owningteam"))
+    teams = dict(sql_rows(db, "SELECT a.asyncoperationid, t.name FROM asyncoperation a "
+                              "JOIN team t ON t.teamid = a.owningteam"))
     assert 0 < len(teams) < 426
     assert [r["asyncoperationid"] for r in inner] == sorted(teams)
     assert [r["asyncoperationid"] for r in outer] == sql_ids(db)
@@ -477,8 +476,9 @@ async def test_link_columns_carry_their_attribute_name_when_annotations_are_aske
                 "<link-entity name='systemuser' from='systemuserid' to='createdby' alias='u'>"
                 "<attribute name='fullname'/><attribute name='businessunitid'/>"
                 "<attribute name='domainname' alias='login'/></link-entity>", "top='20'")
-    users = {r[0]: r[1:] for r in sql(db, "SELECT u.systemuserid, u.fullname, u.businessunitid, u.domainname, b.name "
-                                          "FROM systemuser u JOIN businessunit b ON b.businessunitid = u.businessunitid")}
+    users = {r[0]: r[1:] for r in sql_rows(db, "SELECT u.systemuserid, u.fullname, u.businessunitid, u.domainname, "
+                                               "b.name FROM systemuser u "
+                                               "JOIN businessunit b ON b.businessunitid = u.businessunitid")}
     plain = ok(await get_fetch(em, xml))["value"]
     assert not any("@" in key for row in plain for key in list(row)[1:])
     named = ok(await get_fetch(em, xml, prefer=ATTRIBUTE_NAME), ATTRIBUTE_NAME)["value"]
@@ -523,7 +523,7 @@ async def test_nested_link_entities(em, db):
         "<attribute name='fullname'/><link-entity name='businessunit' from='businessunitid' to='businessunitid' "
         "alias='bu'><attribute name='name'/><filter><condition attribute='name' operator='in'><value>Sales</value>"
         "<value>Service</value></condition></filter></link-entity></link-entity>")))["value"]
-    expected = sql(db, "SELECT a.asyncoperationid, u.fullname, b.name FROM asyncoperation a "
+    expected = sql_rows(db, "SELECT a.asyncoperationid, u.fullname, b.name FROM asyncoperation a "
                        "JOIN systemuser u ON u.systemuserid = a.owninguser "
                        "JOIN businessunit b ON b.businessunitid = u.businessunitid "
                        "WHERE b.name IN ('Sales', 'Service') ORDER BY a.asyncoperationid")
@@ -535,7 +535,7 @@ async def test_a_link_to_the_many_side_returns_a_row_per_match_and_pages_by_numb
     xml = ("<fetch PAGING><entity name='systemuser'><attribute name='fullname'/>"
            "<link-entity name='asyncoperation' from='createdby' to='systemuserid' alias='a'>"
            "<attribute name='asyncoperationid'/></link-entity></entity></fetch>")
-    expected = sql(db, "SELECT u.systemuserid, a.asyncoperationid FROM systemuser u "
+    expected = sql_rows(db, "SELECT u.systemuserid, a.asyncoperationid FROM systemuser u "
                        "JOIN asyncoperation a ON a.createdby = u.systemuserid ORDER BY u.systemuserid")
     got, page = [], 1
     while True:
@@ -657,13 +657,13 @@ async def test_a_paging_cookie_not_issued_for_the_query_is_refused(em):
 async def test_distinct_rows(em, db):
     body = ok(await get_fetch(em, fetch("<attribute name='statecode'/><attribute name='statuscode'/>"
                                         "<order attribute='statuscode' descending='true'/>", "distinct='true'")))
-    assert [(r["statecode"], r["statuscode"]) for r in body["value"]] == sql(
+    assert [(r["statecode"], r["statuscode"]) for r in body["value"]] == sql_rows(
         db, "SELECT DISTINCT statecode, statuscode FROM asyncoperation ORDER BY statuscode DESC")
     assert all(list(r) == ["statecode", "statuscode"] for r in body["value"]), "no etag, no key"
 
 
 async def test_distinct_over_a_link_pages_by_number(em, db):
-    expected = [r[0] for r in sql(db, "SELECT DISTINCT u.fullname FROM asyncoperation a JOIN systemuser u "
+    expected = [r[0] for r in sql_rows(db, "SELECT DISTINCT u.fullname FROM asyncoperation a JOIN systemuser u "
                                       "ON u.systemuserid = a.modifiedby ORDER BY u.fullname")]
     xml = ("<fetch distinct='true' PAGING><entity name='asyncoperation'><link-entity name='systemuser' "
            "from='systemuserid' to='modifiedby' alias='u'><attribute name='fullname'/><order attribute='fullname'/>"
@@ -687,21 +687,6 @@ def grouped(rows, key) -> dict:
     for row in rows:
         groups[key(row)].append(row)
     return groups
-
-
-def datepart(grouping: str, seconds: int) -> int:
-    """SQL Server's DATEPART (DATEFIRST 7: the week holding January 1 is week 1, weeks start on Sunday)."""
-    moment = dt.datetime.fromtimestamp(seconds, UTC)
-    if grouping == "year":
-        return moment.year
-    if grouping == "quarter":
-        return (moment.month + 2) // 3
-    if grouping == "month":
-        return moment.month
-    if grouping == "day":
-        return moment.day
-    january_1 = dt.date(moment.year, 1, 1)
-    return (moment.date() - (january_1 - dt.timedelta(days=(january_1.weekday() + 1) % 7))).days // 7 + 1
 
 
 async def test_aggregate_functions_by_group(em, rows):
@@ -776,7 +761,7 @@ async def test_aggregate_over_a_link_entity(em, db):
         "<attribute name='retrycount' alias='tries' aggregate='max'/>"
         "<link-entity name='systemuser' from='systemuserid' to='createdby' alias='u'>"
         "<attribute name='fullname' alias='who' groupby='true'/></link-entity><order alias='who'/>", "aggregate='true'")))
-    assert [(r["who"], r["n"], r["tries"]) for r in body["value"]] == sql(
+    assert [(r["who"], r["n"], r["tries"]) for r in body["value"]] == sql_rows(
         db, "SELECT u.fullname, count(*), max(a.retrycount) FROM asyncoperation a JOIN systemuser u "
             "ON u.systemuserid = a.createdby GROUP BY u.fullname ORDER BY u.fullname")
 
@@ -818,13 +803,13 @@ async def test_date_groupings_together_with_a_filter(em, rows):
 async def test_aggregatelimit(em, db):
     xml = "<fetch aggregate='true'{}><entity name='asyncoperation'><attribute name='asyncoperationid' alias='n' " \
           "aggregate='count'/>{}</entity></fetch>"
-    total = sql(db, "SELECT count(*) FROM asyncoperation")[0][0]
+    total = sql_rows(db, "SELECT count(*) FROM asyncoperation")[0][0]
     exceeded = await get_fetch(em, xml.format(f" aggregatelimit='{total - 1}'", ""))
     assert exceeded.status_code == 400
     assert exceeded.json() == {"error": {"code": "0x8004e023", "message": "AggregateQueryRecordLimit exceeded. "
                                                                           "Cannot perform this operation."}}
     assert ok(await get_fetch(em, xml.format(f" aggregatelimit='{total}'", "")))["value"] == [{"n": total}]
-    failed = sql(db, "SELECT count(*) FROM asyncoperation WHERE statuscode = 31")[0][0]
+    failed = sql_rows(db, "SELECT count(*) FROM asyncoperation WHERE statuscode = 31")[0][0]
     filtered = xml.format(f" aggregatelimit='{failed}'",
                           "<filter><condition attribute='statuscode' operator='eq' value='31'/></filter>")
     assert ok(await get_fetch(em, filtered))["value"] == [{"n": failed}]
@@ -843,7 +828,7 @@ async def test_top_limits_the_groups(em, rows):
 
 async def test_count_with_fetchxml(em, db):
     where = "statecode = 3 AND retrycount = 0"
-    total = sql(db, f"SELECT count(*) FROM asyncoperation WHERE {where}")[0][0]
+    total = sql_rows(db, f"SELECT count(*) FROM asyncoperation WHERE {where}")[0][0]
     xml = fetch("<attribute name='name'/><filter><condition attribute='statecode' operator='eq' value='3'/>"
                 "<condition attribute='retrycount' operator='eq' value='0'/></filter>", "count='10' page='2'")
     body = ok(await get_fetch(em, xml, query="&$count=true"))
@@ -864,7 +849,7 @@ async def test_count_of_an_aggregate_is_the_number_of_groups(em, db):
     body = ok(await get_fetch(em, fetch("<attribute name='operationtype' alias='t' groupby='true'/>"
                                         "<attribute name='asyncoperationid' alias='n' aggregate='count'/>",
                                         "aggregate='true'"), query="&$count=true"))
-    assert body["@odata.count"] == len(body["value"]) == sql(db, "SELECT count(DISTINCT operationtype) "
+    assert body["@odata.count"] == len(body["value"]) == sql_rows(db, "SELECT count(DISTINCT operationtype) "
                                                                  "FROM asyncoperation")[0][0]
 
 
@@ -939,24 +924,6 @@ async def test_hostile_and_malformed_fetchxml_is_a_quick_400(em, db, text, code)
     assert snapshot(db) == before
 
 
-async def raw_get(app, query_string: bytes) -> tuple[int, bytes]:
-    """One GET through the ASGI app itself, for a URL longer than an HTTP client would send."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/api/data/v9.2/asyncoperations", "raw_path": b"/api/data/v9.2/asyncoperations",
-             "query_string": query_string, "root_path": "", "headers": [(b"host", b"127.0.0.1:8080")],
-             "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 50000), "extensions": {}}
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
-
-
 async def test_a_document_over_the_size_bound_is_a_quick_refusal(em, db):
     # Past the 32 KB URL limit the request is refused before the document is read (as Dataverse's
     # web server does): the FetchXML size bound itself is checked in tests/query/test_fetchxml_parse.py.
@@ -964,7 +931,8 @@ async def test_a_document_over_the_size_bound_is_a_quick_refusal(em, db):
     assert len(huge) > 131_072
     before = snapshot(db)
     started = time.perf_counter()
-    status, body = await raw_get(em.app, b"fetchXml=" + quote(huge, safe="").encode())
+    status, _, body = await raw_request(em.app, b"/api/data/v9.2/asyncoperations",
+                                        b"fetchXml=" + quote(huge, safe="").encode())
     assert time.perf_counter() - started < 1.0
     assert status == 414
     assert body.startswith(b'{"error":{"code":"","message":"HTTP Error 414. The request URL is too long')
@@ -990,6 +958,7 @@ async def test_other_query_options_cannot_join_fetchxml(em, query, code, message
 async def test_fetchxml_on_another_entity_set_queries_that_table(em, db):
     body = ok(await get_fetch(em, "<fetch><entity name='team'><attribute name='name'/><order attribute='name'/>"
                                   "</entity></fetch>", entity_set="teams"))
-    assert [(r["teamid"], r["name"]) for r in body["value"]] == sql(db, "SELECT teamid, name FROM team ORDER BY name")
+    teams = sql_rows(db, "SELECT teamid, name FROM team ORDER BY name")
+    assert [(r["teamid"], r["name"]) for r in body["value"]] == teams
     mismatch = await get_fetch(em, fetch("<attribute name='name'/>"), entity_set="teams")
     assert mismatch.status_code == 400 and mismatch.json()["error"]["code"] == "0x80041128"

@@ -11,16 +11,9 @@ import re
 import sqlite3
 from urllib.parse import quote, unquote
 
-from tests.conftest import API
+from tests.helpers import API, JSON_TYPE, sql_ids
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 COOKIE = re.compile(r'^<cookie pagenumber="(\d+)" pagingcookie="([^"]*)" istracking="False" />$')
-
-
-def sql_ids(path, where: str = "1", order: str = "asyncoperationid") -> list[str]:
-    with sqlite3.connect(path) as conn:
-        return [r[0] for r in conn.execute(
-            f"SELECT asyncoperationid FROM asyncoperation WHERE {where} ORDER BY {order}").fetchall()]
 
 
 def prefer(size: int) -> dict:

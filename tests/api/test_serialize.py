@@ -7,6 +7,7 @@ labels and storage values the compiler really produces.
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from sqlalchemy import create_engine
 
@@ -27,8 +28,10 @@ from odata_emulator.model import MODEL
 from odata_emulator.query.binder import Binder
 from odata_emulator.query.compiler import Compiler
 from odata_emulator.query.options import parse_query_string
+from odata_emulator.query.plan import Planner
 from odata_emulator.store.schema import METADATA
 from odata_emulator.store.values import parse_datetime, to_epoch
+from tests.helpers import copy_store
 
 ASYNC = MODEL.entity("asyncoperation")
 COL = ASYNC.columns
@@ -467,3 +470,105 @@ def test_documented_system_jobs_context():
     assert collection_context(ROOT, ASYNC, projection(query)) == (
         f"{ROOT}$metadata#asyncoperations(name,_ownerid_value,statecode,createdby(fullname),owningextensionid(name),"
         "owninguser(fullname))")
+
+
+# ------------------------------------------------------------------------------------ the generated writers
+
+# Row shapes without annotations are written by straight-line code made once per shape
+# (`serialize._plain_writer`, built with `exec`): a second implementation of `entity_json`. Every
+# shape below must come out byte for byte as the general path writes it (an annotation pattern that
+# matches no term takes the general path and adds nothing), over every row of the bundled data set,
+# with and without the etag, keeping nulls (OData) and leaving them out (FetchXML's rule). Shapes with
+# nested rows only come from OData's $expand, which keeps nulls: they are checked that way only (asked
+# to leave nulls out, the two paths differ inside a nested row, and no caller asks).
+GENERAL_PATH = Annotations(("Test.NoSuchAnnotation",))
+
+WRITER_QUERIES = [
+    ("asyncoperation", ""),
+    ("asyncoperation", "$select=name"),
+    ("asyncoperation", "$select=asyncoperationid,name"),
+    ("asyncoperation", "$select=name,statecode,statuscode,operationtype,createdon,completedon,postponeuntil,"
+                       "iswaitingforevent,retainjobhistory,executiontimespan,retrycount,errorcode,message"),
+    ("asyncoperation", LOOKUPS),
+    ("asyncoperation", "$select=name&$expand=createdby"),
+    ("asyncoperation", "$select=name&$expand=createdby($select=fullname)"),
+    ("asyncoperation", "$select=name&$expand=createdby($select=fullname;$expand=businessunitid($select=name))"),
+    ("asyncoperation", "$select=name,_ownerid_value&$expand=owninguser($select=fullname),owningteam($select=name),"
+                       "owningbusinessunit($select=name,_parentbusinessunitid_value)"),
+    ("asyncoperation", "$select=statecode&$expand=owningextensionid($select=name),workflowactivationid,"
+                       "regardingobjectid_account($select=name),regardingobjectid_contact"),
+    ("asyncoperation", "$expand=modifiedby($select=fullname;$expand=businessunitid($select=name;"
+                       "$expand=parentbusinessunitid($select=name)))"),
+    ("systemuser", ""),
+    ("systemuser", "$select=fullname&$expand=businessunitid($select=name)"),
+    ("team", "$select=name&$expand=administratorid($select=fullname),businessunitid"),
+    ("businessunit", "$expand=parentbusinessunitid($select=name)"),
+    ("workflow", ""),
+    ("sdkmessageprocessingstep", ""),
+    ("account", "$expand=createdby($select=fullname)"),
+    ("contact", ""),
+]
+
+WRITER_FETCHES = [
+    "<fetch><entity name='asyncoperation'><all-attributes/></entity></fetch>",
+    "<fetch><entity name='asyncoperation'><attribute name='name'/><attribute name='completedon'/>"
+    "<attribute name='ownerid'/><attribute name='regardingobjectid'/></entity></fetch>",
+    "<fetch><entity name='asyncoperation'><attribute name='name' alias='n'/><attribute name='statecode' alias='s'/>"
+    "</entity></fetch>",
+    "<fetch><entity name='asyncoperation'><attribute name='name'/>"
+    "<link-entity name='systemuser' from='systemuserid' to='createdby' alias='u' link-type='outer'>"
+    "<attribute name='fullname'/><attribute name='businessunitid'/></link-entity>"
+    "<link-entity name='team' from='teamid' to='owningteam' alias='t' link-type='outer'><attribute name='name'/>"
+    "</link-entity></entity></fetch>",
+    "<fetch distinct='true'><entity name='asyncoperation'><attribute name='statecode'/><attribute name='statuscode'/>"
+    "</entity></fetch>",
+]
+
+
+@pytest.fixture(scope="module")
+def data_set(tmp_path_factory, template_store):
+    """The bundled data set (a copy of the tests' template store), read with a plain SQLAlchemy engine."""
+    path = copy_store(template_store, tmp_path_factory.mktemp("serialize") / "store.db")
+    engine = create_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+def assert_writer_matches_entity_json(engine, compiled) -> None:
+    from odata_emulator.api.serialize import _plain_writer  # white-box: the module's fast path
+
+    shape = compiled.shape
+    with engine.connect() as conn:
+        rows = [dict(row) for row in conn.execute(compiled.statement).mappings()]
+    assert rows
+    for etag in (True, False):
+        for omit_nulls in (False,) if shape.single else (False, True):
+            write = _plain_writer(shape, etag, omit_nulls)
+            assert write is not None, "a shape without collections or $ref is written by generated code"
+            for row in rows:
+                generated = write(row)
+                general = entity_json(shape, row, GENERAL_PATH, etag=etag, omit_nulls=omit_nulls)
+                # orjson's bytes: the same properties in the same order, with the same JSON types.
+                assert orjson.dumps(generated) == orjson.dumps(general), (etag, omit_nulls, row)
+                assert entity_json(shape, row, NONE, etag=etag, omit_nulls=omit_nulls) == generated
+
+
+@pytest.mark.parametrize("entity, query", WRITER_QUERIES, ids=[f"{e}?{q}" for e, q in WRITER_QUERIES])
+def test_generated_writer_matches_entity_json(data_set, entity, query):
+    compiled = Planner(MODEL).plan(MODEL.entity(entity), parse_query_string(query), annotations=False)
+    assert_writer_matches_entity_json(data_set, compiled)
+
+
+@pytest.mark.parametrize("xml", WRITER_FETCHES)
+def test_generated_writer_matches_entity_json_for_fetchxml(data_set, xml):
+    _, compiled = Planner(MODEL).plan_fetch(ASYNC, xml, count=False, annotations=False)
+    assert not compiled.shape.single, "FetchXML rows are flat"
+    assert_writer_matches_entity_json(data_set, compiled)
+
+
+def test_shapes_with_collections_or_refs_take_the_general_path():
+    from odata_emulator.api.serialize import _plain_writer
+
+    for query in ("$select=name&$expand=AsyncOperation_BulkDeleteOperation", "$select=name&$expand=createdby/$ref"):
+        shape = Planner(MODEL).plan(ASYNC, parse_query_string(query), annotations=False).shape
+        assert _plain_writer(shape, True, False) is None

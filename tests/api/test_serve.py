@@ -3,68 +3,12 @@ answering the documented queries over real HTTP."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 import pytest
 
-from tests.conftest import DOCUMENTED
-from tests.documented import encode_like_a_browser, webapi_request
+from tests.helpers import DOCUMENTED, Server, encode_like_a_browser, webapi_request
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_command() -> list[str]:
-    script = Path(sys.executable).parent / "odata-emulator"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("odata-emulator")
-    return [found] if found else [sys.executable, "-m", "odata_emulator.cli"]
-
-
-class Server:
-    def __init__(self, workdir: Path, *args: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = open(workdir / f"server-{self.port}.log", "w+")
-        self.process = subprocess.Popen(
-            [*serve_command(), "serve", "--port", str(self.port), *args],
-            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                raise AssertionError(f"server exited early:\n{self.log.read()}")
-            try:
-                if httpx.get(f"{self.base}/_emulator/v1/health", timeout=1).status_code == 200:
-                    return time.monotonic() - started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("server did not become ready")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.log.close()
+pytestmark = pytest.mark.slow  # real `odata-emulator serve` processes
 
 
 @pytest.fixture

@@ -8,41 +8,15 @@ emulator's own store file (logical column names, GUIDs as lowercase text, date-t
 
 from __future__ import annotations
 
-import datetime as dt
-import sqlite3
+from tests.helpers import API, assert_error, assert_json, iso, sql_rows
 
-from tests.conftest import API
-
-JSON_TYPE = "application/json; odata.metadata=minimal"
 MISSING = "00000000-0000-0000-0000-0000000000ff"
-
-
-def sql_rows(path, query: str, params=()) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(query, params).fetchall()
 
 
 def sql_one(path, query: str, params=()) -> tuple:
     rows = sql_rows(path, query, params)
     assert len(rows) == 1, rows
     return rows[0]
-
-
-def iso(seconds: int | None) -> str | None:
-    if seconds is None:
-        return None
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def assert_json(response, status: int = 200) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == JSON_TYPE
-    assert response.headers["odata-version"] == "4.0"
-    return response.json()
-
-
-def assert_error(response, status: int, code: str, message: str) -> None:
-    assert assert_json(response, status) == {"error": {"code": code, "message": message}}
 
 
 def user_job(path) -> tuple:

@@ -17,11 +17,11 @@ from sqlalchemy import func, select, update
 
 from odata_emulator import _resources
 from odata_emulator.jobs import handlers, recurrence, states
+from odata_emulator.jobs.outcome import error_number
 from odata_emulator.jobs.recurrence import RecurrenceError
-from odata_emulator.jobs.scheduler import error_number
 from odata_emulator.jobs.simulation import DEFAULT_FAILURE_CODE
 from odata_emulator.store.schema import METADATA
-from tests.conftest import API, make_settings, running
+from tests.helpers import API, get_job, make_settings, running, seed_jobs
 
 JOBS = METADATA.tables["asyncoperation"]
 SIMULATIONS = METADATA.tables["emulator_job_simulation"]
@@ -32,6 +32,11 @@ NEVER_ADVANCE = [
     ("FREQ=HOURLY;INTERVAL=0", "INTERVAL must be a whole number from 1 to 87,660"),
     ("FREQ=MINUTELY;INTERVAL=-1", "INTERVAL must be a whole number from 1 to 5,259,600"),
     ("FREQ=DAILY;INTERVAL=99999999999", "INTERVAL must be a whole number from 1 to 3,652"),
+    # Found by the fuzz: dateutil looked for it minute by minute, 60 s per check.
+    ("FREQ=MINUTELY;BYMINUTE=3;BYSETPOS=3;", "a minute holds 1 time (one per BYHOUR and BYMINUTE value), so "
+                                             "BYSETPOS=3 never selects one"),
+    ("FREQ=MINUTELY;BYHOUR=23;BYMONTH=9;BYMONTHDAY=31", "it has no occurrence within 50 years of its start "
+                                                          "(2026-01-01T00:00:00Z), so the job would never run again"),
     ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "it has no occurrence within 50 years of its start "
                                            "(2026-01-01T00:00:00Z), so the job would never run again"),
 ]
@@ -45,8 +50,8 @@ def rule_error(pattern: str, why: str, where: str = "") -> dict:
 
 
 @pytest.fixture
-async def service():
-    async with running(make_settings(fixtures=None, concurrency=2)) as em:
+async def service(empty_store_copy):
+    async with running(make_settings(database=str(empty_store_copy), fixtures=None, concurrency=2)) as em:
         yield em
 
 
@@ -57,20 +62,8 @@ async def counts(em) -> tuple[int, int]:
     return jobs, operations
 
 
-async def create(em, *jobs: dict) -> list[str]:
-    response = await em.client.post(f"{CONTROL}/jobs", json=list(jobs))
-    assert response.status_code == 201, response.text
-    return [value["asyncoperationid"] for value in response.json()["value"]]
-
-
 async def advance(em, duration: str) -> dict:
     response = await asyncio.wait_for(em.client.post(f"{CONTROL}/clock", json={"advance": duration}), HANG)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def job(em, job_id: str) -> dict:
-    response = await em.client.get(f"{API}asyncoperations({job_id})")
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -145,7 +138,7 @@ def nothing_loaded(database) -> bool:
 
 
 async def test_a_stored_rule_that_never_advances_fails_its_job_and_every_other_job_runs(service):
-    plain, recurring, bad, after = await create(
+    plain, recurring, bad, after = await seed_jobs(
         service,
         {"name": "plain", "simulation": {"duration": 0}},
         {"name": "daily", "recurrencepattern": "FREQ=DAILY;", "simulation": {"duration": 0}},
@@ -154,15 +147,15 @@ async def test_a_stored_rule_that_never_advances_fails_its_job_and_every_other_j
     )
     await store_value(service, bad, recurrencepattern="FREQ=MINUTELY;INTERVAL=0;")
     await advance(service, "PT1M")
-    failed = await job(service, bad)
+    failed = await get_job(service, bad)
     assert (failed["statecode"], failed["statuscode"]) == states.FAILED
     message = rule_error("FREQ=MINUTELY;INTERVAL=0;", "INTERVAL must be a whole number from 1 to 5,259,600")
     assert failed["message"] == failed["friendlymessage"] == message["error"]["message"]
     assert failed["errorcode"] == error_number("0x80040203")
     assert await reasons(service, bad) == ["created", "claim", "fail"]
-    assert (lambda j: (j["statecode"], j["statuscode"]))(await job(service, plain)) == states.SUCCEEDED
-    assert (lambda j: (j["statecode"], j["statuscode"]))(await job(service, after)) == states.SUCCEEDED
-    daily = await job(service, recurring)
+    assert (lambda j: (j["statecode"], j["statuscode"]))(await get_job(service, plain)) == states.SUCCEEDED
+    assert (lambda j: (j["statecode"], j["statuscode"]))(await get_job(service, after)) == states.SUCCEEDED
+    daily = await get_job(service, recurring)
     assert (daily["statecode"], daily["statuscode"]) == states.WAITING
     assert daily["postponeuntil"] == "2026-01-02T00:00:00Z"
     # The clock goes on moving, and the recurring job keeps recurring.
@@ -173,26 +166,27 @@ async def test_a_stored_rule_that_never_advances_fails_its_job_and_every_other_j
 async def test_a_stored_rule_with_no_occurrence_left_ends_its_job(service):
     """A rule that passes the entry checks but whose occurrences have run out (or lie beyond the
     horizon) is a rule that has ended: the run succeeds and the job does not recur."""
-    done, = await create(service, {"name": "rare", "recurrencepattern": "FREQ=DAILY;", "simulation": {"duration": 0}})
+    done, = await seed_jobs(service, {"name": "rare", "recurrencepattern": "FREQ=DAILY;",
+                                      "simulation": {"duration": 0}})
     await store_value(service, done, recurrencepattern="FREQ=HOURLY;BYMONTH=2;BYMONTHDAY=30")
     await advance(service, "PT1M")
-    ended = await job(service, done)
+    ended = await get_job(service, done)
     assert (ended["statecode"], ended["statuscode"]) == states.SUCCEEDED and ended["postponeuntil"] is None
 
 
 async def test_stored_simulation_settings_that_do_not_read_fail_their_job_only(service):
-    bad, good = await create(service, {"name": "bad", "simulation": {"duration": 0}},
-                             {"name": "good", "simulation": {"duration": 0}})
+    bad, good = await seed_jobs(service, {"name": "bad", "simulation": {"duration": 0}},
+                                {"name": "good", "simulation": {"duration": 0}})
     async with service.emulator.store.write() as conn:
         await conn.execute(update(SIMULATIONS).where(SIMULATIONS.c.asyncoperationid == bad)
                            .values(settings='{"outcome": "explode"}'))
     await advance(service, "PT1M")
-    failed = await job(service, bad)
+    failed = await get_job(service, bad)
     assert (failed["statecode"], failed["statuscode"]) == states.FAILED
     assert failed["message"] == ("The job's simulation settings are not valid: simulation.outcome must be one of "
                                  "succeed, fail, fail-then-succeed, hang.")
     assert failed["errorcode"] == DEFAULT_FAILURE_CODE
-    assert (lambda j: (j["statecode"], j["statuscode"]))(await job(service, good)) == states.SUCCEEDED
+    assert (lambda j: (j["statecode"], j["statuscode"]))(await get_job(service, good)) == states.SUCCEEDED
 
 
 async def test_work_that_breaks_unexpectedly_fails_its_job_only(service, monkeypatch):
@@ -200,15 +194,15 @@ async def test_work_that_breaks_unexpectedly_fails_its_job_only(service, monkeyp
         raise RuntimeError("a bug in the handler")
 
     monkeypatch.setitem(handlers.HANDLERS, 13, broken)
-    bad, good = await create(service, {"name": "seeded bulk delete", "operationtype": 13,
-                                       "simulation": {"duration": 0}},
-                             {"name": "good", "simulation": {"duration": 0}})
+    bad, good = await seed_jobs(service, {"name": "seeded bulk delete", "operationtype": 13,
+                                          "simulation": {"duration": 0}},
+                                {"name": "good", "simulation": {"duration": 0}})
     await advance(service, "PT1M")
-    failed = await job(service, bad)
+    failed = await get_job(service, bad)
     assert (failed["statecode"], failed["statuscode"]) == states.FAILED
     assert failed["message"] == "The system job's work failed unexpectedly: RuntimeError."
     assert await reasons(service, bad) == ["created", "claim", "fail"]
-    assert (lambda j: (j["statecode"], j["statuscode"]))(await job(service, good)) == states.SUCCEEDED
+    assert (lambda j: (j["statecode"], j["statuscode"]))(await get_job(service, good)) == states.SUCCEEDED
 
 
 async def test_a_rule_is_computed_off_the_event_loop_and_outside_the_write_lock(service, monkeypatch):
@@ -224,9 +218,9 @@ async def test_a_rule_is_computed_off_the_event_loop_and_outside_the_write_lock(
         return exact(pattern, start, after)
 
     monkeypatch.setattr(recurrence, "next_occurrence", slow)
-    recurring, other = await create(service, {"name": "daily", "recurrencepattern": "FREQ=DAILY;",
-                                              "simulation": {"duration": 0}},
-                                    {"name": "other", "postponeuntil": "2026-06-01T00:00:00Z"})
+    recurring, other = await seed_jobs(service, {"name": "daily", "recurrencepattern": "FREQ=DAILY;",
+                                                 "simulation": {"duration": 0}},
+                                       {"name": "other", "postponeuntil": "2026-06-01T00:00:00Z"})
     moving = asyncio.create_task(service.client.post(f"{CONTROL}/clock", json={"advance": "PT1M"}))
     try:
         assert await asyncio.to_thread(computing.wait, HANG)
@@ -239,20 +233,21 @@ async def test_a_rule_is_computed_off_the_event_loop_and_outside_the_write_lock(
     finally:
         release.set()
     assert (await asyncio.wait_for(moving, HANG)).status_code == 200
-    daily = await job(service, recurring)
+    daily = await get_job(service, recurring)
     assert (daily["statecode"], daily["statuscode"], daily["postponeuntil"]) == (1, 10, "2026-01-02T00:00:00Z")
 
 
+@pytest.mark.slow  # over a second: the real clock
 async def test_on_the_real_clock_a_bad_job_fails_once_instead_of_looping(monkeypatch):
     async with running(make_settings(fixtures=None, clock="real", poll_seconds=0.02, lease_seconds=1)) as em:
-        bad, good = await create(em, {"name": "bad", "recurrencepattern": "FREQ=DAILY;",
-                                      "postponeuntil": "2100-01-01T00:00:00Z", "simulation": {"duration": 0}},
-                                 {"name": "good", "simulation": {"duration": 0}})
+        bad, good = await seed_jobs(em, {"name": "bad", "recurrencepattern": "FREQ=DAILY;",
+                                         "postponeuntil": "2100-01-01T00:00:00Z", "simulation": {"duration": 0}},
+                                    {"name": "good", "simulation": {"duration": 0}})
         await store_value(em, bad, recurrencepattern="FREQ=HOURLY;INTERVAL=0", statecode=0, statuscode=0,
                           postponeuntil=None)
         em.emulator.jobs_changed()
         for _ in range(300):
-            pairs = [((j := await job(em, i))["statecode"], j["statuscode"]) for i in (bad, good)]
+            pairs = [((j := await get_job(em, i))["statecode"], j["statuscode"]) for i in (bad, good)]
             if pairs == [states.FAILED, states.SUCCEEDED]:
                 break
             await asyncio.sleep(0.02)

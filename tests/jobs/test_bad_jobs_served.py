@@ -11,23 +11,16 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import time
 
 import httpx
+import pytest
 
 from odata_emulator import _resources
-from tests.api.test_serve import Server, serve_command
+from tests.helpers import Server, serve_command, wait_until
+
+pytestmark = pytest.mark.slow  # real `odata-emulator serve` processes on the wall clock
 
 API = "/api/data/v9.2/"
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pair(server: Server, job_id: str) -> tuple[int, int]:

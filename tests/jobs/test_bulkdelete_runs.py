@@ -14,10 +14,10 @@ from dateutil.rrule import rrulestr
 from sqlalchemy import select, update
 
 from odata_emulator.jobs import handlers, recurrence, states
-from odata_emulator.jobs.scheduler import error_number
+from odata_emulator.jobs.outcome import error_number
 from odata_emulator.jobs.simulation import DEFAULT_FAILURE_CODE, Result
 from odata_emulator.store.schema import METADATA
-from tests.conftest import API, make_settings, running
+from tests.helpers import API, JobService, make_settings, running
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)  # the virtual clock's start without fixtures
@@ -52,17 +52,8 @@ def bulk_delete(*queries: dict, name: str, start: dt.datetime, pattern: str = ""
     return body
 
 
-class Service:
-    """The emulator through HTTP, as a client and a test harness see it."""
-
-    def __init__(self, em) -> None:
-        self.em = em
-        self.client = em.client
-
-    async def seed(self, *jobs: dict) -> list[str]:
-        response = await self.client.post("/_emulator/v1/jobs", json=list(jobs))
-        assert response.status_code == 201, response.text
-        return [v["asyncoperationid"] for v in response.json()["value"]]
+class Service(JobService):
+    """The emulator through HTTP, as a client and a test harness see it, with BulkDelete."""
 
     async def file(self, body: dict) -> str:
         response = await self.client.post(f"{API}BulkDelete", json=body)
@@ -89,32 +80,22 @@ class Service:
         return await self.rows("asyncoperations", "?$select=name,operationtype,statecode,statuscode,createdon,"
                                                   "completedon,postponeuntil,modifiedon")
 
-    async def job(self, job_id: str) -> dict:
-        response = await self.client.get(f"{API}asyncoperations({job_id})")
-        assert response.status_code == 200, response.text
-        return response.json()
-
     async def operation(self, job_id: str) -> dict:
         response = await self.client.get(f"{API}asyncoperations({job_id})/AsyncOperation_BulkDeleteOperation")
         found = response.json()["value"]
         assert len(found) == 1, found
         return found[0]
 
-    async def history(self, job_id: str) -> list[tuple[str, int, int, str]]:
-        response = await self.client.get(f"/_emulator/v1/jobs/{job_id}/history")
-        assert response.status_code == 200, response.text
-        return [(e["at"], e["statecode"], e["statuscode"], e["reason"]) for e in response.json()["value"]]
-
 
 @pytest.fixture
-async def service():
-    async with running(make_settings(fixtures=None, concurrency=2)) as em:
+async def service(empty_store_copy):
+    async with running(make_settings(database=str(empty_store_copy), fixtures=None, concurrency=2)) as em:
         yield Service(em)
 
 
 @pytest.fixture
-async def with_fixtures():
-    async with running(make_settings()) as em:
+async def with_fixtures(store_copy):
+    async with running(make_settings(database=str(store_copy))) as em:
         yield Service(em)
 
 
@@ -139,7 +120,7 @@ async def test_a_one_off_bulk_delete_deletes_exactly_the_matching_jobs(service):
     # Matches, but was created after the job starts: Dataverse leaves it alone.
     seeded.append(completed("from the future", 10, states.SUCCEEDED, START + dt.timedelta(hours=2),
                             created_on=START + dt.timedelta(hours=1)))
-    await service.seed(*seeded)
+    await service.create(*seeded)
     before = await service.jobs()
 
     job_id = await service.file(bulk_delete({
@@ -209,9 +190,9 @@ async def test_accounts_and_contacts_with_links_several_queries_and_the_owner(wi
 
 
 async def test_locked_jobs_and_the_job_itself_are_failures_not_deletions(service):
-    stuck, = await service.seed({"name": "stuck", "operationtype": 10, "simulation": {"outcome": "hang"}})
-    finished = await service.seed(*(completed(f"done {i}", 10, states.SUCCEEDED, START - dt.timedelta(days=i + 1))
-                                    for i in range(4)))
+    stuck, = await service.create({"name": "stuck", "operationtype": 10, "simulation": {"outcome": "hang"}})
+    finished = await service.create(*(completed(f"done {i}", 10, states.SUCCEEDED, START - dt.timedelta(days=i + 1))
+                                      for i in range(4)))
     await service.advance_to(START)
     assert (await service.job(stuck))["statecode"] == 2, "claimed, and hanging"
     job_id = await service.file(bulk_delete(
@@ -246,8 +227,8 @@ async def test_deleting_bulk_delete_jobs_cascades_to_their_bulkdeleteoperations(
 
 
 async def test_top_count_and_orders_bound_what_a_query_deletes(service):
-    ids = await service.seed(*(completed(f"job {i}", 1, states.SUCCEEDED, START - dt.timedelta(hours=i + 1))
-                               for i in range(10)))
+    ids = await service.create(*(completed(f"job {i}", 1, states.SUCCEEDED, START - dt.timedelta(hours=i + 1))
+                                 for i in range(10)))
     job_id = await service.file(bulk_delete(
         {"EntityName": "asyncoperation", "TopCount": 3,
          "Criteria": {"Conditions": [condition("operationtype", "Equal", 1)]},
@@ -284,7 +265,7 @@ async def test_a_recurring_cleanup_of_succeeded_jobs_older_than_two_days(service
         cutoff = midnight(occurrence - dt.timedelta(days=days))  # OlderThanXDays counts whole days (UTC)
         now = await service.now()
         # Jobs that already finished, some long ago, two on each side of this run's cutoff...
-        await service.seed(
+        await service.create(
             *(completed(f"history {occurrence_number}.{i}", rng.choice([1, 10, 54]),
                         rng.choice([states.SUCCEEDED, states.SUCCEEDED, states.FAILED, states.CANCELED]),
                         now - dt.timedelta(minutes=rng.randint(1, 60 * 24 * 6))) for i in range(12)),
@@ -292,10 +273,10 @@ async def test_a_recurring_cleanup_of_succeeded_jobs_older_than_two_days(service
             completed(f"a second before {occurrence_number}", 1, states.SUCCEEDED, cutoff - dt.timedelta(seconds=1)),
         )
         # ...and work queued now, that runs, succeeds or fails before the occurrence.
-        await service.seed(*({"name": f"work {occurrence_number}.{i}", "operationtype": rng.choice([1, 10]),
-                              "simulation": {"duration": rng.randint(0, 120),
-                                             "outcome": rng.choice(["succeed", "succeed", "fail"])}}
-                             for i in range(8)))
+        await service.create(*({"name": f"work {occurrence_number}.{i}", "operationtype": rng.choice([1, 10]),
+                                "simulation": {"duration": rng.randint(0, 120),
+                                               "outcome": rng.choice(["succeed", "succeed", "fail"])}}
+                               for i in range(8)))
         await service.advance_to(occurrence - dt.timedelta(minutes=5))
         before = await service.jobs()
         assert all(row["statecode"] in (1, 3) for row in before.values()), "the queue is quiet before the run"
@@ -335,8 +316,8 @@ async def test_a_recurring_cleanup_of_succeeded_jobs_older_than_two_days(service
 
 
 async def test_cancelling_a_bulk_delete_before_it_runs_deletes_nothing(service):
-    await service.seed(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=10))
-                         for i in range(5)))
+    await service.create(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=10))
+                           for i in range(5)))
     job_id = await service.file(bulk_delete(
         {"EntityName": "asyncoperation", "Criteria": {"Conditions": [condition("statecode", "Equal", 3)]}},
         name="Later", start=START + dt.timedelta(hours=1)))
@@ -354,8 +335,8 @@ async def test_cancelling_a_bulk_delete_before_it_runs_deletes_nothing(service):
 
 
 async def test_cancelling_a_running_bulk_delete_deletes_nothing(service):
-    await service.seed(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=10))
-                         for i in range(5)))
+    await service.create(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=10))
+                           for i in range(5)))
     job_id = await service.file(bulk_delete(
         {"EntityName": "asyncoperation", "Criteria": {"Conditions": [condition("statecode", "Equal", 3)]}},
         name="Soon", start=START + dt.timedelta(hours=1)))
@@ -384,8 +365,8 @@ async def manual():
 
 async def test_the_work_is_rolled_back_when_the_job_moved_before_it_finished(manual):
     service, scheduler = manual
-    doomed = await service.seed(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=3))
-                                  for i in range(3)))
+    doomed = await service.create(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=3))
+                                    for i in range(3)))
     job_id = await service.file(bulk_delete(
         {"EntityName": "asyncoperation", "Criteria": {"Conditions": [condition("operationtype", "Equal", 1)]}},
         name="Raced", start=START))
@@ -404,8 +385,8 @@ async def test_the_work_is_rolled_back_when_the_job_moved_before_it_finished(man
 
 async def test_work_that_fails_fails_the_job_and_keeps_nothing(manual):
     service, scheduler = manual
-    doomed = await service.seed(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=3))
-                                  for i in range(3)))
+    doomed = await service.create(*(completed(f"done {i}", 1, states.SUCCEEDED, START - dt.timedelta(days=3))
+                                    for i in range(3)))
     job_id = await service.file(bulk_delete(
         {"EntityName": "asyncoperation", "Criteria": {"Conditions": [condition("operationtype", "Equal", 1)]}},
         name="Broken", start=START))
@@ -430,7 +411,7 @@ async def test_work_that_fails_fails_the_job_and_keeps_nothing(manual):
 
 async def test_a_type_13_job_without_a_query_is_only_simulated(manual):
     service, scheduler = manual
-    job_id, = await service.seed({"name": "seeded bulk delete", "operationtype": 13})
+    job_id, = await service.create({"name": "seeded bulk delete", "operationtype": 13})
     claimed, = await scheduler.claim_many(START, 1)
     await scheduler.finish(claimed, Result("succeeded"), START + dt.timedelta(seconds=1))
     assert [h[3] for h in await service.history(job_id)] == ["created", "claim", "succeed"]
@@ -448,6 +429,7 @@ def test_error_numbers(code, number):
     assert error_number(code) == number
 
 
+@pytest.mark.slow  # over a second: 300 random rules checked against dateutil
 def test_a_rule_that_started_long_ago_is_stepped_quickly_and_exactly():
     rng = random.Random(5)
     patterns = ["FREQ=DAILY;INTERVAL=3;", "FREQ=HOURLY;INTERVAL=5;BYMINUTE=7,40", "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,FR",

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import time
 
 import httpx
+import pytest
 
-from tests.api.test_serve import Server
+from tests.helpers import Server, wait_until
+
+pytestmark = pytest.mark.slow  # real `odata-emulator serve` processes on the wall clock
 
 API = "/api/data/v9.2/"
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def count(server: Server, filter_: str) -> int:
@@ -63,7 +56,9 @@ def test_two_servers_on_one_store_run_every_job_exactly_once(tmp_path):
         assert len(claims) == 1 and len(finishes) == 1, (job_id, entries)
         assert claims[0][3] == finishes[0][3], "finished by the instance that claimed it"
         hosts.add(claims[0][3])
-    assert len(hosts) == 2, "both schedulers took part"
+    # Usually both schedulers take part, but which one wins each claim is up to the OS's scheduling
+    # (one may claim every job before the other polls): exactly once is the property, not the split.
+    assert 1 <= len(hosts) <= 2, hosts
 
 
 def test_jobs_locked_by_a_killed_server_are_recovered_and_run_once(tmp_path):

@@ -7,14 +7,14 @@ import pytest
 from sqlalchemy import text
 
 from odata_emulator.jobs import states
-from tests.conftest import API, make_settings, start
+from tests.helpers import API, JobService, make_settings, start
 
 START = "2026-01-01T00:00:00Z"
 
 
 @pytest.fixture
-async def service():
-    em, lifespan, client = await start(make_settings(fixtures=None, concurrency=1))
+async def service(empty_store_copy):
+    em, lifespan, client = await start(make_settings(database=str(empty_store_copy), fixtures=None, concurrency=1))
     try:
         yield Service(em)
     finally:
@@ -22,34 +22,11 @@ async def service():
         await lifespan.__aexit__(None, None, None)
 
 
-class Service:
-    def __init__(self, em) -> None:
-        self.em = em
-        self.client = em.client
-
-    async def create(self, *jobs: dict) -> list[str]:
-        response = await self.client.post("/_emulator/v1/jobs", json=list(jobs))
-        assert response.status_code == 201, response.text
-        return [v["asyncoperationid"] for v in response.json()["value"]]
-
+class Service(JobService):
     async def advance(self, duration: str) -> str:
         response = await self.client.post("/_emulator/v1/clock", json={"advance": duration})
         assert response.status_code == 200, response.text
         return response.json()["now"]
-
-    async def job(self, job_id: str) -> dict:
-        response = await self.client.get(f"{API}asyncoperations({job_id})")
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def pair(self, job_id: str) -> tuple[int, int]:
-        job = await self.job(job_id)
-        return job["statecode"], job["statuscode"]
-
-    async def history(self, job_id: str) -> list[tuple[str, int, int, str]]:
-        response = await self.client.get(f"/_emulator/v1/jobs/{job_id}/history")
-        assert response.status_code == 200, response.text
-        return [(e["at"], e["statecode"], e["statuscode"], e["reason"]) for e in response.json()["value"]]
 
     async def patch(self, job_id: str, body: dict, **headers):
         return await self.client.patch(f"{API}asyncoperations({job_id})", json=body, headers=headers)

@@ -15,8 +15,7 @@ from odata_emulator.query.binder import MAX_EXPANSIONS, Binder
 from odata_emulator.query.datefunctions import CLOCK_FUNCTIONS
 from odata_emulator.query.options import QueryOptions, parse_query_string
 from odata_emulator.query.parser import parse
-from tests.conftest import DOCUMENTED
-from tests.documented import webapi_request
+from tests.helpers import DOCUMENTED, webapi_request
 
 ASYNC = MODEL.entity("asyncoperation")
 SYSTEMUSER = MODEL.entity("systemuser")

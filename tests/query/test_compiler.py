@@ -19,8 +19,7 @@ from odata_emulator.query.plan import Planner
 from odata_emulator.store.fixtures import Caller
 from odata_emulator.store.schema import METADATA
 from odata_emulator.store.values import to_epoch
-from tests.conftest import DOCUMENTED
-from tests.documented import webapi_request
+from tests.helpers import DOCUMENTED, flat, guid, webapi_request, where_of
 
 ASYNC = MODEL.entity("asyncoperation")
 USER = MODEL.entity("systemuser")
@@ -38,10 +37,6 @@ def compile_query(query: str, *, entity=ASYNC, annotations: bool = False) -> Com
     return Compiler(MODEL, entity, annotations=annotations).compile(bound)
 
 
-def flat(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def literal(element) -> str:
     """SQLite SQL with every bind parameter rendered inline, whitespace collapsed."""
     return flat(element.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
@@ -49,14 +44,6 @@ def literal(element) -> str:
 
 def sql(query: str, **kw) -> str:
     return literal(compile_query(query, **kw).statement)
-
-
-def where_of(text: str) -> str:
-    """The WHERE clause of a statement without ORDER BY/GROUP BY."""
-    clause = text.split(" WHERE ", 1)[1]
-    for end in (" GROUP BY ", " ORDER BY "):
-        clause = clause.split(end, 1)[0]
-    return clause
 
 
 # ------------------------------------------------------------------------------------ $select
@@ -513,10 +500,6 @@ def test_keyset_predicate_three_keys_and_primary_key_only():
 # ------------------------------------------------------------------------------------ keyset paging: semantics
 
 
-def _guid(i: int) -> str:
-    return f"00000000-0000-4000-8000-{i:012d}"
-
-
 # (errorcode, name, createdon, executiontimespan): NULLs and ties in every column; names differ in case
 # only ('a'/'A', 'b'/'B'), which NOCASE makes equal.
 ROWS = [
@@ -544,7 +527,7 @@ def jobs_db():
         conn.execute(
             "INSERT INTO asyncoperation (asyncoperationid, errorcode, name, createdon, executiontimespan, versionnumber) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (_guid(i), errorcode, name, createdon, span, i + 1),
+            (guid(i), errorcode, name, createdon, span, i + 1),
         )
     yield conn
     conn.close()
@@ -565,7 +548,7 @@ def jobs_db():
 def test_keyset_paging_visits_every_row_once_in_order(jobs_db, orderby, size):
     compiled = compile_query("$select=name" + (f"&$orderby={orderby}" if orderby else ""))
     everything = [r["c_asyncoperationid"] for r in jobs_db.execute(literal(compiled.statement))]
-    assert sorted(everything) == sorted(_guid(i) for i in range(len(ROWS)))
+    assert sorted(everything) == sorted(guid(i) for i in range(len(ROWS)))
 
     visited = []
     values = None

@@ -20,6 +20,7 @@ from odata_emulator.query.fetchbinder import MAX_LINK_ENTITIES, FetchBinder
 from odata_emulator.query.fetchxml import parse_fetchxml
 from odata_emulator.store.fixtures import Caller
 from odata_emulator.store.values import to_epoch
+from tests.helpers import datepart, flat, where_of
 
 ASYNC = MODEL.entity("asyncoperation")
 USER = MODEL.entity("systemuser")
@@ -47,21 +48,10 @@ def compile_fetch(text: str, *, entity=ASYNC, annotations: bool = False) -> Comp
     return Compiler(MODEL, entity, annotations).compile_fetch(bind(text, entity=entity))
 
 
-def flat(text) -> str:
-    return " ".join(str(text).split())
-
-
 def sql(text: str, **kw) -> str:
     """SQLite SQL with every bind parameter rendered inline."""
     statement = compile_fetch(text, **kw).statement
     return flat(statement.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
-
-
-def where_of(text: str) -> str:
-    clause = text.split(" WHERE ", 1)[1]
-    for end in (" GROUP BY ", " ORDER BY "):
-        clause = clause.split(end, 1)[0]
-    return clause
 
 
 def condition_sql(condition: str) -> str:
@@ -415,22 +405,6 @@ def test_date_groupings_are_whole_numbers(grouping):
                                    "<attribute name='asyncoperationid' alias='n' aggregate='count'/>",
                                    aggregate="true"))
     assert compiled.aggregate_outputs[0].edm_type == "Edm.Int32"
-
-
-def datepart(grouping: str, moment: dt.datetime) -> int:
-    """SQL Server's DATEPART with the default DATEFIRST 7: weeks start on Sunday, and the week
-    holding January 1 is week 1."""
-    if grouping == "year":
-        return moment.year
-    if grouping == "quarter":
-        return (moment.month - 1) // 3 + 1
-    if grouping == "month":
-        return moment.month
-    if grouping == "day":
-        return moment.day
-    january_1 = dt.date(moment.year, 1, 1)
-    first_sunday_on_or_before = january_1 - dt.timedelta(days=(january_1.weekday() + 1) % 7)
-    return (moment.date() - first_sunday_on_or_before).days // 7 + 1
 
 
 MOMENTS = [dt.datetime(y, m, d, h, tzinfo=dt.timezone.utc) for y, m, d, h in [

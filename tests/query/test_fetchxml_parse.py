@@ -19,7 +19,7 @@ from odata_emulator.query.fetchxml import (
     parse_fetchxml,
     to_fetchxml,
 )
-from tests.conftest import DOCUMENTED
+from tests.helpers import DOCUMENTED
 
 COLUMNS_01 = [
     "asyncoperationid", "completedon", "createdby", "createdon", "data", "dependencytoken", "depth", "errorcode",

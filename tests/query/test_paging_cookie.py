@@ -30,6 +30,7 @@ from odata_emulator.query.paging import (
 )
 from odata_emulator.store.schema import METADATA
 from odata_emulator.store.values import to_epoch, parse_datetime
+from tests.helpers import guid
 
 ASYNC = MODEL.entity("asyncoperation")
 LAST_ID = "8151925c-cde2-e411-80db-00155d2a68cb"
@@ -305,10 +306,6 @@ def test_every_truncation_and_corruption_is_valid_or_invalid_skiptoken():
 # ------------------------------------------------------------------------------------ paging through cookies
 
 
-def _guid(i: int) -> str:
-    return f"00000000-0000-4000-8000-{i:012d}"
-
-
 ROWS = [  # (errorcode, name, createdon): NULLs and ties
     (None, "b", 100), (5, "A", None), (5, "a", 100), (None, None, 200), (1, "c", None), (9, "B", 300),
     (5, None, 100), (None, "b", None), (1, "a", 200), (9, "c", 300),
@@ -329,7 +326,7 @@ def test_paging_through_encoded_cookies_visits_every_row_once(orderby):
     try:
         conn.execute(str(CreateTable(METADATA.tables["asyncoperation"]).compile(dialect=sqlite.dialect())))
         conn.executemany("INSERT INTO asyncoperation (asyncoperationid, errorcode, name, createdon) VALUES (?, ?, ?, ?)",
-                         [(_guid(i), *row) for i, row in enumerate(ROWS)])
+                         [(guid(i), *row) for i, row in enumerate(ROWS)])
         everything = [r["c_asyncoperationid"] for r in run(compiled.statement)]
         visited, cookie, page_number = [], None, 1
         while True:

@@ -369,7 +369,7 @@ def test_documented_query_texts_are_in_the_corpus() -> None:
     from urllib.parse import urlsplit
 
     from odata_emulator.query.options import parse_query_string
-    from tests.documented import webapi_request
+    from tests.helpers import webapi_request
 
     texts = {(start, text) for _, start, text, expected in CASES if not expected.startswith("error: ")}
     documented = Path(__file__).resolve().parents[2] / "fixtures" / "documented-queries"

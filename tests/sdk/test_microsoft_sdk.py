@@ -16,6 +16,8 @@ from azure.core.credentials import AccessToken  # noqa: E402
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient  # noqa: E402
 from PowerPlatform.Dataverse.models.filters import col  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real server (the `dataverse_server` fixture) and the SDK's aiohttp client
+
 
 class DummyCredential:
     """Any object with an async get_token passes the SDK's AsyncTokenCredential protocol."""

@@ -37,7 +37,7 @@ async def test_every_write_gives_the_row_a_new_version(file_store):
 
 
 async def test_a_store_made_before_an_index_existed_gets_it_at_start(tmp_path):
-    from tests.conftest import make_settings, running
+    from tests.helpers import make_settings, running
 
     path = tmp_path / "old.db"
     async with running(make_settings(database=str(path))):
