@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from . import report, server, store
+from . import tds as tds_bench
 from .load import FALLBACK, WRK, LoadResult, load_generator
 from .progress import say, shout
 from .scheduler import SchedulerResult, measure_scheduler
@@ -61,6 +62,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds to wait for one scheduler clock advance (default 120)")
     parser.add_argument("--no-scheduler", action="store_true", help="skip the scheduler measurements")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements")
+    parser.add_argument("--no-tds", action="store_true", help="skip the TDS (SQL) endpoint measurements")
     parser.add_argument("--cache-dir", type=Path, default=store.CACHE_DIR, help="where generated stores are kept")
     parser.add_argument("--out", type=Path, help="also write the markdown report to this file")
     parser.add_argument("--json", type=Path, help="write the raw numbers to this JSON file")
@@ -87,6 +89,7 @@ class Results:
     scheduler: list[SchedulerResult] = dataclasses.field(default_factory=list)
     store_fingerprint: str = ""
     failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (measurement, exception)
+    tds: list[tds_bench.TdsResult] = dataclasses.field(default_factory=list)
 
 
 def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
     results.store_fingerprint = base.fingerprint
     for size in args.sizes:
         measured = guarded(f"N={report.size_label(size)}", results,
-                           lambda: measure_size(args, base, size, work_dir, plan))
+                           lambda: measure_size(args, base, size, work_dir, plan, results))
         if measured is not None:
             results.stores.append(measured)
     if not args.no_startup:
@@ -114,13 +117,19 @@ def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
 
 
 def measure_size(args: argparse.Namespace, base: store.BaseStore, size: int, work_dir: Path,
-                 plan: LoadPlan) -> StoreResult:
+                 plan: LoadPlan, results: Results) -> StoreResult:
     say(f"N={size}: preparing the store (seed {args.seed}, schema {base.fingerprint})")
     prepared = store.materialize(base, size, args.seed, work_dir, args.cache_dir)
     if prepared.generated_in_s is not None:
         say(f"N={size}: generated in {prepared.generated_in_s:.1f} s (cached for the next runs)")
     try:
-        return measure_store(args.emulator, prepared, work_dir, plan, CONNECTIONS)
+        measured = measure_store(args.emulator, prepared, work_dir, plan, CONNECTIONS)
+        if not args.no_tds:
+            found = guarded(f"TDS N={report.size_label(size)}", results,
+                            lambda: tds_bench.measure_tds(args.emulator, prepared, work_dir))
+            if found is not None:
+                results.tds.append(found)
+        return measured
     finally:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{prepared.path}{suffix}").unlink(missing_ok=True)
@@ -151,6 +160,7 @@ def rows_of(results: Results) -> list[report.Row]:
     rows = [report.Row(label, report.DASH, f"FAILED: {error}", failed=True) for label, error in results.failures]
     for result in results.stores:
         rows += report.store_rows(result, results.trivial)
+    rows += tds_bench.rows(results.tds)
     rows += report.startup_rows(results.startup)
     rows += report.scheduler_rows(*(next((r for r in results.scheduler if r.kind == kind), None)
                                     for kind in ("independent", "chain")))
@@ -186,6 +196,7 @@ def notes_of(args: argparse.Namespace, results: Results, seconds: float, argv: l
         "Pages and the walk use one keep-alive http.client connection; the walk's time is the sum of its requests "
         "(send to last byte), without the client's JSON parsing.",
         f"Peak RSS: VmHWM of the server process ({rss}) after all its measurements at that N.",
+        *([tds_bench.NOTE] if results.tds else []),
         f"Scheduler: a fresh `serve --clock virtual --no-fixtures` store; {args.scheduler_jobs} jobs with "
         "`simulation.duration` 0 seeded through POST /_emulator/v1/jobs (1000 per request), then one timed "
         "POST /_emulator/v1/clock {\"advance\": \"PT1S\"}; Succeeded counted with a $apply aggregate; the chain's "
@@ -254,6 +265,7 @@ def raw_numbers(args: argparse.Namespace, results: Results, seconds: float, argv
         "startup": plain(results.startup) if results.startup else None,
         "scheduler": [plain(result) for result in results.scheduler],
         "failures": results.failures,
+        "tds": [plain(result) for result in results.tds],
     }
 
 

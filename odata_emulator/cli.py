@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
@@ -47,8 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-scheduler", action="store_true", help="do not run system jobs")
     serve.add_argument("--require-auth", action="store_true",
                        help="answer 401 to requests without 'Authorization: Bearer <token>' (any token is accepted)")
-    serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-cert", type=Path, default=None,
+                       help="serve HTTPS (and TLS on the TDS endpoint) with this certificate (PEM)")
     serve.add_argument("--tls-key", type=Path, default=None, help="the private key of --tls-cert (PEM)")
+    serve.add_argument("--tds", action="store_true",
+                       help="also serve Dataverse's read-only SQL over TDS (SQL Server's protocol), on --host")
+    serve.add_argument("--tds-port", type=int, default=1433,
+                       help="port of the TDS endpoint (default 1433; 0: a free one, printed on stderr)")
+    serve.add_argument("--tds-encrypt", choices=("off", "optional", "required"), default="optional",
+                       help="TLS on the TDS endpoint: as the client asks (optional, default), always (required), "
+                            "never (off); the certificate is --tls-cert, or one generated at start")
+    serve.add_argument("--tds-password", default=os.environ.get("ODATA_EMULATOR_TDS_PASSWORD"),
+                       help="with --require-auth, the password a TDS login must carry unless it carries a bearer "
+                            "token (default: $ODATA_EMULATOR_TDS_PASSWORD)")
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -71,6 +83,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
         concurrency=args.concurrency,
         lease_seconds=args.lease_seconds,
         require_auth=args.require_auth,
+        tds=args.tds,
+        tds_host=args.host,
+        tds_port=args.tds_port,
+        tds_encrypt=args.tds_encrypt,
+        tds_password=args.tds_password,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 

@@ -27,6 +27,7 @@ class Emulator:
         self.caller: Caller = EMPTY_CALLER
         self.scheduler = Scheduler(self.store, self.clock, concurrency=settings.concurrency,
                                    lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds)
+        self.tds = None  # the TDS endpoint (tds/server.py), when settings.tds
         self.ready = False
 
     @staticmethod
@@ -63,10 +64,25 @@ class Emulator:
             self.caller = await ensure_initialized(conn, self.model, dataset, now)
         if self.settings.scheduler and not self.clock.virtual:
             self.scheduler.start()
+        if self.settings.tds:
+            await self._start_tds()
         self.ready = True
+
+    async def _start_tds(self) -> None:
+        """The TDS endpoint reads the same store's file, on the same clock, beside the Web API."""
+        from .tds.server import TdsServer
+
+        s = self.settings
+        self.tds = TdsServer(database_path=self.store.engine.url.database, clock=self.clock, host=s.tds_host,
+                             port=s.tds_port, encrypt=s.tds_encrypt, cert=s.tls_cert, key=s.tls_key,
+                             require_auth=s.require_auth, password=s.tds_password)
+        await self.tds.start()
 
     async def stop(self) -> None:
         self.ready = False
+        if self.tds is not None:
+            await self.tds.stop()
+            self.tds = None
         await self.scheduler.stop()
         await self.store.close()
 

@@ -29,3 +29,13 @@ class Settings:
     poll_seconds: float = 0.2
     # Answer 401 to requests without `Authorization: Bearer <token>` (any token is accepted).
     require_auth: bool = False
+    # The TDS endpoint (`serve --tds`): SQL clients read the store with Dataverse's SQL.
+    tds: bool = False
+    tds_host: str = "127.0.0.1"
+    tds_port: int = 1433  # 0: the OS picks a free port (printed on stderr)
+    tds_encrypt: str = "optional"  # "off" | "optional" | "required"
+    # With require_auth, a TDS login's password must be this (or a bearer token).
+    tds_password: str | None = None
+    # The certificate for TLS (PEM); None: one is generated at start.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None

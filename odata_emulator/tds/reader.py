@@ -1,0 +1,217 @@
+"""Reading the store for one TDS session: its own SQLite connection to the store's file, read-only
+(`PRAGMA query_only`: it can never take the write lock), used from worker threads so that the event
+loop never waits on SQLite. Rows are fetched and encoded into ROW tokens a chunk at a time, so a large
+result never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import threading
+import time
+from concurrent.futures import Executor
+from typing import Any, Callable
+
+from . import functions
+from .errors import Overflow, Refused, SqlError
+from .translate import ConversionFailed
+
+CHUNK_BYTES = 128 * 1024  # ROW bytes encoded per hop to the worker thread
+# A statement first runs on the event loop for at most INLINE_SECONDS (checked every INLINE_STEPS SQLite
+# VM steps): small answers (an aggregate over an index, a few rows) skip the hop to a worker thread,
+# which costs more than they do. One that needs longer is stopped and run again in a worker thread.
+INLINE_SECONDS = 0.002
+INLINE_STEPS = 1000
+FIRST_CHUNK_ROWS = 256
+MAX_CHUNK_ROWS = 8192
+
+
+class Cancelled(Exception):
+    """The statement was interrupted (attention, or the client went away)."""
+
+
+class DateOverflow(SqlError):
+    number = 517
+    severity = 16
+
+
+class StoreReader:
+    def __init__(self, path: str, executor: Executor) -> None:
+        self._path = path
+        self._executor = executor
+        self._db: sqlite3.Connection | None = None
+        self._failures: list[BaseException] = []
+        self._closed = False
+        # One statement at a time on the connection, whatever thread runs it: a call left running by a
+        # cancelled task (the server stopping) finishes before the cursor or the connection is closed.
+        self._lock = threading.Lock()
+
+    async def _call(self, function: Callable, *args) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor,
+                                                                functools.partial(self._locked, function, *args))
+
+    def _locked(self, function: Callable, *args) -> Any:
+        with self._lock:
+            return function(*args)
+
+    # ------------------------------------------------------------------ in the worker thread
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA query_only=1")
+            functions.register(db, self._failures)
+            self._db = db
+        return self._db
+
+    def _execute(self, sql: str, args: dict) -> sqlite3.Cursor:
+        self._failures.clear()
+        try:
+            return self._connection().execute(sql, args)
+        except (sqlite3.Error, OverflowError) as exc:
+            raise self._error(exc) from None
+
+    def _fetch(self, cursor: sqlite3.Cursor, encode: Callable[[list], bytes], rows: int) -> tuple[bytes, int, bool]:
+        try:
+            batch = cursor.fetchmany(rows)
+        except (sqlite3.Error, OverflowError) as exc:
+            raise self._error(exc) from None
+        return encode(batch), len(batch), len(batch) < rows
+
+    def _start(self, sql: str, args: dict, encode: Callable[[list], bytes],
+               rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool]:
+        """Runs the statement and encodes its first chunk, in one hop; the cursor is closed already
+        (None) when that chunk was all."""
+        cursor = self._execute(sql, args)
+        try:
+            data, count, finished = self._fetch(cursor, encode, rows)
+        except BaseException:
+            cursor.close()
+            raise
+        if finished:
+            cursor.close()
+            return None, data, count, True
+        return cursor, data, count, False
+
+    def start_inline(self, sql: str, args: dict, encode: Callable[[list], bytes],
+                     rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool] | None:
+        """`_start` on the calling thread (the event loop), within INLINE_STEPS; None when the statement
+        needs more (it is stopped, and nothing of it was sent)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self._inline(sql, args, encode, rows)
+        finally:
+            self._lock.release()
+
+    def _inline(self, sql: str, args: dict, encode: Callable[[list], bytes],
+                rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool] | None:
+        db = self._connection()
+        stopped = []
+        deadline = time.perf_counter() + INLINE_SECONDS
+
+        def budget() -> int:
+            if time.perf_counter() < deadline:
+                return 0
+            stopped.append(True)
+            return 1
+
+        db.set_progress_handler(budget, INLINE_STEPS)
+        try:
+            cursor = db.execute(sql, args)
+            batch = cursor.fetchmany(rows)
+        except sqlite3.OperationalError as exc:
+            if stopped:
+                return None
+            raise self._error(exc) from None
+        except (sqlite3.Error, OverflowError) as exc:
+            raise self._error(exc) from None
+        finally:
+            db.set_progress_handler(None, 0)
+        if len(batch) == rows:  # more to come: the rest goes through the worker threads
+            return cursor, encode(batch), len(batch), False
+        cursor.close()
+        return None, encode(batch), len(batch), True
+
+    def _close_cursor(self, cursor: sqlite3.Cursor) -> None:
+        try:
+            cursor.close()
+        except sqlite3.Error:
+            pass
+
+    def _first(self, sql: str, args: dict) -> tuple | None:
+        cursor = self._execute(sql, args)
+        try:
+            return cursor.fetchone()
+        except (sqlite3.Error, OverflowError) as exc:
+            raise self._error(exc) from None
+        finally:
+            cursor.close()
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _error(self, exc: BaseException) -> BaseException:
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and "interrupted" in text:
+            return Cancelled()
+        if self._failures:
+            failure = self._failures[-1]
+            if isinstance(failure, functions.ConversionError):
+                return ConversionFailed(str(failure))
+            if isinstance(failure, OverflowError):
+                return DateOverflow("Adding a value to a 'datetime' column caused an overflow.")
+            if isinstance(failure, ValueError):
+                return ConversionFailed(f"Conversion failed: {failure}")
+            return Refused(f"{type(failure).__name__}: {failure}")
+        if isinstance(exc, OverflowError):
+            return Overflow("Arithmetic overflow error converting expression to data type bigint.")
+        if isinstance(exc, sqlite3.DataError):
+            return Overflow(text)
+        return Refused(f"The emulator could not run the statement: {text}.")
+
+    # ------------------------------------------------------------------ from the event loop
+
+    async def execute(self, sql: str, args: dict) -> sqlite3.Cursor:
+        return await self._call(self._execute, sql, args)
+
+    async def start(self, sql: str, args: dict, encode: Callable[[list], bytes],
+                    rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool]:
+        return await self._call(self._start, sql, args, encode, rows)
+
+    async def fetch(self, cursor: sqlite3.Cursor, encode: Callable[[list], bytes],
+                    rows: int) -> tuple[bytes, int, bool]:
+        return await self._call(self._fetch, cursor, encode, rows)
+
+    async def close_cursor(self, cursor: sqlite3.Cursor) -> None:
+        await self._call(self._close_cursor, cursor)
+
+    async def first(self, sql: str, args: dict) -> tuple | None:
+        return await self._call(self._first, sql, args)
+
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection now (thread-safe)."""
+        db = self._db
+        if db is not None:
+            try:
+                db.interrupt()
+            except sqlite3.Error:
+                pass
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._call(self._close)
+
+
+def next_chunk_rows(rows: int, data_bytes: int) -> int:
+    """How many rows the next chunk asks for: about CHUNK_BYTES of ROW tokens."""
+    if rows == 0:
+        return FIRST_CHUNK_ROWS
+    per_row = max(1, data_bytes // rows)
+    return max(16, min(MAX_CHUNK_ROWS, CHUNK_BYTES // per_row))

@@ -1,0 +1,158 @@
+"""Tokens and values on the wire: each type's TYPE_INFO and value bytes (from the store's forms), the
+fast row encoder against the value-by-value one, and DONE/ERROR/ENVCHANGE/RETURNVALUE."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+import struct
+import uuid
+
+import pytest
+
+from odata_emulator.tds import rows, tokens, types
+from odata_emulator.tds.errors import Overflow
+from odata_emulator.tds.types import SqlType, decimal_type, nvarchar
+from tests.tds.wire import read_tokens
+
+EPOCH_2026 = 1_793_491_200  # 2026-11-01T00:00:00Z
+
+
+@pytest.mark.parametrize("sqltype, info", [
+    (types.INT, b"\x26\x04"),
+    (types.BIGINT, b"\x26\x08"),
+    (types.SMALLINT, b"\x26\x02"),
+    (types.TINYINT, b"\x26\x01"),
+    (types.BIT_TYPE, b"\x68\x01"),
+    (types.FLOAT, b"\x6d\x08"),
+    (types.REAL, b"\x6d\x04"),
+    (types.GUID, b"\x24\x10"),
+    (types.DATETIME_TYPE, b"\x6f\x08"),
+    (types.DATE, b"\x28"),
+    (nvarchar(256), b"\xe7\x00\x02" + types.COLLATION),
+    (types.NVARCHAR_MAX, b"\xe7\xff\xff" + types.COLLATION),
+    (decimal_type(18, 2), b"\x6a\x09\x12\x02"),
+    (types.MONEY_TYPE, b"\x6a\x09\x13\x04"),
+])
+def test_type_info(sqltype, info):
+    assert sqltype.type_info() == info
+
+
+GUID = "032a576c-27be-4fc1-bef9-0c6ca8c16da9"
+
+
+@pytest.mark.parametrize("sqltype, stored, wire", [
+    (types.INT, 7, b"\x04\x07\x00\x00\x00"),
+    (types.INT, -1, b"\x04\xff\xff\xff\xff"),
+    (types.INT, None, b"\x00"),
+    (types.BIGINT, 2**40, b"\x08" + struct.pack("<q", 2**40)),
+    (types.BIT_TYPE, 1, b"\x01\x01"),
+    (types.BIT_TYPE, 0, b"\x01\x00"),
+    (types.FLOAT, 16.65, b"\x08" + struct.pack("<d", 16.65)),
+    # uniqueidentifier: the first three groups little-endian (MS-TDS 2.2.5.5.1.7)
+    (types.GUID, GUID, b"\x10" + uuid.UUID(GUID).bytes_le),
+    (types.GUID, None, b"\x00"),
+    # datetime: days since 1900-01-01, then 1/300 s since midnight
+    (types.DATETIME_TYPE, EPOCH_2026 + 3661, b"\x08" + struct.pack("<iI", 46_325, 3661 * 300)),
+    (types.DATETIME_TYPE, 0.5, b"\x08" + struct.pack("<iI", 25_567, 150)),
+    (types.DATE, EPOCH_2026, b"\x03" + (739_920).to_bytes(3, "little")),
+    (nvarchar(20), "Jöb", b"\x06\x00" + "Jöb".encode("utf-16-le")),
+    (nvarchar(20), None, b"\xff\xff"),
+    (nvarchar(20), "", b"\x00\x00"),
+    # nvarchar(max) as PLP: total length, one chunk, the terminator
+    (types.NVARCHAR_MAX, "ab", struct.pack("<QI", 4, 4) + "ab".encode("utf-16-le") + b"\x00" * 4),
+    (types.NVARCHAR_MAX, "", b"\x00" * 12),
+    (types.NVARCHAR_MAX, None, b"\xff" * 8),
+    (decimal_type(18, 2), 12.345, b"\x09\x01" + (1235).to_bytes(8, "little")),
+    (decimal_type(18, 2), -1, b"\x09\x00" + (100).to_bytes(8, "little")),
+])
+def test_values_from_their_storage_form(sqltype, stored, wire):
+    assert types.encoder(sqltype)(stored) == wire
+
+
+def test_the_datetime_encoding_reads_back_as_the_moment():
+    moment = dt.datetime(2026, 10, 23, 22, 37, 1)
+    days, ticks = types.datetime_parts(types.epoch_of(moment))
+    assert dt.datetime(1900, 1, 1) + dt.timedelta(days=days, seconds=ticks / 300) == moment
+
+
+@pytest.mark.parametrize("sqltype, value, message", [
+    (types.INT, 2**31, "Arithmetic overflow error converting expression to data type int."),
+    (types.TINYINT, -1, "data type tinyint"),
+    (types.DATETIME_TYPE, -7_000_000_000, "out-of-range"),
+    (types.GUID, "not a guid", "uniqueidentifier"),
+    (nvarchar(10), "x" * 4001, "would be truncated"),
+])
+def test_values_that_do_not_fit_are_sql_server_errors(sqltype, value, message):
+    with pytest.raises(Overflow, match=message):
+        types.encoder(sqltype)(value)
+
+
+def random_value(sqltype: SqlType, rng: random.Random):
+    if rng.random() < 0.15:
+        return None
+    name = sqltype.name
+    if name == "int":
+        return rng.randint(-2**31, 2**31 - 1)
+    if name == "bigint":
+        return rng.randint(-2**63, 2**63 - 1)
+    if name == "bit":
+        return rng.randint(0, 1)
+    if name == "float":
+        return rng.uniform(-1e9, 1e9)
+    if name == "uniqueidentifier":
+        return str(uuid.UUID(int=rng.getrandbits(128)))
+    if name in ("datetime", "date"):
+        return rng.randint(-2_208_988_800, 253_402_300_799)
+    if name == "nvarchar":
+        return "".join(rng.choice("abcé中😀 ") for _ in range(rng.randint(0, 40)))
+    raise AssertionError(name)
+
+
+def test_the_fast_row_encoder_writes_what_the_value_by_value_one_writes():
+    """The SQLite side of the fast path (`wire_sql`) and the generated encoder, against `types.encoder`."""
+    shape = [types.INT, types.BIGINT, types.BIT_TYPE, types.FLOAT, types.GUID, types.DATETIME_TYPE, types.DATE,
+             nvarchar(40), types.NVARCHAR_MAX]
+    rng = random.Random(1)
+    stored = [tuple(random_value(t, rng) for t in shape) for _ in range(500)]
+    stored += [(None,) * len(shape), (0, 0, 0, 0.0, GUID, -2_208_988_800, 0, "", "")]
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE TABLE t ({', '.join(f'c{i}' for i in range(len(shape)))})")
+    db.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(shape))})", stored)
+    wire_sql = ", ".join(rows.wire_sql(t, f"c{i}") for i, t in enumerate(shape))
+    wire_rows = db.execute(f"SELECT {wire_sql} FROM t ORDER BY rowid").fetchall()
+    assert rows.rows_encoder(shape)(wire_rows) == tokens.rows(shape, stored)
+
+
+def test_a_chunk_with_an_unusual_value_is_encoded_value_by_value():
+    shape = [types.INT, nvarchar(10)]
+    encode = rows.rows_encoder(shape)
+    assert encode([(1, "a"), (2.9, 5)]) == tokens.rows(shape, [(1, "a"), (2, "5")])
+    with pytest.raises(Overflow):
+        encode([(1, "a"), (2**40, "b")])
+
+
+def test_done_error_info_envchange():
+    stream = (tokens.message(40000, 1, 16, "Nope.", "srv", "", 3) + tokens.message(5701, 2, 0, "Hi.", info=True)
+              + tokens.envchange(tokens.ENV_DATABASE, "new", "old")
+              + tokens.envchange_bytes(tokens.ENV_BEGIN_TRANSACTION, b"\x01" * 8)
+              + tokens.done(tokens.DONE_MORE | tokens.DONE_COUNT, 12, tokens.CMD_SELECT)
+              + tokens.done(tokens.DONE_ERROR, token=tokens.DONEPROC))
+    reply = read_tokens(stream)
+    assert [(e.number, e.state, e.severity, e.message, e.line) for e in reply.errors] == [(40000, 1, 16, "Nope.", 3)]
+    assert [(e.number, e.message) for e in reply.infos] == [(5701, "Hi.")]
+    assert reply.envchanges == [(1, "new".encode("utf-16-le"), "old".encode("utf-16-le")), (8, b"\x01" * 8, b"")]
+    assert reply.dones == [(0xFD, 0x11, 12), (0xFE, 0x02, 0)]
+    assert tokens.done(tokens.DONE_ATTN) == b"\xfd\x20\x00\x00\x00" + bytes(8)
+
+
+def test_colmetadata_rows_and_returnvalue():
+    columns = [("statecode", types.INT), ("name", nvarchar(256)), ("", types.GUID)]
+    stream = (tokens.colmetadata(columns) + tokens.rows([t for _, t in columns], [(3, "Job", GUID), (None, None, None)])
+              + tokens.returnstatus(0) + tokens.returnvalue(0, "@handle", types.INT, 1))
+    reply = read_tokens(stream)
+    assert reply.results[0].columns == [("statecode", 0x26), ("name", 0xE7), ("", 0x24)]
+    assert reply.rows == [[3, "Job", uuid.UUID(GUID)], [None, None, None]]
+    assert reply.return_status == [0]
+    assert reply.return_values == [("@handle", 1)]
