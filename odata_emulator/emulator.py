@@ -13,7 +13,8 @@ from .query.plan import Planner
 from .settings import Settings
 from .store.engine import Store, create_schema
 from .jobs import recurrence
-from .store.fixtures import EMPTY_CALLER, Caller, clear_data, ensure_initialized, read_dataset, reference_time, shift_of
+from .store.fixtures import (EMPTY_CALLER, Caller, clear_data, ensure_initialized, is_initialized, read_dataset,
+                             reference_time, shift_of)
 from .store.values import parse_datetime
 
 
@@ -58,9 +59,13 @@ class Emulator:
 
     async def start(self) -> None:
         now = self.clock.now()
-        dataset = await self._dataset(now)
         async with self.store.write() as conn:
             await create_schema(conn, self.model)
+            initialized = await is_initialized(conn)
+        # A store already initialized is kept as it is: its data set is not read (nor checked) again.
+        # (Should another instance initialize it meanwhile, ensure_initialized sees that and keeps it.)
+        dataset = None if initialized else await self._dataset(now)
+        async with self.store.write() as conn:
             self.caller = await ensure_initialized(conn, self.model, dataset, now)
         if self.settings.scheduler and not self.clock.virtual:
             self.scheduler.start()

@@ -171,9 +171,9 @@ def _create_all(sync_conn) -> None:
 
 
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
-    """EntityDefinitions rows are the model itself; they are rewritten at every start."""
+    """EntityDefinitions rows are the model itself: at every start they are made to match it
+    (rewritten only when they differ, so that starting on an up-to-date store writes nothing)."""
     table = METADATA.tables["EntityMetadata"]
-    await conn.execute(table.delete())
     rows = [
         {
             "MetadataId": e.metadata_id,
@@ -194,6 +194,11 @@ async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
         for e in model.entities
         if not e.is_metadata
     ]
+    columns = [table.c[name] for name in rows[0]]
+    stored = [dict(row._mapping) for row in await conn.execute(select(*columns).order_by(table.c.LogicalName))]
+    if stored == sorted(rows, key=lambda row: row["LogicalName"]):
+        return
+    await conn.execute(table.delete())
     await conn.execute(insert(table), rows)
 
 

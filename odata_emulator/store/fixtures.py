@@ -9,6 +9,7 @@ still means something, whatever the day. With the virtual clock starting at the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,16 @@ class Caller:
 
 
 def read_dataset(directory: Path) -> dict:
-    with open(directory / DATASET, encoding="utf-8") as handle:
+    """The data set in `directory`, parsed once per process for as long as its file is unchanged
+    (tests and `reset` start many emulators on one data set). Shared: read it, never modify it."""
+    path = Path(directory) / DATASET
+    stat = path.stat()
+    return _parsed(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict:
+    with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 
@@ -82,6 +92,11 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
 def shift_of(dataset: dict, now: dt.datetime) -> dt.timedelta:
     """How far the data set's timestamps move when it is loaded at `now`."""
     return dt.timedelta(seconds=int((now - parse_datetime(dataset["reference_time"])).total_seconds()))
+
+
+async def is_initialized(conn) -> bool:
+    """Whether the store holds a data set (or was initialized empty) already."""
+    return await read_meta(conn, "caller") is not None
 
 
 async def ensure_initialized(conn, model: EntityModel, dataset: dict | None, now: dt.datetime) -> Caller:

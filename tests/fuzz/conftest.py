@@ -37,6 +37,15 @@ settings.register_profile("long", max_examples=4000, deadline=None, database=Non
 settings.register_profile("explore", settings.get_profile("long"), phases=[Phase.explicit, Phase.generate])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """Every fuzz test takes seconds: out of the fast loop (`pytest -m "not slow"`), in CI."""
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="module")
 def harness(request):
