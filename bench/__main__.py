@@ -21,8 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from . import report, server, store
 from . import tds as tds_bench
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
     results.store_fingerprint = base.fingerprint
     for size in args.sizes:
         measured = guarded(f"N={report.size_label(size)}", results,
-                           lambda: measure_size(args, base, size, work_dir, plan, results))
+                           lambda size=size: measure_size(args, base, size, work_dir, plan, results))
         if measured is not None:
             results.stores.append(measured)
     if not args.no_startup:
@@ -110,8 +111,8 @@ def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
     if not args.no_scheduler:
         for chain in (False, True):
             measured = guarded(f"scheduler ({'chain' if chain else 'independent'})", results,
-                               lambda: measure_scheduler(args.emulator, work_dir, args.scheduler_jobs,
-                                                         args.scheduler_timeout, chain))
+                               lambda chain=chain: measure_scheduler(args.emulator, work_dir, args.scheduler_jobs,
+                                                                     args.scheduler_timeout, chain))
             if measured is not None:
                 results.scheduler.append(measured)
 
@@ -152,7 +153,7 @@ def measure_trivial(python: str, work_dir: Path, plan: LoadPlan) -> tuple[LoadRe
     for load in loads:
         if not load.ok:
             shout(f"trivial app at {load.connections} connection(s): {'; '.join(load.errors)}")
-    say("trivial starlette app: " + ", ".join(f"{l.requests_per_s:,.0f} req/s at {l.connections} conn" for l in loads))
+    say("trivial starlette app: " + ", ".join(f"{run.requests_per_s:,.0f} req/s at {run.connections} conn" for run in loads))
     return loads  # type: ignore[return-value]
 
 
@@ -174,33 +175,33 @@ def notes_of(args: argparse.Namespace, results: Results, seconds: float, argv: l
     fixture_jobs = results.stores[0].total_jobs - results.stores[0].size if results.stores else "the"
     return [
         f"Machine: {_cpu_count()} CPUs ({_cpu_model()}), {_memory()}; Linux {platform.release()}.",
-        f"Harness Python {platform.python_version()}; emulator `{args.emulator}` ({_version(args.emulator)}) on "
-        f"{python} ({_output([python, '--version'])}, {_stack_versions(python)}).",
-        f"Load generator: {_generator_text(args.load_generator)} on the same machine (it competes with the server "
+        (f"Harness Python {platform.python_version()}; emulator `{args.emulator}` ({_version(args.emulator)}) on "
+        f"{python} ({_output([python, '--version'])}, {_stack_versions(python)})."),
+        (f"Load generator: {_generator_text(args.load_generator)} on the same machine (it competes with the server "
         f"for the CPUs); 1 connection = -t1 -c1, 16 connections = -t2 -c16; {args.duration:g} s per run, stretched "
         f"up to {max(args.duration, args.max_duration):g} s when one answer is slow. Every answer must be 200, and "
-        "each URL's first answer is checked against SQL (aggregate groups and counts, row counts) before it is loaded.",
-        "Servers: `odata-emulator serve --database <copy of the store> --port <free> --clock virtual "
+        "each URL's first answer is checked against SQL (aggregate groups and counts, row counts) before it is loaded."),
+        ("Servers: `odata-emulator serve --database <copy of the store> --port <free> --clock virtual "
         "--aggregate-limit 0 --log-level warning`: the virtual clock keeps every job still while measuring; "
         "--aggregate-limit 0 (unlimited) because Dataverse's default of 50,000 rows would refuse the documented "
-        "aggregates at 100k and more.",
+        "aggregates at 100k and more."),
         f"Stores: the emulator's own start-up creates the schema and loads its bundled fixtures ({fixture_jobs} jobs, the "
         f"users, teams and business units that $expand reaches), then N generated jobs are appended (seed "
         f"{args.seed}, generator v{store.GENERATOR_VERSION}, schema+fixtures {results.store_fingerprint}); "
         + (f"generated in this run: {', '.join(generated)}." if generated else "all taken from the cache."),
-        "Limits: the same SQL on the same file with stdlib sqlite3 (the documented `.sql` files for 02-05; for 01 the "
+        ("Limits: the same SQL on the same file with stdlib sqlite3 (the documented `.sql` files for 02-05; for 01 the "
         "selected columns with LEFT JOINs for the six expanded names, ORDER BY the key, LIMIT 1000; FetchXML forms "
         "against the same SQL as their Web API twins), median of repeated executions including fetchall; pages: "
         "that SQL fetch plus `json.dumps` of the rows as dicts; single-row req/s: a one-route starlette app "
-        "(bench/trivial.py) under the same interpreter and uvicorn options; start-up: the same app's time to first 200.",
-        "Pages and the walk use one keep-alive http.client connection; the walk's time is the sum of its requests "
-        "(send to last byte), without the client's JSON parsing.",
+        "(bench/trivial.py) under the same interpreter and uvicorn options; start-up: the same app's time to first 200."),
+        ("Pages and the walk use one keep-alive http.client connection; the walk's time is the sum of its requests "
+        "(send to last byte), without the client's JSON parsing."),
         f"Peak RSS: VmHWM of the server process ({rss}) after all its measurements at that N.",
         *([tds_bench.NOTE] if results.tds else []),
-        f"Scheduler: a fresh `serve --clock virtual --no-fixtures` store; {args.scheduler_jobs} jobs with "
+        (f"Scheduler: a fresh `serve --clock virtual --no-fixtures` store; {args.scheduler_jobs} jobs with "
         "`simulation.duration` 0 seeded through POST /_emulator/v1/jobs (1000 per request), then one timed "
         "POST /_emulator/v1/clock {\"advance\": \"PT1S\"}; Succeeded counted with a $apply aggregate; the chain's "
-        f"order checked from each job's final row version (@odata.etag) by sequence; timeout {args.scheduler_timeout:g} s.",
+        f"order checked from each job's final row version (@odata.etag) by sequence; timeout {args.scheduler_timeout:g} s."),
         f"Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; total run time {seconds / 60:.1f} min.",
         f"Command (from {os.getcwd()}): `{shlex.join([sys.executable, '-m', 'bench', *argv])}`",
     ]
@@ -241,8 +242,8 @@ def _version(emulator: str) -> str:
 
 
 def _stack_versions(python: str) -> str:
-    return _output([python, "-c", "import sqlite3, starlette, uvicorn; print(f'starlette {starlette.__version__}, "
-                                  "uvicorn {uvicorn.__version__}, SQLite {sqlite3.sqlite_version}')"])
+    return _output([python, "-c", ("import sqlite3, starlette, uvicorn; print(f'starlette {starlette.__version__}, "
+                                  "uvicorn {uvicorn.__version__}, SQLite {sqlite3.sqlite_version}')")])
 
 
 def _generator_text(generator: str) -> str:
@@ -306,4 +307,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except KeyboardInterrupt:  # servers and work files are already gone (main's finally)
         shout("interrupted")
-        raise SystemExit(130)
+        raise SystemExit(130) from None

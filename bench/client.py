@@ -71,7 +71,7 @@ class Client:
             self._connection.close()
             self._connection = None
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -8,8 +8,8 @@ import json
 import sqlite3
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class DirectSql:
@@ -47,7 +47,7 @@ class DirectSql:
     def close(self) -> None:
         self.connection.close()
 
-    def __enter__(self) -> "DirectSql":
+    def __enter__(self) -> DirectSql:
         return self
 
     def __exit__(self, *exc) -> None:

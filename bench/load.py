@@ -125,7 +125,7 @@ async def run_fallback(url: str, connections: int, seconds: float, headers: dict
                 if time.perf_counter() <= deadline:  # as wrk: what ends after the deadline is not counted
                     latencies.append(time.perf_counter() - sent)
                     statuses[status] = statuses.get(status, 0) + 1
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             failures.append(f"{type(exc).__name__}: {exc}")
         finally:
             writer.close()

@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .client import Client
 
@@ -19,7 +19,7 @@ HEALTH_PATH = "/_emulator/v1/health"
 TRIVIAL_APP = Path(__file__).resolve().parent / "trivial.py"
 
 # Every server started and not yet stopped, so that an exception or Ctrl-C leaves none behind.
-_RUNNING: set["ServerProcess"] = set()
+_RUNNING: set[ServerProcess] = set()
 
 
 class ServerDied(RuntimeError):
@@ -136,7 +136,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 continue
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self.start()
         try:
             self.wait_ready()

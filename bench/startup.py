@@ -5,9 +5,9 @@ and the trivial starlette app as the limit."""
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .server import EmulatorServer, ServerProcess, TrivialServer
 
@@ -32,7 +32,7 @@ def measure_startup(emulator: str, python: str, work_dir: Path, runs: int = RUNS
     result = StartupResult()
     for run in range(runs):
         database = work_dir / f"startup-{run}.db"
-        result.emulator_s.append(_time_to_ready(lambda: EmulatorServer(emulator, database, work_dir)))
+        result.emulator_s.append(_time_to_ready(lambda database=database: EmulatorServer(emulator, database, work_dir)))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{database}{suffix}").unlink(missing_ok=True)
         result.trivial_s.append(_time_to_ready(lambda: TrivialServer(python, work_dir)))

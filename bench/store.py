@@ -20,11 +20,11 @@ import random
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from . import server
 
@@ -86,12 +86,12 @@ ERRORS = (  # (HRESULT as stored (signed), message, friendly message)
      "An unexpected error occurred from ISV code. (ErrorType = ClientError)"),
     (0x80044150 - (1 << 32), "Generic SQL error. CRM ErrorCode: -2147204784 Sql ErrorCode: -2146232060 Sql Number: 1205",
      "Generic SQL error."),
-    (0x80044306 - (1 << 32), "System.Net.Http.HttpRequestException: An error occurred while sending the request. "
-     "---> System.Net.WebException: The remote server returned an error: (502) Bad Gateway.",
+    (0x80044306 - (1 << 32), ("System.Net.Http.HttpRequestException: An error occurred while sending the request. "
+     "---> System.Net.WebException: The remote server returned an error: (502) Bad Gateway."),
      "An error occurred while sending the request."),
-    (0x80044182 - (1 << 32), "This workflow job was canceled because the workflow that started it included an "
-     "infinite loop. Correct the workflow logic and try again.", "This workflow job was canceled because it included "
-     "an infinite loop."),
+    (0x80044182 - (1 << 32), ("This workflow job was canceled because the workflow that started it included an "
+     "infinite loop. Correct the workflow logic and try again."), ("This workflow job was canceled because it included "
+     "an infinite loop.")),
 )
 RETRYABLE_ERRORS = ERRORS[1:3]
 
@@ -367,7 +367,7 @@ def _between(rng: random.Random, low: int, high: int) -> int:
 def _guid(rng: random.Random) -> str:
     """A version-4 GUID from the seeded generator, lowercase (what str(uuid.UUID(..., version=4))
     gives, without its cost: a million jobs need three million of them)."""
-    h = "%032x" % rng.getrandbits(128)
+    h = f"{rng.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from ._resources import fixtures_dir
@@ -20,7 +21,7 @@ from .store.engine import DEFAULT_DATABASE, database_url
 MAX_REQUEST_HEAD = 1_048_576
 
 
-def server_options() -> dict:
+def server_options() -> dict[str, Any]:
     """uvicorn settings every emulator server uses. h11 explicitly (uvicorn's default unless
     httptools is installed): MAX_REQUEST_HEAD is an h11 setting."""
     return {"http": "h11", "h11_max_incomplete_event_size": MAX_REQUEST_HEAD}
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     scheme = "https" if args.tls_cert else "http"
     print(f"odata-emulator {__version__}: store {store}; "
           f"Web API at {scheme}://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
-    tls = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)} if args.tls_cert else {}
+    tls: dict[str, Any] = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)} if args.tls_cert else {}
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on",
                 **server_options(), **tls)
     return 0

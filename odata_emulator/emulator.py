@@ -4,18 +4,30 @@ HTTP lives in `api/` and `control/`; this is what they share."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from .clock import Clock, RealClock, VirtualClock
-from .model import MODEL, EntityModel
+from .jobs import recurrence
 from .jobs.scheduler import Scheduler
+from .model import MODEL, EntityModel
 from .query.execute import Context
 from .query.plan import Planner
 from .settings import Settings
 from .store.engine import Store, create_schema
-from .jobs import recurrence
-from .store.fixtures import (EMPTY_CALLER, Caller, clear_data, ensure_initialized, is_initialized, read_dataset,
-                             reference_time, shift_of)
+from .store.fixtures import (
+    EMPTY_CALLER,
+    Caller,
+    clear_data,
+    ensure_initialized,
+    is_initialized,
+    read_dataset,
+    reference_time,
+    shift_of,
+)
 from .store.values import parse_datetime
+
+if TYPE_CHECKING:  # the TDS endpoint (and sqlglot) is imported only when served
+    from .tds.server import TdsServer
 
 
 class Emulator:
@@ -28,7 +40,7 @@ class Emulator:
         self.caller: Caller = EMPTY_CALLER
         self.scheduler = Scheduler(self.store, self.clock, concurrency=settings.concurrency,
                                    lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds)
-        self.tds = None  # the TDS endpoint (tds/server.py), when settings.tds
+        self.tds: TdsServer | None = None  # the TDS endpoint, when settings.tds
         self.ready = False
 
     @staticmethod
@@ -78,7 +90,9 @@ class Emulator:
         from .tds.server import TdsServer
 
         s = self.settings
-        self.tds = TdsServer(database_path=self.store.engine.url.database, clock=self.clock, host=s.tds_host,
+        database = self.store.engine.url.database
+        assert database is not None  # a Store is always a file (`:memory:` is a private temporary one)
+        self.tds = TdsServer(database_path=database, clock=self.clock, host=s.tds_host,
                              port=s.tds_port, encrypt=s.tds_encrypt, cert=s.tls_cert, key=s.tls_key,
                              require_auth=s.require_auth, password=s.tds_password)
         await self.tds.start()

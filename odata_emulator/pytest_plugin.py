@@ -186,8 +186,9 @@ except ImportError:  # pragma: no cover - the in-process fixture is async
         pytest.fail("The dataverse fixture needs pytest-asyncio: pip install pytest-asyncio "
                     "(or use the dataverse_server fixture).")
 else:
+    # (The fallback above stands in when pytest-asyncio is missing.)
     @pytest_asyncio.fixture
-    async def dataverse(pytestconfig: pytest.Config):
+    async def dataverse(pytestconfig: pytest.Config):  # type: ignore[misc]
         import httpx
 
         from .api.app import create_app

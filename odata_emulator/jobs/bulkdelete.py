@@ -27,8 +27,9 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
-from ..errors import BadRequest, FetchXmlError, InvalidPayload, NotSupported
+from ..errors import BadRequest, Code, FetchXmlError, InvalidPayload, NotSupported
 from ..model import MODEL, Entity
 from ..query import ast
 from ..query.compiler import CompiledQuery, Compiler
@@ -42,7 +43,7 @@ from ..store.schema import BULK_DELETES, JOBS, METADATA
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import recurrence
 from .create import create_jobs
-from .states import BULK_DELETE
+from .states import BULK_DELETE, LOCKED_STATE
 from .transitions import next_version
 
 # Tables whose rows the emulator can delete without leaving the store inconsistent. System jobs
@@ -53,8 +54,8 @@ DELETABLE = ("asyncoperation", "account", "contact")
 # Keys per DELETE statement: well under SQLite's bound-parameter limit.
 CHUNK = 500
 
-_NAME = MODEL.entity("bulkdeleteoperation").columns["name"]
-_PATTERN = MODEL.entity("asyncoperation").columns["recurrencepattern"]
+_NAME_LENGTH = MODEL.entity("bulkdeleteoperation").columns["name"].max_length or 0
+_PATTERN_LENGTH = MODEL.entity("asyncoperation").columns["recurrencepattern"].max_length or 0
 _PARAMETERS = ("QuerySet", "JobName", "SendEmailNotification", "ToRecipients", "CCRecipients", "RecurrencePattern",
                "StartDateTime", "RunNow", "SourceImportId", "Options")
 # Required by BulkDeleteRequest (the SDK marks each "Required").
@@ -82,9 +83,8 @@ class Counts:
 # ---------------------------------------------------------------------------------- filing
 
 
-def parse_request(body: dict, now: dt.datetime, caller: Caller) -> BulkDeleteRequest:
-    """Check the BulkDelete action's parameters. Raises InvalidPayload for a value of the wrong
-    type, BadRequest for a missing or invalid one, FetchXmlError and its kin for a bad query."""
+def _check_parameter_names(body: dict) -> None:
+    """Every parameter is one BulkDelete takes, and every required one is there and not null."""
     for key in body:
         if "@" in key:  # instance annotations such as `QuerySet@odata.type`
             continue
@@ -98,22 +98,27 @@ def parse_request(body: dict, now: dt.datetime, caller: Caller) -> BulkDeleteReq
             raise InvalidPayload(f"A null value was found for the parameter '{key}' of BulkDelete, which does not "
                                  f"allow null values.")
 
+
+def parse_request(body: dict, now: dt.datetime, caller: Caller) -> BulkDeleteRequest:
+    """Check the BulkDelete action's parameters. Raises InvalidPayload for a value of the wrong
+    type, BadRequest for a missing or invalid one, FetchXmlError and its kin for a bad query."""
+    _check_parameter_names(body)
     query_set = _typed(body, "QuerySet", list, "Collection(Microsoft.Dynamics.CRM.QueryExpression)")
     if not query_set:
         raise BadRequest("The QuerySet of BulkDelete must hold at least one query.")
     job_name = _typed(body, "JobName", str, "Edm.String").strip()
     if not job_name:
         raise BadRequest("The JobName of BulkDelete must not be empty.")
-    if len(job_name) > _NAME.max_length:
-        raise BadRequest(f"The length of 'JobName' exceeds its maximum of {_NAME.max_length} characters.",
-                         code="0x80044331")
+    if len(job_name) > _NAME_LENGTH:
+        raise BadRequest(f"The length of 'JobName' exceeds its maximum of {_NAME_LENGTH} characters.",
+                         code=Code.BULK_DELETE_INVALID)
     _typed(body, "SendEmailNotification", bool, "Edm.Boolean")
     for key in ("ToRecipients", "CCRecipients"):
         _recipients(body, key)
     pattern = _typed(body, "RecurrencePattern", str, "Edm.String").strip()
-    if len(pattern) > _PATTERN.max_length:
-        raise BadRequest(f"The length of 'RecurrencePattern' exceeds its maximum of {_PATTERN.max_length} "
-                         f"characters.", code="0x80044331")
+    if len(pattern) > _PATTERN_LENGTH:
+        raise BadRequest(f"The length of 'RecurrencePattern' exceeds its maximum of {_PATTERN_LENGTH} "
+                         f"characters.", code=Code.BULK_DELETE_INVALID)
     recurrence.parse(pattern)  # whether it advances: `check_schedule`, before the write lock
     text = _typed(body, "StartDateTime", str, "Edm.DateTimeOffset")
     try:
@@ -319,10 +324,10 @@ async def _delete_matches(conn: AsyncConnection, entity: Entity, compiled: Compi
     deleted = 0
     for start in range(0, len(matched), CHUNK):
         chunk = matched[start:start + CHUNK]
-        condition = [key.in_(chunk)]
+        condition: list[ColumnElement[bool]] = [key.in_(chunk)]
         if entity.logical_name == "asyncoperation":
             # A Locked job is running somewhere (this one too): it is not deleted from under its runner.
-            condition += [JOBS.c.statecode != 2, key != job_id]
+            condition += [JOBS.c.statecode != LOCKED_STATE, key != job_id]
             deletable = select(key).where(*condition)
             # AsyncOperation_BulkDeleteOperation cascades on delete.
             await conn.execute(delete(BULK_DELETES).where(BULK_DELETES.c.asyncoperationid.in_(deletable)))

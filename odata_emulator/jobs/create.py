@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import BadRequest
-from ..model import MODEL, AttributeType as T
+from ..errors import BadRequest, Code
+from ..model import MODEL
+from ..model import AttributeType as T
 from ..store.fixtures import Caller
 from ..store.schema import JOBS, SIMULATIONS
 from ..store.values import from_epoch, to_epoch, to_storage
@@ -24,6 +26,7 @@ from . import recurrence, states, transitions
 from .simulation import Simulation
 
 ENTITY = MODEL.entity("asyncoperation")
+_OPERATION_TYPE_LABELS: dict[int, str] = getattr(ENTITY.columns["operationtype"].option_set, "labels", {})
 # The highest `sequence` a job may be given (Int64 leaves room for the numbers of every later job).
 MAX_SEQUENCE = 2 ** 62
 # Columns the platform keeps for itself.
@@ -42,7 +45,7 @@ def _convert(name: str, value, index: int):
     if stored is not None:
         if attribute.max_length is not None and isinstance(stored, str) and len(stored) > attribute.max_length:
             raise BadRequest(f"{where}the length of '{name}' exceeds its maximum of {attribute.max_length} characters.",
-                             code="0x80044331")
+                             code=Code.BULK_DELETE_INVALID)
         if attribute.type is T.PICKLIST and attribute.option_set and stored not in attribute.option_set.labels:
             raise BadRequest(f"{where}{stored} is not a valid value of '{name}'.")
         if attribute.type in (T.INTEGER, T.BIGINT) and attribute.min_value is not None and not (
@@ -72,7 +75,7 @@ def prepare(spec: dict, index: int, now: dt.datetime, caller: Caller) -> tuple[d
         raise BadRequest(f"job {index}: give 'owneridtype' (systemuser or team) with 'ownerid'.")
     defaults = {
         "asyncoperationid": str(uuid.uuid4()),
-        "name": ENTITY.columns["operationtype"].option_set.labels.get(operation_type, "System Job"),
+        "name": _OPERATION_TYPE_LABELS.get(operation_type, "System Job"),
         "operationtype": operation_type,
         "createdon": epoch,
         "modifiedon": epoch,
@@ -91,7 +94,7 @@ def prepare(spec: dict, index: int, now: dt.datetime, caller: Caller) -> tuple[d
         "subtype": 0,
         "timezoneruleversionnumber": 0,
     }
-    row = {name: None for name in ENTITY.columns}
+    row: dict[str, Any] = {name: None for name in ENTITY.columns}
     row.update(defaults)
     row.update({k: v for k, v in values.items()})
     if row["owninguser"] is None and row["owningteam"] is None:
@@ -147,7 +150,7 @@ async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[s
         raise BadRequest("Two jobs in the request have the same asyncoperationid.")
     clash = (await conn.execute(select(JOBS.c.asyncoperationid).where(JOBS.c.asyncoperationid.in_(ids)))).first()
     if clash is not None:
-        raise BadRequest(f"A system job with asyncoperationid {clash[0]} already exists.", code="0x80040237")
+        raise BadRequest(f"A system job with asyncoperationid {clash[0]} already exists.", code=Code.DUPLICATE_RECORD)
     top = (await conn.execute(select(func.max(JOBS.c.sequence)))).scalar_one_or_none() or 0
     version = (await conn.execute(select(func.max(JOBS.c.versionnumber)))).scalar_one_or_none() or 0
     rows = []

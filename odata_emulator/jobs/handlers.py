@@ -14,8 +14,8 @@ A handler returns a note for the job's history (`"bulk delete: 12 deleted, 1 fai
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..errors import BadRequest, InvalidState, PreconditionFailed, RecordNotFound
+from ..errors import BadRequest, Code, InvalidState, PreconditionFailed, RecordNotFound
 from ..model import MODEL
 from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import parse_datetime, to_epoch
@@ -39,51 +39,63 @@ class JobUpdate:
 
 def parse_update(body: dict, job_id: str) -> JobUpdate:
     """Validate a PATCH body for asyncoperations(<id>)."""
+    _check_columns(body)
+    return JobUpdate(_asked_pair(body, job_id), _postpone_until(body))
+
+
+def _check_columns(body: dict) -> None:
+    """Only `UPDATABLE` columns (and a matching @odata.type) may appear, each refused as Dataverse does."""
     for key in body:
         if key == "@odata.type":
             if body[key] not in ("Microsoft.Dynamics.CRM.asyncoperation", "#Microsoft.Dynamics.CRM.asyncoperation"):
                 raise BadRequest(f"The @odata.type '{body[key]}' does not match the entity set 'asyncoperations'.",
-                                 code="0x80048d19")
+                                 code=Code.INVALID_PAYLOAD)
             continue
         if key in UPDATABLE:
             continue
         if key.startswith("_") and key.endswith("_value") and key in _ENTITY.properties:
             raise BadRequest("CRM do not support direct update of Entity Reference properties, Use Navigation "
-                             "properties instead.", code="0x80060888")
+                             "properties instead.", code=Code.QUERY_SYNTAX)
         if key in _ENTITY.properties or key.endswith("@odata.bind"):
             raise BadRequest(
                 f"The column '{key.split('@')[0]}' of a system job cannot be updated: only statecode, statuscode and "
-                f"postponeuntil are supported for update.", code="0x80040203")
+                f"postponeuntil are supported for update.")
         raise BadRequest(
             f"An error occurred while validating input parameters: Microsoft.Crm.CrmException: Invalid property "
-            f"'{key}' was found in entity 'Microsoft.Dynamics.CRM.asyncoperation'.", code="0x0")
+            f"'{key}' was found in entity 'Microsoft.Dynamics.CRM.asyncoperation'.", code=Code.CRM_EXCEPTION)
+
+
+def _asked_pair(body: dict, job_id: str) -> states.Pair | None:
+    """The (statecode, statuscode) the body asks for, completed from one of them; None: neither given."""
     state = _int_field(body, "statecode")
     status = _int_field(body, "statuscode")
     if status is not None and status not in states.STATUS_STATE:
-        raise BadRequest(f"{status} is not a valid status code on asyncoperation with Id {job_id}.", code="0x80040203")
+        raise BadRequest(f"{status} is not a valid status code on asyncoperation with Id {job_id}.")
     if state is not None and state not in states.DEFAULT_STATUS:
-        raise BadRequest(f"{state} is not a valid state code on asyncoperation with Id {job_id}.", code="0x80040203")
+        raise BadRequest(f"{state} is not a valid state code on asyncoperation with Id {job_id}.")
     if state is not None and status is None:
         status = states.DEFAULT_STATUS[state]
     if status is not None and state is None:
         state = states.STATUS_STATE[status]
-    if status is not None and states.STATUS_STATE[status] != state:
+    if status is not None and state is not None and states.STATUS_STATE[status] != state:
         raise BadRequest(
             f"{status} is not a valid status code for state code AsyncOperationState."
-            f"{states.STATE_LABELS[state]} on asyncoperation with Id {job_id}.", code="0x80040203")
-    postpone = None
-    if "postponeuntil" in body:
-        value = body["postponeuntil"]
-        if not isinstance(value, str):
-            raise BadRequest("postponeuntil must be a date and time, such as \"2026-01-01T00:00:00Z\".",
-                             code="0x80040203")
-        try:
-            postpone = to_epoch(parse_datetime(value))
-        except ValueError:
-            raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset'.",
-                             code="0x80048d19") from None
-    asked = (state, status) if state is not None else None
-    return JobUpdate(asked, postpone)
+            f"{states.STATE_LABELS[state]} on asyncoperation with Id {job_id}.")
+    return (state, status) if state is not None and status is not None else None
+
+
+def _postpone_until(body: dict) -> int | None:
+    """The `postponeuntil` asked for, in epoch seconds; None when the body does not set it."""
+    if "postponeuntil" not in body:
+        return None
+    value = body["postponeuntil"]
+    if not isinstance(value, str):
+        raise BadRequest("postponeuntil must be a date and time, such as \"2026-01-01T00:00:00Z\".")
+    try:
+        return to_epoch(parse_datetime(value))
+    except ValueError:
+        raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.DateTimeOffset'.",
+                         code=Code.INVALID_PAYLOAD) from None
 
 
 def _int_field(body: dict, key: str) -> int | None:
@@ -93,10 +105,10 @@ def _int_field(body: dict, key: str) -> int | None:
     if isinstance(value, float) and "e" in repr(value):
         # A number written with an exponent (1e20): Python's spelling ('1e+20') is not the client's.
         raise BadRequest(f"Cannot convert the number given for '{key}' to the expected type 'Edm.Int32'.",
-                         code="0x80048d19")
+                         code=Code.INVALID_PAYLOAD)
     # Whole numbers arrive exact, however wide (api/writes.py): one past Int32 is echoed as written.
     if isinstance(value, bool) or not isinstance(value, int) or not -2 ** 31 <= value < 2 ** 31:
-        raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", code="0x80048d19")
+        raise BadRequest(f"Cannot convert the literal '{value}' to the expected type 'Edm.Int32'.", code=Code.INVALID_PAYLOAD)
     return value
 
 
@@ -141,7 +153,7 @@ async def update_job(conn: AsyncConnection, job_id: str, change: JobUpdate, *, n
             raise InvalidState(
                 f"The system job {job_id} is a platform maintenance job (operation type {row.operationtype}): it "
                 f"cannot be cancelled, paused or resumed.")
-        values = {"modifiedby": caller}
+        values: dict[str, object] = {"modifiedby": caller}
         if change.postpone_until is not None:
             values["postponeuntil"] = change.postpone_until
         if transition.target == states.CANCELED:
@@ -157,6 +169,7 @@ def _refusal(current: states.Pair, change: JobUpdate, job_id: str) -> str:
         return (f"The system job {job_id} is {here}: only a Ready or Locked job can be postponed"
                 + (", and a postponed job is set to Suspended (1/10)." if change.asked not in (None, states.WAITING) else "."))
     asked = change.asked
+    assert asked is not None  # an update asks for a pair, a postponement, or both
     return (f"The system job {job_id} cannot move from {here} to {states.STATE_LABELS[asked[0]]} "
             f"({asked[0]}/{asked[1]}): cancel from Ready, Suspended or Locked; resume from Suspended; pause from "
             f"Locked.")

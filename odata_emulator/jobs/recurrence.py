@@ -33,6 +33,7 @@ import asyncio
 import calendar
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from dateutil.rrule import rrule, rrulestr
@@ -135,6 +136,30 @@ def parse(pattern: str | None) -> Rule | None:
     text = pattern.strip().strip(";").strip()
     if not text:
         return None
+    parts = _split_parts(pattern, text)
+    frequency = parts.get("FREQ", "").upper()
+    if "FREQ" not in parts:
+        raise _refuse(pattern, "FREQ is required")
+    if frequency not in FREQUENCIES:
+        raise _refuse(pattern, f"FREQ must be one of {', '.join(FREQUENCIES)}")
+    interval = _whole_number(pattern, "INTERVAL", parts["INTERVAL"], 1, MAX_INTERVAL[frequency]) \
+        if "INTERVAL" in parts else 1
+    _check_filters(pattern, frequency, parts)
+    if "COUNT" in parts:
+        _whole_number(pattern, "COUNT", parts["COUNT"], 1, MAX_COUNT)
+        if "UNTIL" in parts:
+            raise _refuse(pattern, "COUNT and UNTIL cannot both be given")
+    try:
+        until = _until(parts["UNTIL"]) if "UNTIL" in parts else None
+        rrulestr(text, dtstart=dt.datetime(2000, 1, 1), ignoretz=True)
+    except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
+        raise _refuse(pattern, str(exc).rstrip(".")) from None
+    count = int(parts["COUNT"]) if "COUNT" in parts else None
+    return Rule(pattern, text, frequency, interval, "COUNT" in parts, until, count, *_day_windows(frequency, parts))
+
+
+def _split_parts(pattern: str, text: str) -> dict[str, str]:
+    """NAME=VALUE parts by name (upper case), each a part the service reads, each once."""
     parts: dict[str, str] = {}
     for part in text.split(";"):
         name, equals, value = part.partition("=")
@@ -147,13 +172,11 @@ def parse(pattern: str | None) -> Rule | None:
         if name in parts:
             raise _refuse(pattern, f"{name} is given twice")
         parts[name] = value
-    frequency = parts.get("FREQ", "").upper()
-    if "FREQ" not in parts:
-        raise _refuse(pattern, "FREQ is required")
-    if frequency not in FREQUENCIES:
-        raise _refuse(pattern, f"FREQ must be one of {', '.join(FREQUENCIES)}")
-    interval = _whole_number(pattern, "INTERVAL", parts["INTERVAL"], 1, MAX_INTERVAL[frequency]) \
-        if "INTERVAL" in parts else 1
+    return parts
+
+
+def _check_filters(pattern: str, frequency: str, parts: dict[str, str]) -> None:
+    """The BY... parts and WKST: numbers in range, weekdays that exist, set positions that select."""
     for name, (low, high) in _NUMBER_LISTS.items():
         if name in parts:
             _number_list(pattern, name, parts[name], low, high)
@@ -167,28 +190,26 @@ def parse(pattern: str | None) -> Rule | None:
         _check_set_positions(pattern, frequency, parts)
     if "WKST" in parts and parts["WKST"].upper() not in _WEEKDAYS:
         raise _refuse(pattern, f"WKST must be one of {', '.join(_WEEKDAYS)}")
-    if "COUNT" in parts:
-        _whole_number(pattern, "COUNT", parts["COUNT"], 1, MAX_COUNT)
-        if "UNTIL" in parts:
-            raise _refuse(pattern, "COUNT and UNTIL cannot both be given")
-    try:
-        until = _until(parts["UNTIL"]) if "UNTIL" in parts else None
-        rrulestr(text, dtstart=dt.datetime(2000, 1, 1), ignoretz=True)
-    except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
-        raise _refuse(pattern, str(exc).rstrip(".")) from None
-    count = int(parts["COUNT"]) if "COUNT" in parts else None
-    windows = uncounted = within = None
-    if frequency in ("HOURLY", "MINUTELY") and any(n in parts for n in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYHOUR")):
-        def numbers(name: str) -> frozenset[int] | None:
-            return frozenset(int(v) for v in parts[name].split(",")) if name in parts else None
-        # A number before a BYDAY weekday means nothing below MONTHLY (dateutil reads `2MO` as `MO`).
-        weekdays = frozenset(_WEEKDAYS.index(d.strip().upper()[-2:]) for d in parts["BYDAY"].split(",")) \
-            if "BYDAY" in parts else None
-        windows = (numbers("BYMONTH"), numbers("BYMONTHDAY"), weekdays, numbers("BYHOUR"))
-        uncounted = ";".join(f"{name}={value}" for name, value in parts.items() if name != "COUNT")
-        within = ";".join(f"{name}={value}" for name, value in parts.items()
-                          if name in ("FREQ", "INTERVAL", "BYMINUTE", "BYSETPOS", "WKST"))
-    return Rule(pattern, text, frequency, interval, "COUNT" in parts, until, count, windows, uncounted, within)
+
+
+def _day_windows(frequency: str, parts: dict[str, str]) -> tuple:
+    """`Rule.windows`, `uncounted` and `within` for an hourly or minutely rule with day filters or
+    BYHOUR (searched a day at a time, `_search_by_day`); three Nones for any other rule."""
+    if frequency not in ("HOURLY", "MINUTELY") or not any(
+            n in parts for n in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYHOUR")):
+        return None, None, None
+
+    def numbers(name: str) -> frozenset[int] | None:
+        return frozenset(int(v) for v in parts[name].split(",")) if name in parts else None
+
+    # A number before a BYDAY weekday means nothing below MONTHLY (dateutil reads `2MO` as `MO`).
+    weekdays = frozenset(_WEEKDAYS.index(d.strip().upper()[-2:]) for d in parts["BYDAY"].split(",")) \
+        if "BYDAY" in parts else None
+    windows = (numbers("BYMONTH"), numbers("BYMONTHDAY"), weekdays, numbers("BYHOUR"))
+    uncounted = ";".join(f"{name}={value}" for name, value in parts.items() if name != "COUNT")
+    within = ";".join(f"{name}={value}" for name, value in parts.items()
+                      if name in ("FREQ", "INTERVAL", "BYMINUTE", "BYSETPOS", "WKST"))
+    return windows, uncounted, within
 
 
 def _until(value: str) -> dt.datetime:
@@ -304,6 +325,7 @@ def _windows(filters, first: dt.datetime, end: dt.datetime):
     while (year, month) <= (end.year, end.month) and (dt.datetime(year, month, 1) - last_match).days <= _CYCLE_DAYS:
         if months is None or month in months:
             length = calendar.monthrange(year, month)[1]
+            days: Iterable[int]
             if monthdays is None:
                 days = range(1, length + 1)
             else:

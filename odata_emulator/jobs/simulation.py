@@ -53,7 +53,7 @@ class Simulation:
     failures: int = 1  # for fail-then-succeed
 
     @classmethod
-    def from_json(cls, value: dict | None, default_duration: float = 0.0) -> "Simulation":
+    def from_json(cls, value: dict | None, default_duration: float = 0.0) -> Simulation:
         if value is None:
             return cls(duration=default_duration)
         if not isinstance(value, dict):

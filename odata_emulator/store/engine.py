@@ -104,6 +104,7 @@ class Store:
                 self._idle.append(db)
 
     async def _open_reader(self) -> aiosqlite.Connection:
+        assert self._file is not None  # snapshot() opens readers only on a file
         db = await aiosqlite.connect(self._file, isolation_level=None)
         await db.execute("PRAGMA busy_timeout=30000")
         await db.execute("PRAGMA query_only=1")
@@ -196,7 +197,7 @@ async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
     ]
     columns = [table.c[name] for name in rows[0]]
     stored = [dict(row._mapping) for row in await conn.execute(select(*columns).order_by(table.c.LogicalName))]
-    if stored == sorted(rows, key=lambda row: row["LogicalName"]):
+    if stored == sorted(rows, key=lambda row: str(row["LogicalName"])):
         return
     await conn.execute(table.delete())
     await conn.execute(insert(table), rows)

@@ -23,7 +23,8 @@ from sqlalchemy import (
     text,
 )
 
-from ..model import MODEL, AttributeType as T, Entity, EntityModel
+from ..model import MODEL, Entity, EntityModel
+from ..model import AttributeType as T
 
 _TEXT = Text(collation="NOCASE")
 
@@ -46,7 +47,8 @@ def _state_status_check(entity: Entity) -> CheckConstraint | None:
         return None
     by_state: dict[int, list[int]] = {}
     for option in status.option_set.options:
-        by_state.setdefault(option.state, []).append(option.value)
+        if option.state is not None:
+            by_state.setdefault(option.state, []).append(option.value)
     clauses = " OR ".join(
         f"(statecode = {s} AND statuscode IN ({', '.join(map(str, v))}))" for s, v in sorted(by_state.items())
     )
@@ -86,10 +88,10 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         check = _state_status_check(entity)
         table = Table(entity.logical_name, metadata, *columns, *([check] if check is not None else []))
         for spec in _EXTRA_INDEXES.get(entity.logical_name, []):
-            columns = [c for c in spec if c in table.c]
+            names = [c for c in spec if c in table.c]
             where = [text(c) for c in spec if c not in table.c]
-            name = f"ix_{entity.logical_name}_{'_'.join(columns)}" + ("_partial" if where else "")
-            Index(name, *(table.c[c] for c in columns), **({"sqlite_where": where[0]} if where else {}))
+            name = f"ix_{entity.logical_name}_{'_'.join(names)}" + ("_partial" if where else "")
+            Index(name, *(table.c[c] for c in names), sqlite_where=where[0] if where else None)
         for attribute in entity.attributes:
             if attribute.is_lookup:
                 Index(f"ix_{entity.logical_name}_{attribute.name}", table.c[attribute.name])

@@ -10,7 +10,8 @@ import datetime as dt
 import time
 import uuid
 
-from ..model import Attribute, AttributeType as T
+from ..model import Attribute
+from ..model import AttributeType as T
 
 UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -64,32 +65,56 @@ def to_storage(attribute: Attribute, value):
     """A JSON value for `attribute` in storage form. Raises ValueError/TypeError when it does not fit."""
     if value is None:
         return None
-    kind = attribute.type
-    if kind in (T.UNIQUEIDENTIFIER, T.LOOKUP, T.OWNER):
-        if not isinstance(value, (str, uuid.UUID)):
-            raise TypeError("a GUID is expected")
-        return normalize_guid(value)
-    if kind is T.DATETIME:
-        if isinstance(value, (dt.datetime, dt.date)):
-            return to_epoch(value)
-        if not isinstance(value, str):
-            raise TypeError("a date and time is expected")
-        return to_epoch(parse_datetime(value))
-    if kind is T.BOOLEAN:
-        if not isinstance(value, bool):
-            raise TypeError("a boolean is expected")
-        return int(value)
-    if kind is T.DOUBLE:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError("a number is expected")
-        try:
-            return float(value)
-        except OverflowError:  # a whole number past 1e308 (JSON bodies keep them exact)
-            raise ValueError("the number is out of range") from None
-    if kind in (T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE, T.STATUS):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("a whole number is expected")
-        return value
+    return _STORAGE.get(attribute.type, _text_value)(value)
+
+
+def _guid_value(value) -> str:
+    if not isinstance(value, (str, uuid.UUID)):
+        raise TypeError("a GUID is expected")
+    return normalize_guid(value)
+
+
+def _datetime_value(value) -> int:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return to_epoch(value)
+    if not isinstance(value, str):
+        raise TypeError("a date and time is expected")
+    return to_epoch(parse_datetime(value))
+
+
+def _boolean_value(value) -> int:
+    if not isinstance(value, bool):
+        raise TypeError("a boolean is expected")
+    return int(value)
+
+
+def _double_value(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("a number is expected")
+    try:
+        return float(value)
+    except OverflowError:  # a whole number past 1e308 (JSON bodies keep them exact)
+        raise ValueError("the number is out of range") from None
+
+
+def _whole_value(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("a whole number is expected")
+    return value
+
+
+def _text_value(value) -> str:
     if not isinstance(value, str):
         raise TypeError("a string is expected")
     return value
+
+
+# How a JSON value of each column type is checked and stored; any other type is text.
+_STORAGE = {
+    T.UNIQUEIDENTIFIER: _guid_value, T.LOOKUP: _guid_value, T.OWNER: _guid_value,
+    T.DATETIME: _datetime_value,
+    T.BOOLEAN: _boolean_value,
+    T.DOUBLE: _double_value,
+    T.INTEGER: _whole_value, T.BIGINT: _whole_value, T.PICKLIST: _whole_value, T.STATE: _whole_value,
+    T.STATUS: _whole_value,
+}

@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from tests.helpers import make_settings
 from tests.fuzz.harness import Harness
+from tests.helpers import make_settings
 
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
     set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "odata-emulator-hypothesis")

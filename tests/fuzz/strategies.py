@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from odata_emulator.model import MODEL, AttributeType as T
+from odata_emulator.model import MODEL
+from odata_emulator.model import AttributeType as T
 from odata_emulator.query.datefunctions import CLOCK_FUNCTIONS
 
 ENTITY = MODEL.entity("asyncoperation")

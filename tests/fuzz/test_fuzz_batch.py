@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.helpers import BULK_DELETE_REQUEST
 from tests.fuzz import strategies as fs
 from tests.fuzz.harness import assert_dataverse_error, batch_parts, examples, header_value
+from tests.helpers import BULK_DELETE_REQUEST
 
 EMULATOR = {}
 
@@ -121,8 +122,8 @@ def items(draw, number: int) -> Item:
     if draw(fs.one_in(15)):  # a GET or a change set inside a change set
         texts.append(draw(st.sampled_from([
             "Content-Type: application/http\r\n\r\nGET asyncoperations?$top=1 HTTP/1.1\r\n\r\n",
-            "Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\nContent-Type: application/http\r\n\r\n"
-            "DELETE asyncoperations({job}) HTTP/1.1\r\n\r\n--inner--\r\n"])))
+            ("Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\nContent-Type: application/http\r\n\r\n"
+            "DELETE asyncoperations({job}) HTTP/1.1\r\n\r\n--inner--\r\n")])))
         ids.append(f"{number}?")
     inner = "".join(f"--{boundary}\r\n{t}" for t in texts) + f"--{boundary}--\r\n"
     text = f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n" + inner
@@ -147,14 +148,14 @@ def batches(draw):
         body = body.replace("\r\n", "\n")
         mangled = True
     content_type = f"multipart/mixed; boundary={boundary}" if not odd else draw(st.sampled_from([
-        f'multipart/mixed; boundary="{boundary}"', "multipart/mixed", "application/json", f"multipart/related; "
-        f"boundary={boundary}", f"multipart/mixed; boundary={boundary}x", "", "multipart/mixed; boundary=",
+        f'multipart/mixed; boundary="{boundary}"', "multipart/mixed", "application/json", (f"multipart/related; "
+        f"boundary={boundary}"), f"multipart/mixed; boundary={boundary}x", "", "multipart/mixed; boundary=",
         f"Multipart/Mixed; Boundary={boundary}; charset=utf-8"]))
     if content_type != f"multipart/mixed; boundary={boundary}" and content_type != \
             f'multipart/mixed; boundary="{boundary}"':
         mangled = True
-    prefer = draw(st.sampled_from([None, None, "odata.continue-on-error", "odata.continue-on-error,"
-                                   "odata.maxpagesize=1", "return=representation"]))
+    prefer = draw(st.sampled_from([None, None, "odata.continue-on-error", ("odata.continue-on-error,"
+                                   "odata.maxpagesize=1"), "return=representation"]))
     return body, content_type, prefer, chosen, mangled
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from odata_emulator.query.fetchxml import OPERATORS
 from odata_emulator.query.queryexpression import UNSUPPORTED_OPERATORS

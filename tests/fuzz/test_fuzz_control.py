@@ -16,7 +16,8 @@ import json
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from odata_emulator.jobs import simulation, states
 from odata_emulator.model import AttributeType as T

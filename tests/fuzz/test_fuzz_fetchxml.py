@@ -13,7 +13,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from odata_emulator.query import fetchxml as fx
 from tests.fuzz import strategies as fs
@@ -257,8 +258,8 @@ def documents(draw) -> str:
 @settings(max_examples=examples(1.5))
 @given(document=documents(), count=st.sampled_from([None, None, None, "true", "false", "x"]),
        prefer=st.sampled_from([None, 'odata.include-annotations="*"', "odata.maxpagesize=2",
-                               'odata.include-annotations="Microsoft.Dynamics.CRM.fetchxmlpagingcookie,'
-                               'Microsoft.Dynamics.CRM.morerecords"']),
+                               ('odata.include-annotations="Microsoft.Dynamics.CRM.fetchxmlpagingcookie,'
+                               'Microsoft.Dynamics.CRM.morerecords"')]),
        extra=st.sampled_from(["", "", "", "", "", "", "&$select=name", "&$top=1", "&$filter=statecode eq 1", "&sql=x",
                               "&fetchXml=<fetch/>", "&$nosuch=1"]),
        how=st.integers(0, 2))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, quote, urlsplit
 
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.fuzz import strategies as fs
 from tests.fuzz.harness import examples, header_value

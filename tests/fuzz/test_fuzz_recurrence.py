@@ -14,7 +14,8 @@ import concurrent.futures
 import datetime as dt
 
 import pytest
-from hypothesis import event, given, settings, strategies as st
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from odata_emulator.jobs import recurrence
 from tests.fuzz import strategies as fs

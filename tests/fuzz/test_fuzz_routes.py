@@ -14,7 +14,8 @@ from __future__ import annotations
 import base64
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fuzz import strategies as fs
 from tests.fuzz.harness import BASE, examples, header_value

@@ -15,7 +15,9 @@ runs thousands of examples.
 from __future__ import annotations
 
 import json
-from hypothesis import given, settings, strategies as st
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from odata_emulator.jobs import states
 from tests.fuzz import strategies as fs

@@ -6,7 +6,6 @@ rule's arithmetic runs in a worker thread, never on the event loop under the wri
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -33,12 +32,12 @@ NEVER_ADVANCE = [
     ("FREQ=MINUTELY;INTERVAL=-1", "INTERVAL must be a whole number from 1 to 5,259,600"),
     ("FREQ=DAILY;INTERVAL=99999999999", "INTERVAL must be a whole number from 1 to 3,652"),
     # Found by the fuzz: dateutil looked for it minute by minute, 60 s per check.
-    ("FREQ=MINUTELY;BYMINUTE=3;BYSETPOS=3;", "a minute holds 1 time (one per BYHOUR and BYMINUTE value), so "
-                                             "BYSETPOS=3 never selects one"),
-    ("FREQ=MINUTELY;BYHOUR=23;BYMONTH=9;BYMONTHDAY=31", "it has no occurrence within 50 years of its start "
-                                                          "(2026-01-01T00:00:00Z), so the job would never run again"),
-    ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", "it has no occurrence within 50 years of its start "
-                                           "(2026-01-01T00:00:00Z), so the job would never run again"),
+    ("FREQ=MINUTELY;BYMINUTE=3;BYSETPOS=3;", ("a minute holds 1 time (one per BYHOUR and BYMINUTE value), so "
+                                             "BYSETPOS=3 never selects one")),
+    ("FREQ=MINUTELY;BYHOUR=23;BYMONTH=9;BYMONTHDAY=31", ("it has no occurrence within 50 years of its start "
+                                                          "(2026-01-01T00:00:00Z), so the job would never run again")),
+    ("FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30", ("it has no occurrence within 50 years of its start "
+                                           "(2026-01-01T00:00:00Z), so the job would never run again")),
 ]
 # The work a call may take before it counts as hung (the bug: an advance that never answered).
 HANG = 15.0

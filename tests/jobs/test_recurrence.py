@@ -45,10 +45,10 @@ def refusal(pattern: str, start: dt.datetime = START) -> str:
     ("INTERVAL=3", "FREQ is required"),
     ("FREQ=DAILY;FREQ=DAILY", "FREQ is given twice"),
     ("FREQ=DAILY;COUNT=3;UNTIL=20270101", "COUNT and UNTIL cannot both be given"),
-    ("FREQ=DAILY;BYYEARDAY=3", "BYYEARDAY is not one of the parts the asynchronous service reads (FREQ, INTERVAL, "
-                               "COUNT, UNTIL, BYMONTH, BYMONTHDAY, BYDAY, BYHOUR, BYMINUTE, BYSETPOS, WKST)"),
-    ("FREQ=DAILY;X-NAME=1", "X-NAME is not one of the parts the asynchronous service reads (FREQ, INTERVAL, "
-                            "COUNT, UNTIL, BYMONTH, BYMONTHDAY, BYDAY, BYHOUR, BYMINUTE, BYSETPOS, WKST)"),
+    ("FREQ=DAILY;BYYEARDAY=3", ("BYYEARDAY is not one of the parts the asynchronous service reads (FREQ, INTERVAL, "
+                               "COUNT, UNTIL, BYMONTH, BYMONTHDAY, BYDAY, BYHOUR, BYMINUTE, BYSETPOS, WKST)")),
+    ("FREQ=DAILY;X-NAME=1", ("X-NAME is not one of the parts the asynchronous service reads (FREQ, INTERVAL, "
+                            "COUNT, UNTIL, BYMONTH, BYMONTHDAY, BYDAY, BYHOUR, BYMINUTE, BYSETPOS, WKST)")),
     ("FREQ=DAILY;garbage", "'garbage' is not NAME=VALUE"),
     ("FREQ=DAILY;UNTIL=tomorrow", "UNTIL=tomorrow is not a date (YYYYMMDD) or a UTC date and time (YYYYMMDDTHHMMSSZ)"),
     ("FREQ=DAILY;BYMONTH=13", "BYMONTH takes whole numbers from 1 to 12; '13' is not one"),
@@ -57,10 +57,10 @@ def refusal(pattern: str, start: dt.datetime = START) -> str:
     ("FREQ=HOURLY;BYMINUTE=60", "BYMINUTE takes whole numbers from 0 to 59; '60' is not one"),
     ("FREQ=MONTHLY;BYDAY=FR;BYSETPOS=" + "1" * 5000, "BYSETPOS takes whole numbers from -366 to 366 (not 0); '"
                                                      + "1" * 5000 + "' is not one"),
-    ("FREQ=WEEKLY;BYDAY=XX", "BYDAY takes weekdays (MO ... SU), each optionally after a number such as 1 or -1; "
-                             "'XX' is not one"),
-    ("FREQ=MONTHLY;BYDAY=54MO", "BYDAY takes weekdays (MO ... SU), each optionally after a number such as 1 or -1; "
-                                "'54MO' is not one"),
+    ("FREQ=WEEKLY;BYDAY=XX", ("BYDAY takes weekdays (MO ... SU), each optionally after a number such as 1 or -1; "
+                             "'XX' is not one")),
+    ("FREQ=MONTHLY;BYDAY=54MO", ("BYDAY takes weekdays (MO ... SU), each optionally after a number such as 1 or -1; "
+                                "'54MO' is not one")),
     ("FREQ=WEEKLY;WKST=XX", "WKST must be one of MO, TU, WE, TH, FR, SA, SU"),
 ])
 def test_a_malformed_rule_is_refused_saying_why(pattern, why):
