@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import errno
 import os
+import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from ._resources import fixtures_dir
+from .logs import FORMATS, LEVELS, log_config
 from .settings import Settings
 from .store.engine import DEFAULT_DATABASE, database_url
+
+if TYPE_CHECKING:
+    from .emulator import Emulator
 
 # The largest request head (request line and headers) the server reads before answering with its
 # own plain-text 400. Dataverse takes URLs of up to 32 KB (64 KB inside $batch): the application
 # answers a longer one with a Dataverse-shaped 414, and this lets URLs well past that limit reach
 # it (uvicorn's default, 16 KB, refuses URLs Dataverse accepts). Beyond 1 MiB the server refuses.
 MAX_REQUEST_HEAD = 1_048_576
+# The exit status of `serve` when it cannot listen where asked (uvicorn's own start-up failure code).
+PORT_IN_USE = 3
 
 
 def server_options() -> dict[str, Any]:
@@ -27,13 +36,21 @@ def server_options() -> dict[str, Any]:
     return {"http": "h11", "h11_max_incomplete_event_size": MAX_REQUEST_HEAD}
 
 
+ENV_PREFIX = "ODATA_EMULATOR_"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="odata-emulator", description="A local emulator of the Dataverse Web API for system jobs.")
     parser.add_argument("--version", action="version", version=f"odata-emulator {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="start the emulator")
+    serve = commands.add_parser(
+        "serve", help="start the emulator",
+        description="Start the emulator. Every option can also be set in the environment as ODATA_EMULATOR_<OPTION> "
+                    "(--tds-port: ODATA_EMULATOR_TDS_PORT; switches take 1/true/yes/on or 0/false/no/off); "
+                    "a flag on the command line wins over the environment.")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080; 0: a free one)")
     serve.add_argument("--database", default=DEFAULT_DATABASE,
                        help=f"SQLite file, SQLAlchemy URL or :memory: (default ./{DEFAULT_DATABASE})")
     data = serve.add_mutually_exclusive_group()
@@ -59,15 +76,56 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tds-encrypt", choices=("off", "optional", "required"), default="optional",
                        help="TLS on the TDS endpoint: as the client asks (optional, default), always (required), "
                             "never (off); the certificate is --tls-cert, or one generated at start")
-    serve.add_argument("--tds-password", default=os.environ.get("ODATA_EMULATOR_TDS_PASSWORD"),
+    serve.add_argument("--tds-password", default=None,
                        help="with --require-auth, the password a TDS login must carry unless it carries a bearer "
-                            "token (default: $ODATA_EMULATOR_TDS_PASSWORD)")
-    serve.add_argument("--log-level", default="info")
+                            "token")
+    serve.add_argument("--log-level", choices=LEVELS, default="info",
+                       help="info (default): a line per request and per job state change; debug adds the "
+                            "scheduler's decisions")
+    serve.add_argument("--log-format", choices=FORMATS, default="text",
+                       help="text (default) or json (one object per line, for log collectors)")
+    for action in serve._actions:
+        name = _env_name(action)
+        if name:
+            action.help = f"{action.help or ''} [env {name}]".strip()
     return parser
 
 
+def _env_name(action: argparse.Action) -> str | None:
+    """ODATA_EMULATOR_TDS_PORT for --tds-port; None for --help."""
+    longs = [o for o in action.option_strings if o.startswith("--")]
+    if not longs or action.dest == "help":
+        return None
+    return ENV_PREFIX + longs[0][2:].replace("-", "_").upper()
+
+
+def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) -> None:
+    """Defaults of `serve` taken from ODATA_EMULATOR_<OPTION> (what a CI service container can set):
+    a flag given on the command line still wins. A value that does not parse is a usage error
+    naming the variable."""
+    serve = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
+    for action in serve._actions:
+        name = _env_name(action)
+        if name is None or name not in environ:
+            continue
+        text = environ[name].strip()
+        if isinstance(action, argparse._StoreTrueAction):
+            if text.lower() not in _TRUE + _FALSE:
+                serve.error(f"{name}={text!r}: use 1/true/yes/on or 0/false/no/off")
+            value: Any = text.lower() in _TRUE
+        else:
+            try:
+                value = action.type(text) if callable(action.type) else text
+            except (TypeError, ValueError):
+                serve.error(f"{name}={text!r} is not a valid value for {action.option_strings[0]}")
+            if action.choices is not None and value not in action.choices:
+                serve.error(f"{name}={text!r}: choose from {', '.join(map(str, action.choices))}")
+        serve.set_defaults(**{action.dest: value})
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    fixtures = None if args.no_fixtures else (args.fixtures or fixtures_dir())
+    # --fixtures DIR on the command line wins over ODATA_EMULATOR_NO_FIXTURES.
+    fixtures = args.fixtures if args.fixtures is not None else (None if args.no_fixtures else fixtures_dir())
     start = None
     if args.clock_start:
         start = dt.datetime.fromisoformat(args.clock_start.replace("Z", "+00:00"))
@@ -94,8 +152,67 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
+class PortInUse(Exception):
+    """Raised by `bind` when another process listens on the address asked for."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port), bound before the emulator starts, so that the banner
+    names the port really bound (`--port 0`: one the OS chose) and a port in use is said plainly.
+    Raises PortInUse, or OSError for an address that cannot be bound."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is in use by another process") from None
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def banner(settings: Settings, emulator: Emulator, scheme: str, host: str, port: int) -> str:
+    """What the server says once it answers: where, on which store and clock, and what it loaded."""
+    address = f"[{host}]" if ":" in host else host
+    base = f"{scheme}://{address}:{port}"
+    store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
+    clock = f"virtual, at {emulator.clock.now().isoformat()} (moved by POST /_emulator/v1/clock)" \
+        if emulator.clock.virtual else "real"
+    jobs = f"{settings.concurrency} at a time" if settings.scheduler else "not run (--no-scheduler)"
+    lines = [
+        f"odata-emulator {__version__} ready",
+        f"  Web API       {base}/api/data/v9.2/",
+        f"  Control API   {base}/_emulator/v1/",
+        f"  Store         {store}: {emulator.data_note}",
+        f"  Clock         {clock}",
+        f"  System jobs   {jobs}",
+    ]
+    if emulator.tds is not None:
+        lines.append(f"  TDS (SQL)     {emulator.tds.host}:{emulator.tds.port}")
+    if settings.require_auth:
+        lines.append("  Auth          requests need 'Authorization: Bearer <any token>' (health excepted)")
+    return "\n".join(lines)
+
+
+async def _serve(config: Any, sock: socket.socket, announce) -> None:
+    import uvicorn
+
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        announce()
+    await serving
+
+
+def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
     parser = _parser()
+    apply_environment(parser, dict(os.environ if environ is None else environ))
     args = parser.parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
@@ -104,13 +221,32 @@ def main(argv: list[str] | None = None) -> int:
     from .api.app import create_app
 
     settings = settings_from(args)
-    store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
+    try:
+        sock = bind(args.host, args.port)
+    except PortInUse as exc:
+        print(f"odata-emulator: {exc}. Stop that process, or choose another port: --port N (or "
+              f"{ENV_PREFIX}PORT=N); --port 0 picks a free one.", file=sys.stderr, flush=True)
+        return PORT_IN_USE
+    except OSError as exc:
+        print(f"odata-emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.", file=sys.stderr,
+              flush=True)
+        return PORT_IN_USE
+    app = create_app(settings)
+    emulator: Emulator = app.state.emulator
     scheme = "https" if args.tls_cert else "http"
-    print(f"odata-emulator {__version__}: store {store}; "
-          f"Web API at {scheme}://{args.host}:{args.port}/api/data/v9.2/", file=sys.stderr, flush=True)
+    port = sock.getsockname()[1]
     tls: dict[str, Any] = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)} if args.tls_cert else {}
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, lifespan="on",
-                **server_options(), **tls)
+    config = uvicorn.Config(app, log_level=args.log_level, log_config=log_config(args.log_level, args.log_format),
+                            lifespan="on", **server_options(), **tls)
+
+    def announce() -> None:
+        print(banner(settings, emulator, scheme, args.host, port), file=sys.stderr, flush=True)
+
+    with sock:
+        try:
+            asyncio.run(_serve(config, sock, announce))
+        except KeyboardInterrupt:  # Ctrl+C: uvicorn has shut down cleanly, then re-raised the signal
+            pass
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from .caller import Caller
 from .clock import Clock, RealClock, VirtualClock
 from .jobs import recurrence
 from .jobs.scheduler import Scheduler
@@ -16,7 +17,6 @@ from .settings import Settings
 from .store.engine import Store, create_schema
 from .store.fixtures import (
     EMPTY_CALLER,
-    Caller,
     clear_data,
     ensure_initialized,
     is_initialized,
@@ -42,6 +42,7 @@ class Emulator:
                                    lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds)
         self.tds: TdsServer | None = None  # the TDS endpoint, when settings.tds
         self.ready = False
+        self.data_note = ""  # what start() did to the store's data (the banner says it)
 
     @staticmethod
     def _make_clock(settings: Settings) -> Clock:
@@ -69,6 +70,16 @@ class Emulator:
         await recurrence.check_async(rules, where=where)
         return dataset
 
+    def _describe_data(self, kept: bool, dataset: dict | None) -> str:
+        """What starting did to the store's data, for the banner."""
+        if kept:
+            return "kept the data already in the store"
+        if dataset is None:
+            return "started empty (--no-fixtures)"
+        jobs = len(dataset["tables"].get("asyncoperation", []))
+        rows = sum(len(rows) for rows in dataset["tables"].values())
+        return f"loaded the data set in {self.settings.fixtures}: {rows} rows, {jobs} of them system jobs"
+
     async def start(self) -> None:
         now = self.clock.now()
         async with self.store.write() as conn:
@@ -79,6 +90,7 @@ class Emulator:
         dataset = None if initialized else await self._dataset(now)
         async with self.store.write() as conn:
             self.caller = await ensure_initialized(conn, self.model, dataset, now)
+        self.data_note = self._describe_data(initialized, dataset)
         if self.settings.scheduler and not self.clock.virtual:
             self.scheduler.start()
         if self.settings.tds:

@@ -318,16 +318,16 @@ def serve_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "odata_emulator.cli"]
 
 
-# uvicorn's startup line, which names the port the server really bound (`--port 0`: one the OS chose).
-_RUNNING = re.compile(r"Uvicorn running on https?://\S+:(\d+) ")
+# The banner's Web API line, which names the port the server really bound (`--port 0`: one the OS chose).
+_RUNNING = re.compile(r"Web API +https?://\S+:(\d+)/api/data/")
 _LOGS = itertools.count()
 
 
 class Server:
     """`odata-emulator serve --port 0 ARGS` in a subprocess, run from `workdir`, its output logged there.
 
-    The server binds a port the OS chooses and the port is read from its log (uvicorn's startup line,
-    at the default log level), so no other process can take the port between choosing and binding
+    The server binds a port the OS chooses and the port is read from its log (the banner's Web API line,
+    printed once the server answers), so no other process can take the port between choosing and binding
     it. `port` and `base` are known after `wait_ready()`."""
 
     def __init__(self, workdir: Path, *args: str) -> None:

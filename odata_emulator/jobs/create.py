@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..caller import Caller
 from ..errors import BadRequest, Code
 from ..model import MODEL
 from ..model import AttributeType as T
-from ..store.fixtures import Caller
 from ..store.schema import JOBS, SIMULATIONS
 from ..store.values import from_epoch, to_epoch, to_storage
 from . import recurrence, states, transitions
@@ -167,7 +167,7 @@ async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[s
         await conn.execute(insert(SIMULATIONS), simulations)
     await transitions.record_many(conn, [
         {"job": row["asyncoperationid"], "moment": row["createdon"], "state": row["statecode"],
-         "status": row["statuscode"], "why": "created", "by": None}
+         "status": row["statuscode"], "why": "created", "by": None, "name": row["name"]}
         for row in rows
     ])
     return ids

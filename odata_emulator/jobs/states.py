@@ -46,12 +46,18 @@ assert _STATE_OPTIONS is not None and _STATUS_OPTIONS is not None, "asyncoperati
 DEFAULT_STATUS: dict[int, int] = {o.value: o.default_status for o in _STATE_OPTIONS.options
                                   if o.default_status is not None}
 STATE_LABELS: dict[int, str] = dict(_STATE_OPTIONS.labels)
+STATUS_LABELS: dict[int, str] = dict(_STATUS_OPTIONS.labels)
 # The state each status belongs to, as the model's status option set says.
 STATUS_STATE: dict[int, int] = {o.value: o.state for o in _STATUS_OPTIONS.options if o.state is not None}
 
 # Operation types whose jobs the engine treats specially (asyncoperation_operationtype): a bulk
 # delete job drives a bulkdeleteoperation row and has real work (`handlers.py`).
 BULK_DELETE = 13
+
+
+def describe(pair: Pair) -> str:
+    """`In Progress (2/20)`: a pair as the log and messages name it."""
+    return f"{STATUS_LABELS.get(pair[1], STATE_LABELS.get(pair[0], '?'))} ({pair[0]}/{pair[1]})"
 
 
 class Actor(enum.Enum):

@@ -169,6 +169,8 @@ class Steps:
         rows = await driver.fetch_all(conn, queue.QUEUE, {"now": epoch, "limit": limit})
         if not rows:
             return []
+        log.debug("claimed %d job(s) for %s (lease until %s): %s", len(rows), self.host, now + self.lease,
+                  ", ".join(row[0] for row in rows))
         values = {"startedon": epoch, "hostid": self.host, "leaseexpires": to_epoch(now + self.lease)}
         await transitions.apply_many(conn, [
             transitions.Move(row[0], _CLAIM, states.READY, values, operation_type=row[1]) for row in rows
@@ -274,6 +276,7 @@ class Steps:
 
     async def renew(self, job_id: str, now: dt.datetime) -> None:
         """Extend this instance's lease on a job it still holds."""
+        log.debug("lease of job %s renewed by %s until %s", job_id, self.host, now + self.lease)
         async with self.store.write() as conn:
             await conn.execute(update(JOBS).where(JOBS.c.asyncoperationid == job_id, JOBS.c.hostid == self.host,
                                                   JOBS.c.statecode == states.LOCKED_STATE)

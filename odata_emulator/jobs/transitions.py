@@ -10,16 +10,21 @@ what that means.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store import driver
 from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import to_epoch
-from .states import BULK_DELETE, Pair, Transition
+from .states import BULK_DELETE, Pair, Transition, describe
+
+# One INFO line per state a job enters (`odata_emulator.jobs`), written as its history row is.
+LOG = logging.getLogger("odata_emulator.jobs")
 
 
 def next_version(table: Table = JOBS):
@@ -44,6 +49,9 @@ class Move:
     holder: str | None = None  # the instance that must hold the job (Locked jobs)
     operation_type: int | None = None
 
+
+_NAMES = driver.compile_sql(select(JOBS.c.asyncoperationid, JOBS.c.name).where(
+    JOBS.c.asyncoperationid.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))))
 
 _RECORD = driver.compile_sql(insert(HISTORY).values(
     asyncoperationid=bindparam("job"), at=bindparam("moment"), statecode=bindparam("state"),
@@ -78,7 +86,7 @@ async def apply_many(conn: AsyncConnection, moves: list[Move], now: dt.datetime,
         row = {f"set_{name}": value for name, value in changes.items()}
         row.update(job=move.job_id, from_state=move.current[0], from_status=move.current[1], holder=move.holder)
         groups.setdefault((tuple(sorted(changes)), move.holder is not None), []).append(row)
-        history.append(_entry(move.job_id, epoch, move.transition, move.reason, host))
+        history.append(_entry(move.job_id, epoch, move.transition, move.reason, host, move.current))
     for (columns, held), rows in groups.items():
         if await driver.execute_many(conn, _guarded_update(columns, held), rows) != len(rows):
             raise Superseded()
@@ -94,6 +102,20 @@ async def apply_many(conn: AsyncConnection, moves: list[Move], now: dt.datetime,
 async def record_many(conn: AsyncConnection, history: list[dict]) -> None:
     if history:
         await driver.execute_many(conn, _RECORD, history)
+        if LOG.isEnabledFor(logging.INFO):
+            await _log_entries(conn, history)
+
+
+async def _log_entries(conn: AsyncConnection, history: list[dict]) -> None:
+    """The INFO line of each state entered: `job <id> (<name>): <from> -> <to>: <why>`."""
+    unnamed = [entry["job"] for entry in history if entry.get("name") is None]
+    names = dict(await driver.fetch_all(conn, _NAMES, {"ids": json.dumps(unnamed)})) if unnamed else {}
+    for entry in history:
+        label = entry.get("name") or names.get(entry["job"])
+        name = f" ({label})" if label else ""
+        before = f"{describe(entry['from'])} -> " if entry.get("from") else ""
+        LOG.info("job %s%s: %s%s: %s", entry["job"], name, before, describe((entry["state"], entry["status"])),
+                 entry["why"])
 
 
 def _changes(transition: Transition, current: Pair, epoch: int, values: dict | None) -> dict:
@@ -104,11 +126,12 @@ def _changes(transition: Transition, current: Pair, epoch: int, values: dict | N
     return {"statecode": target[0], "statuscode": target[1], "modifiedon": epoch, **(values or {})}
 
 
-def _entry(job_id: str, epoch: int, transition: Transition, reason: str | None, host: str | None) -> dict:
-    """The history row of a move (the parameters of `record_many`)."""
+def _entry(job_id: str, epoch: int, transition: Transition, reason: str | None, host: str | None,
+           current: Pair | None = None, name: str | None = None) -> dict:
+    """The history row of a move (the parameters of `record_many`; `from` and `name` are for the log)."""
     target = transition.target
     return {"job": job_id, "moment": epoch, "state": target[0], "status": target[1],
-            "why": reason or transition.name, "by": host}
+            "why": reason or transition.name, "by": host, "from": current, "name": name}
 
 
 async def mirror_bulk_delete(conn: AsyncConnection, job_id: str, pair: Pair, at: dt.datetime) -> None:
@@ -135,11 +158,12 @@ async def apply(conn: AsyncConnection, job_id: str, transition: Transition, curr
         # Only the instance that holds the lock may move a Locked job on.
         condition.append(JOBS.c.hostid == holder)
     moved = (await conn.execute(
-        update(JOBS).where(*condition).values(**changes, versionnumber=next_version()).returning(JOBS.c.operationtype)
+        update(JOBS).where(*condition).values(**changes, versionnumber=next_version())
+        .returning(JOBS.c.operationtype, JOBS.c.name)
     )).first()
     if moved is None:
         return False
-    await record_many(conn, [_entry(job_id, epoch, transition, reason, host)])
+    await record_many(conn, [_entry(job_id, epoch, transition, reason, host, current, moved.name)])
     if moved.operationtype == BULK_DELETE:
         await mirror_bulk_delete(conn, job_id, transition.target, now)
     return True
