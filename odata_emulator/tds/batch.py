@@ -20,8 +20,8 @@ from sqlglot.dialects.tsql import TSQL
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
-from .errors import Refused, SqlError, SqlSyntaxError, UnclosedQuote
-from .translate import Environment, NotDeclared, Param, Query, Translator, data_type, parameter_key
+from .errors import NotDeclared, Refused, SqlError, SqlSyntaxError, UnclosedQuote
+from .translate import Environment, Param, Query, Translator, data_type, parameter_key
 from .types import SqlType
 
 _DIALECT = TSQL()

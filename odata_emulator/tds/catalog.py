@@ -6,7 +6,7 @@ endpoint types it, plus Dataverse's extra columns:
 - `<lookup>name`: the primary name of the row a lookup points at (`owneridname`,
   `regardingobjectidname`, `owningextensionidname`, `createdbyname`...).
 
-Stored columns keep the store's forms (epoch seconds, lowercase GUID text, 0/1); `types.py` converts
+Stored columns keep the store's forms (epoch seconds, lowercase GUID text, 0/1); `encoders.py` converts
 them on the way out. Columns the emulator keeps for itself (`leaseexpires`) and columns Dataverse does
 not let anyone read are not tables' columns here.
 """

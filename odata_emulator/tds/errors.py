@@ -5,6 +5,9 @@ an ERROR token (and a DONE with the error bit) in one place; a `ProtocolError` c
     ├── SqlSyntaxError       102 / class 15  "Incorrect syntax near '<token>'."  (SQL Server's)
     ├── Refused              40000 / class 16  what Dataverse's endpoint refuses: DML, DDL, unknown
     │                        names, unsupported clauses... (Dataverse adds "RequestId: TDS;..." lines)
+    ├── ConversionFailed     241 / class 16  a value that does not convert (a string to a date, a GUID...)
+    ├── Grouping             8120 / class 16  a column neither grouped on nor inside an aggregate
+    ├── NotDeclared          137 / class 15  an @variable the batch never declared
     └── LoginFailed          18456 / class 14  the connection is closed after it
     ProtocolError            malformed bytes: the connection is closed (after an ERROR token when the
                              session is far enough along to send one)
@@ -56,6 +59,21 @@ class Overflow(SqlError):
 
     number = 8115
     severity = 16
+
+
+class ConversionFailed(SqlError):
+    number = 241
+    severity = 16
+
+
+class Grouping(SqlError):
+    number = 8120
+    severity = 16
+
+
+class NotDeclared(SqlError):
+    number = 137
+    severity = 15
 
 
 class LoginFailed(SqlError):

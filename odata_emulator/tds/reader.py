@@ -15,8 +15,7 @@ from concurrent.futures import Executor
 from typing import Any, Callable
 
 from . import functions
-from .errors import Overflow, Refused, SqlError
-from .translate import ConversionFailed
+from .errors import ConversionFailed, Overflow, Refused, SqlError
 
 CHUNK_BYTES = 128 * 1024  # ROW bytes encoded per hop to the worker thread
 # A statement first runs on the event loop for at most INLINE_SECONDS (checked every INLINE_STEPS SQLite

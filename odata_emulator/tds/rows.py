@@ -15,7 +15,8 @@ import functools
 import struct
 from typing import Callable, Sequence
 
-from .types import EPOCH_1900, MAX_DATETIME, SqlType, encoder
+from .encoders import EPOCH_1900, MAX_DATETIME, encoder
+from .types import SqlType
 
 # The storage form's epoch seconds for which the packed form is exact (1900-01-01 .. 9999-12-31).
 _FIRST, _LAST = -EPOCH_1900, int(MAX_DATETIME)

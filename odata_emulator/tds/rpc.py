@@ -2,17 +2,29 @@
 
 The procedures clients use for parameterised SQL are the system ones: `sp_executesql` (10),
 `sp_prepare` (11), `sp_execute` (12), `sp_prepexec` (13), `sp_unprepare` (15). Cursor procedures
-(1-9) and stored procedures are refused by `session.py`.
+(1-9) and stored procedures are refused by `procedures.py`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
+import re
 import struct
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProtocolError
-from .types import ParamType, Reader, SqlType, read_type_info, read_value
+from sqlglot import exp
+from sqlglot.dialects.tsql import TSQL
+from sqlglot.errors import ErrorLevel, ParseError
+
+from .encoders import epoch_of
+from .errors import ConversionFailed, ProtocolError, SqlSyntaxError
+from .functions import ConversionError, parse_datetime
+from .param_values import ParamType, Reader, read_type_info, read_value
+from .translate import data_type
+from .types import SqlType
 
 PROCEDURES = {1: "sp_cursor", 2: "sp_cursoropen", 3: "sp_cursorprepare", 4: "sp_cursorexecute",
               5: "sp_cursorprepexec", 6: "sp_cursorunprepare", 7: "sp_cursorfetch", 8: "sp_cursoroption",
@@ -115,15 +127,6 @@ def parse(data: bytes) -> list[Call]:
 
 def declarations(text: str | None) -> list[tuple[str, SqlType]]:
     """`@P1 int, @P2 nvarchar(4000) OUTPUT` as [(name, type)] (names lowercase, without '@')."""
-    import re
-
-    from sqlglot import exp
-    from sqlglot.dialects.tsql import TSQL
-    from sqlglot.errors import ErrorLevel, ParseError
-
-    from .errors import SqlSyntaxError
-    from .translate import data_type
-
     if not text or not text.strip():
         return []
     cleaned = re.sub(r"\b(OUTPUT|OUT|READONLY)\b", "", text, flags=re.IGNORECASE)
@@ -151,14 +154,6 @@ def declarations(text: str | None) -> list[tuple[str, SqlType]]:
 
 def to_storage(value: Any, sqltype: SqlType) -> Any:
     """A parameter's Python value in the store's form for `sqltype` (what the SQL compares it with)."""
-    import datetime as dt
-    import decimal
-    import uuid
-
-    from .functions import ConversionError, parse_datetime
-    from .translate import ConversionFailed
-    from .types import epoch_of
-
     if value is None:
         return None
     name = sqltype.name

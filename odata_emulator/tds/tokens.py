@@ -5,7 +5,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Iterable, Sequence
 
-from .types import SqlType, encoder
+from .encoders import encoder
+from .types import SqlType
 
 # Token types
 ALTMETADATA = 0x88

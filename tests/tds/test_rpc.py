@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from odata_emulator.tds import rpc, types
-from odata_emulator.tds.errors import ProtocolError, SqlSyntaxError
-from odata_emulator.tds.translate import ConversionFailed
-from odata_emulator.tds.types import Reader, decimal_type, nvarchar
+from odata_emulator.tds import param_values, rpc, types
+from odata_emulator.tds.errors import ConversionFailed, ProtocolError, SqlSyntaxError
+from odata_emulator.tds.param_values import Reader
+from odata_emulator.tds.types import decimal_type, nvarchar
 from tests.tds.wire import ALL_HEADERS, param, rpc_request
 
 
@@ -77,7 +77,7 @@ GUID = uuid.UUID("032a576c-27be-4fc1-bef9-0c6ca8c16da9")
 ])
 def test_parameter_values(info, value, expected):
     reader = Reader(info + value)
-    parsed = types.read_value(reader, types.read_type_info(reader))
+    parsed = param_values.read_value(reader, param_values.read_type_info(reader))
     assert parsed == expected and reader.remaining == 0
 
 

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from odata_emulator.tds import rows, tokens, types
+from odata_emulator.tds import encoders, rows, tokens, types
 from odata_emulator.tds.errors import Overflow
 from odata_emulator.tds.types import SqlType, decimal_type, nvarchar
 from tests.tds.wire import read_tokens
@@ -68,12 +68,12 @@ GUID = "032a576c-27be-4fc1-bef9-0c6ca8c16da9"
     (decimal_type(18, 2), -1, b"\x09\x00" + (100).to_bytes(8, "little")),
 ])
 def test_values_from_their_storage_form(sqltype, stored, wire):
-    assert types.encoder(sqltype)(stored) == wire
+    assert encoders.encoder(sqltype)(stored) == wire
 
 
 def test_the_datetime_encoding_reads_back_as_the_moment():
     moment = dt.datetime(2026, 10, 23, 22, 37, 1)
-    days, ticks = types.datetime_parts(types.epoch_of(moment))
+    days, ticks = encoders.datetime_parts(encoders.epoch_of(moment))
     assert dt.datetime(1900, 1, 1) + dt.timedelta(days=days, seconds=ticks / 300) == moment
 
 
@@ -86,7 +86,7 @@ def test_the_datetime_encoding_reads_back_as_the_moment():
 ])
 def test_values_that_do_not_fit_are_sql_server_errors(sqltype, value, message):
     with pytest.raises(Overflow, match=message):
-        types.encoder(sqltype)(value)
+        encoders.encoder(sqltype)(value)
 
 
 def random_value(sqltype: SqlType, rng: random.Random):
@@ -111,7 +111,7 @@ def random_value(sqltype: SqlType, rng: random.Random):
 
 
 def test_the_fast_row_encoder_writes_what_the_value_by_value_one_writes():
-    """The SQLite side of the fast path (`wire_sql`) and the generated encoder, against `types.encoder`."""
+    """The SQLite side of the fast path (`wire_sql`) and the generated encoder, against `encoders.encoder`."""
     shape = [types.INT, types.BIGINT, types.BIT_TYPE, types.FLOAT, types.GUID, types.DATETIME_TYPE, types.DATE,
              nvarchar(40), types.NVARCHAR_MAX]
     rng = random.Random(1)

@@ -316,12 +316,12 @@ def rpc_request(procedure: int | str, parameters: list[tuple[str, int, bytes, by
 
 def param(name: str, sqltype, value, output: bool = False) -> tuple[str, int, bytes, bytes]:
     """A parameter the way clients send it (the server's own value encoders write the same bytes)."""
-    from odata_emulator.tds import types
-    from odata_emulator.tds.types import epoch_of
+    from odata_emulator.tds import encoders
+    from odata_emulator.tds.encoders import epoch_of
 
     stored = value
     if isinstance(value, (dt.datetime, dt.date)):
         stored = epoch_of(value)
     elif isinstance(value, uuid.UUID):
         stored = str(value)
-    return name, 1 if output else 0, sqltype.type_info(), types.encoder(sqltype)(stored)
+    return name, 1 if output else 0, sqltype.type_info(), encoders.encoder(sqltype)(stored)

@@ -1,0 +1,136 @@
+"""SQL run for a session: a batch's plans (cached per server by text, parameter types and database)
+run one statement at a time against the store, each answered with its tokens (COLMETADATA, ROWs,
+DONE); a result streams a chunk at a time, and an attention stops it between chunks.
+
+Used by SQLBatch requests and by the RPC procedures (`procedures.py`), whose statements answer with
+DONEINPROC instead of DONE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from . import batch, tokens
+from .encoders import epoch_of
+from .errors import Refused, SqlError
+from .outbox import Outbox
+from .reader import Cancelled, next_chunk_rows
+from .rows import rows_encoder
+from .translate import Environment, Param, Query
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import Session
+
+log = logging.getLogger("odata_emulator.tds")
+
+
+async def run_batch(session: Session, text: str, outbox: Outbox, values: dict[str, Any] | None = None,
+                    params: dict[str, Param] | None = None, *, in_procedure: bool = False) -> bool:
+    """Runs a batch; answers its tokens. False when it ended with an error."""
+    done_token = tokens.DONEINPROC if in_procedure else tokens.DONE
+    try:
+        plans = await _plans(session, text, params or {})
+    except SqlError as error:
+        session.error(outbox, error, in_procedure)
+        return False
+    except RecursionError:
+        session.error(outbox, Refused("The statement is nested too deeply for the emulator."), in_procedure)
+        return False
+    except Exception as exc:  # a statement the translator does not handle: the session goes on
+        log.exception("TDS session %s: translating %r failed", session.spid, text[:200])
+        session.error(outbox, Refused(f"The emulator cannot run this statement ({type(exc).__name__})."),
+                      in_procedure)
+        return False
+    values = dict(values or {})
+    values["__now"] = epoch_of(session.server.clock.now())
+    values["__rowcount"] = 0
+    values["__spid"] = session.spid
+    for index, plan in enumerate(plans):
+        more = tokens.DONE_MORE if (index < len(plans) - 1 or in_procedure) else 0
+        try:
+            if isinstance(plan, batch.Quiet):
+                values["__rowcount"] = 0
+                outbox.add(tokens.done(more, token=done_token))
+            elif isinstance(plan, batch.Assign):
+                if plan.query is None:
+                    values[plan.key] = None
+                else:
+                    row = await session.store.first(plan.query.sql, bind_late(plan.query, values))
+                    values[plan.key] = row[0] if row else None
+                values["__rowcount"] = 1
+                outbox.add(tokens.done(more, token=done_token))
+            else:
+                count = await _stream(session, plan.query, values, outbox)
+                if count is None:  # cancelled: acknowledged
+                    return False
+                values["__rowcount"] = count
+                outbox.add(tokens.done(more | tokens.DONE_COUNT, count, tokens.CMD_SELECT, done_token))
+        except SqlError as error:
+            if error.line == 1:
+                error.line = plan.line
+            session.error(outbox, error, in_procedure)
+            return False
+        await outbox.flush()
+    if not plans:
+        outbox.add(tokens.done(tokens.DONE_MORE if in_procedure else 0, token=done_token))
+    return True
+
+
+async def _plans(session: Session, text: str, params: dict[str, Param]) -> list:
+    server = session.server
+    database = session.state.database
+    key = (text, tuple(sorted((name, str(p.type)) for name, p in params.items())), database)
+    cached = server.plans.get(key)
+    if cached is not None:
+        return cached
+    environment = Environment(server.catalog, dict(params), server=server.name, database=database)
+    if len(text) < 2000:
+        plans = batch.plan(text, environment)
+    else:  # a long batch is parsed off the event loop
+        plans = await asyncio.get_running_loop().run_in_executor(server.executor, batch.plan, text, environment)
+    server.plans.put(key, plans)
+    return plans
+
+
+async def _stream(session: Session, query: Query, values: dict[str, Any], outbox: Outbox) -> int | None:
+    """COLMETADATA then ROWs, a chunk at a time; the row count, or None when cancelled."""
+    store = session.store
+    encode = rows_encoder([sqltype for _, sqltype in query.columns])
+    cursor = None
+    try:
+        arguments = bind_late(query, values)
+        started = store.start_inline(query.wire_sql, arguments, encode, next_chunk_rows(0, 0))
+        if started is None:
+            started = await store.start(query.wire_sql, arguments, encode, next_chunk_rows(0, 0))
+        cursor, data, count, finished = started
+        outbox.add(tokens.colmetadata(query.columns))
+        outbox.add(data)
+        sent_bytes = len(data)
+        while not finished:
+            await outbox.flush()
+            if session.cancel.is_set():
+                raise Cancelled()
+            data, rows, finished = await store.fetch(cursor, encode, next_chunk_rows(count, sent_bytes))
+            count += rows
+            sent_bytes += len(data)
+            outbox.add(data)
+        return count
+    except Cancelled:  # the tokens written so far stay whole; the acknowledgement ends them
+        outbox.add(tokens.done(tokens.DONE_ATTN))
+        session.cancel.clear()
+        return None
+    finally:
+        if cursor is not None:
+            await store.close_cursor(cursor)
+
+
+def bind_late(query: Query, values: dict[str, Any]) -> dict[str, Any]:
+    """The query's arguments with what is known only now (variables, `__now`, `__rowcount`) filled in."""
+    if not query.late:
+        return query.args
+    arguments = dict(query.args)
+    for key in query.late:
+        arguments[key] = values.get(key)
+    return arguments
