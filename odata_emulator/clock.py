@@ -40,7 +40,8 @@ class VirtualClock(Clock):
     virtual = True
 
     def __init__(self, start: dt.datetime) -> None:
-        self._now = start.astimezone(UTC).replace(microsecond=0)
+        self.start = start.astimezone(UTC).replace(microsecond=0)  # where `reset` puts it back
+        self._now = self.start
 
     def now(self) -> dt.datetime:
         return self._now

@@ -118,13 +118,16 @@ class Emulator:
         await self.store.close()
 
     async def reset(self) -> None:
-        """Back to the bundled data set (or to an empty store)."""
+        """Back to the data set (or to an empty store), and a virtual clock back to its start."""
         self.scheduler.forget()
+        if isinstance(self.clock, VirtualClock):
+            self.clock.set(self.clock.start)
         now = self.clock.now()
         dataset = await self._dataset(now)
         async with self.store.write() as conn:
             await clear_data(conn, self.model)
             self.caller = await ensure_initialized(conn, self.model, dataset, now)
+        self.data_note = self._describe_data(False, dataset)
 
     async def advance_clock(self, target: dt.datetime) -> dt.datetime:
         """Move the virtual clock to `target`, running every job due by then."""

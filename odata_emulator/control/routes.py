@@ -1,12 +1,7 @@
 """The emulator's own control namespace, `/_emulator/v1/`. Nothing of Dataverse lives here.
 
-    GET  /_emulator/v1/health                 200 once the server is ready
-    POST /_emulator/v1/jobs                   create system jobs as the platform would
-    GET  /_emulator/v1/jobs/<id>/history      one entry per state the job entered, oldest first
-    POST /_emulator/v1/jobs/<id>/event        the event a waiting job waits for has happened
-    GET  /_emulator/v1/clock                  the time
-    POST /_emulator/v1/clock                  {"advance": "PT1H"} or {"set": "2026-01-01T00:00:00Z"} (virtual clock)
-    POST /_emulator/v1/reset                  back to the bundled fixtures
+The routes are the table at the end of the module (`ControlApi.routes`); `GET /_emulator/v1/`
+lists them.
 """
 
 from __future__ import annotations
@@ -16,6 +11,7 @@ import json
 
 import isodate
 import orjson
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -24,8 +20,11 @@ from ..api.auth import token_required
 from ..api.writes import loads_json
 from ..emulator import Emulator
 from ..errors import BadRequest, InvalidPayload
+from ..jobs import why
 from ..jobs.create import check_schedules, insert_jobs, prepare_jobs
 from ..jobs.manage import job_history, release_event
+from ..store.schema import JOBS
+from ..store.snapshot import snapshot
 from ..store.values import format_datetime, normalize_guid, parse_datetime
 
 PREFIX = "/_emulator/v1"
@@ -57,8 +56,22 @@ def _job_id(request: Request) -> str:
         raise BadRequest(f"'{request.path_params['job_id']}' is not a GUID.") from None
 
 
-def routes(emulator: Emulator) -> list[Route]:
-    async def health(request: Request) -> Response:
+_LIST_FILTERS = ("statecode", "statuscode", "operationtype")
+MAX_LIST = 5000
+
+
+class ControlApi:
+    """The handlers of `/_emulator/v1/`, on one emulator. Each is a route of `routes()`."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    async def index(self, request: Request) -> Response:
+        return _json({"value": [{"method": method, "path": path, "does": does}
+                                for path, methods, _, does, _ in self.table() for method in methods]})
+
+    async def health(self, request: Request) -> Response:
+        emulator = self.emulator
         if not emulator.ready:
             return _json({"status": "starting"}, status=503)
         return _json({
@@ -68,12 +81,17 @@ def routes(emulator: Emulator) -> list[Route]:
             "strict": emulator.settings.strict,
         })
 
-    async def reset(request: Request) -> Response:
+    async def reset(self, request: Request) -> Response:
+        emulator = self.emulator
         await emulator.reset()
         emulator.jobs_changed()
-        return _json({"status": "reset"})
+        answer = {"status": "reset", "data": emulator.data_note}
+        if emulator.clock.virtual:
+            answer["clock"] = f"back to its start, {_iso(emulator.clock.now())}"
+        return _json(answer)
 
-    async def create(request: Request) -> Response:
+    async def create(self, request: Request) -> Response:
+        emulator = self.emulator
         body = await _body(request)
         specs = body if isinstance(body, list) else [body]
         if not isinstance(body, (list, dict)):
@@ -87,16 +105,43 @@ def routes(emulator: Emulator) -> list[Route]:
         emulator.jobs_changed()
         return _json({"value": [{"asyncoperationid": i} for i in ids]}, status=201)
 
-    async def history(request: Request) -> Response:
-        job_id = _job_id(request)
+    async def jobs(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self.create(request)
+        query = request.query_params
+        unknown = set(query) - {*_LIST_FILTERS, "name", "top"}
+        if unknown:
+            raise BadRequest(f"Unknown filter(s): {', '.join(sorted(unknown))}. Filter by "
+                             f"{', '.join(_LIST_FILTERS)}, name (contains) and top (at most {MAX_LIST}).")
+        conditions = [JOBS.c[name] == _whole(name, query[name]) for name in _LIST_FILTERS if name in query]
+        if "name" in query:
+            conditions.append(JOBS.c.name.contains(query["name"], autoescape=True))
+        top = _whole("top", query.get("top", "100"))
+        if not 1 <= top <= MAX_LIST:
+            raise BadRequest(f"top must be from 1 to {MAX_LIST}.")
+        statement = (select(*(JOBS.c[c] for c in why.COLUMNS)).where(*conditions)
+                     .order_by(JOBS.c.createdon, JOBS.c.sequence, JOBS.c.asyncoperationid).limit(top))
+        async with self.emulator.store.read() as conn:
+            rows = (await conn.execute(statement)).all()
+        return _json({"value": [why.job_json(row) for row in rows]})
+
+    async def job(self, request: Request) -> Response:
+        emulator = self.emulator
+        service = why.Service(emulator.settings.scheduler, emulator.clock.virtual, emulator.settings.concurrency)
         async with emulator.store.read() as conn:
+            return _json(await why.explain(conn, _job_id(request), emulator.clock.now(), service))
+
+    async def history(self, request: Request) -> Response:
+        job_id = _job_id(request)
+        async with self.emulator.store.read() as conn:
             entries = await job_history(conn, job_id)
         return _json({"value": [
             {"at": format_datetime(e.at), "statecode": e.statecode, "statuscode": e.statuscode, "reason": e.reason}
             for e in entries
         ]})
 
-    async def event(request: Request) -> Response:
+    async def event(self, request: Request) -> Response:
+        emulator = self.emulator
         job_id = _job_id(request)
         now = emulator.clock.now()
         async with emulator.store.write() as conn:
@@ -106,37 +151,74 @@ def routes(emulator: Emulator) -> list[Route]:
             await emulator.advance_clock(now)
         return _json({"asyncoperationid": job_id, "statecode": state, "statuscode": status})
 
-    async def clock(request: Request) -> Response:
-        if request.method == "POST":
-            body = await _body(request)
-            if not isinstance(body, dict) or len(body) != 1 or not set(body) <= {"advance", "set"}:
-                raise BadRequest('Send {"advance": "<ISO 8601 duration>"} or {"set": "<ISO 8601 date and time>"}.')
-            if not emulator.clock.virtual:
-                raise BadRequest("The real clock cannot be moved: start the emulator with --clock virtual.")
-            now = emulator.clock.now()
-            try:
-                if "advance" in body:
-                    delta = isodate.parse_duration(str(body["advance"]))
-                    target = now + delta
-                else:
-                    target = parse_datetime(str(body["set"]))
-            except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as exc:
-                raise BadRequest(f"Not a valid ISO 8601 value: {exc}.") from None
-            if target < now:
-                raise BadRequest(f"The virtual clock only moves forward: it is {_iso(now)}.")
-            if target.year > 9000:
-                raise BadRequest("That is too far in the future.")
-            moved = await emulator.advance_clock(target)
-            return _json({"now": _iso(moved)})
-        return _json({"now": _iso(emulator.clock.now()), "clock": "virtual" if emulator.clock.virtual else "real"})
+    async def clock(self, request: Request) -> Response:
+        emulator = self.emulator
+        if request.method == "GET":
+            return _json({"now": _iso(emulator.clock.now()), "clock": "virtual" if emulator.clock.virtual else "real"})
+        body = await _body(request)
+        if not isinstance(body, dict) or len(body) != 1 or not set(body) <= {"advance", "set"}:
+            raise BadRequest('Send {"advance": "<ISO 8601 duration>"} or {"set": "<ISO 8601 date and time>"}.')
+        if not emulator.clock.virtual:
+            raise BadRequest("The real clock cannot be moved: start the emulator with --clock virtual.")
+        now = emulator.clock.now()
+        target = _clock_target(body, now)
+        if target < now:
+            raise BadRequest(f"The virtual clock only moves forward: it is {_iso(now)}.")
+        if target.year > 9000:
+            raise BadRequest("That is too far in the future.")
+        moved = await emulator.advance_clock(target)
+        return _json({"now": _iso(moved)})
 
-    # --require-auth: every route but health (readiness probes) wants the Web API's bearer token.
-    return [
-        Route(f"{PREFIX}/health", health, methods=["GET"]),
-        Route(f"{PREFIX}/reset", token_required(emulator, reset), methods=["POST"]),
-        Route(f"{PREFIX}/jobs", token_required(emulator, create), methods=["POST"]),
-        Route(f"{PREFIX}/jobs/{{job_id}}/history", token_required(emulator, history), methods=["GET"]),
-        Route(f"{PREFIX}/jobs/{{job_id}}/event", token_required(emulator, event), methods=["POST"]),
-        Route(f"{PREFIX}/clock", token_required(emulator, clock), methods=["GET", "POST"]),
-    ]
+    async def snapshot(self, request: Request) -> Response:
+        emulator = self.emulator
+        async with emulator.store.read() as conn:
+            data = await snapshot(conn, emulator.model, emulator.clock.now(), emulator.caller)
+        return Response(orjson.dumps(data, option=orjson.OPT_INDENT_2), media_type="application/json",
+                        headers={"Content-Disposition": 'attachment; filename="dataset.json"'})
 
+    def table(self) -> list[tuple[str, list[str], object, str, bool]]:
+        """(path, methods, handler, what it does, guarded by --require-auth)."""
+        return [
+            ("/", ["GET"], self.index, "this list", True),
+            ("/health", ["GET"], self.health, "200 once the server is ready (never needs a token)", False),
+            ("/jobs", ["GET", "POST"], self.jobs,
+             ("GET: jobs in queue order (filters: statecode, statuscode, operationtype, name, top); "
+              "POST: create system jobs as the platform would"), True),
+            ("/jobs/{job_id}", ["GET"], self.job, "a job's columns and why it is where it is", True),
+            ("/jobs/{job_id}/history", ["GET"], self.history, "every state the job entered, oldest first", True),
+            ("/jobs/{job_id}/event", ["POST"], self.event, "the event a waiting job waits for has happened", True),
+            ("/clock", ["GET", "POST"], self.clock,
+             'the time; POST {"advance": "PT1H"} or {"set": "<ISO 8601>"} moves the virtual clock', True),
+            ("/reset", ["POST"], self.reset, "back to the data set, and a virtual clock back to its start", True),
+            ("/snapshot", ["GET"], self.snapshot,
+             "the store as a data set: save it as DIR/dataset.json and start with --fixtures DIR", True),
+        ]
+
+    def routes(self) -> list[Route]:
+        # --require-auth: every route but health (readiness probes) wants the Web API's bearer token.
+        found = []
+        for path, methods, handler, _, guarded in self.table():
+            endpoint = token_required(self.emulator, handler) if guarded else handler
+            found.append(Route(PREFIX + path, endpoint, methods=methods))
+        found.append(Route(PREFIX, found[0].endpoint, methods=["GET"]))  # the index without its slash
+        return found
+
+
+def routes(emulator: Emulator) -> list[Route]:
+    return ControlApi(emulator).routes()
+
+
+def _whole(name: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"{name} must be a whole number; '{text}' is not one.") from None
+
+
+def _clock_target(body: dict, now: dt.datetime) -> dt.datetime:
+    try:
+        if "advance" in body:
+            return now + isodate.parse_duration(str(body["advance"]))
+        return parse_datetime(str(body["set"]))
+    except (isodate.ISO8601Error, ValueError, TypeError, OverflowError) as exc:
+        raise BadRequest(f"Not a valid ISO 8601 value: {exc}.") from None

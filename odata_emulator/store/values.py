@@ -68,6 +68,18 @@ def to_storage(attribute: Attribute, value):
     return _STORAGE.get(attribute.type, _text_value)(value)
 
 
+def to_json(attribute: Attribute, stored):
+    """The JSON form of a stored value, as a data set holds it (the inverse of `to_storage`):
+    date-times ISO 8601 UTC, booleans true/false, everything else as stored."""
+    if stored is None:
+        return None
+    if attribute.type is T.DATETIME:
+        return format_datetime(stored)
+    if attribute.type is T.BOOLEAN:
+        return bool(stored)
+    return stored
+
+
 def _guid_value(value) -> str:
     if not isinstance(value, (str, uuid.UUID)):
         raise TypeError("a GUID is expected")
