@@ -20,9 +20,9 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..caller import Caller
 from ..emulator import Emulator
 from ..errors import RecordNotFound, Unauthorized
-from ..store.fixtures import Caller
 from ..store.schema import METADATA
 from ..store.values import normalize_guid
 

@@ -9,7 +9,7 @@ from functools import cached_property
 
 from ..model import Attribute, AttributeType as T, Entity
 from ..query import bound as b
-from ..query.compiler import AggregateOut, Shape
+from ..query.compiled import AggregateOut, Shape
 from ..store.values import format_datetime, from_epoch
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"

@@ -29,16 +29,15 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from ..caller import Caller
 from ..errors import BadRequest, Code, FetchXmlError, InvalidPayload, NotSupported
 from ..model import MODEL, Entity
 from ..query import ast
-from ..query.compiler import CompiledQuery, Compiler
+from ..query.compiled import CompiledQuery
+from ..query.compiler import Compiler
 from ..query.execute import Context, parameters
-from ..query.fetchbinder import FetchBinder
-from ..query.fetchxml import from_element, parse_fetchxml, to_fetchxml
-from ..query.queryexpression import parse_query_expression
+from ..query.fetchxml import FetchBinder, from_element, parse_fetchxml, parse_query_expression, to_fetchxml
 from ..store.engine import read_meta
-from ..store.fixtures import Caller
 from ..store.schema import BULK_DELETES, JOBS, METADATA
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import recurrence

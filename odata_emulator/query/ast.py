@@ -1,6 +1,7 @@
 """The syntax tree of OData query options: frozen dataclasses, names as written, no types yet.
 
-`parser.py` builds it from the lark parse tree; `binder.py` resolves it against the model.
+`parser.py` builds it from the lark parse tree; `binder.py` (with `bind_expression.py` and
+`bind_apply.py`) resolves it against the model.
 `pos` is the character offset in the option's text (0-based, as ODataLib reports it); it
 takes no part in equality so that trees compare by meaning.
 """
@@ -210,8 +211,8 @@ class Apply(Node):
 
 # ----------------------------------------------------------------------------- FetchXML and QueryExpression
 #
-# The two query languages of the SDK side share one tree: `fetchxml.py` builds it from FetchXML,
-# `queryexpression.py` from the Web API's QueryExpression JSON (BulkDelete's QuerySet). Their
+# The two query languages of the SDK side share one tree: `fetchxml/parse.py` builds it from FetchXML,
+# `fetchxml/queryexpression.py` from the Web API's QueryExpression JSON (BulkDelete's QuerySet). Their
 # conditions use the same expression nodes as $filter (BinaryOp 'and'/'or' over Condition), so
 # the binder and the compiler serve all three.
 

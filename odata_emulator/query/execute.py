@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, func, select
 
+from ..caller import Caller
 from ..errors import AggregateLimitExceeded
 from ..store.driver import Snapshot, Sql, compile_sql
-from ..store.fixtures import Caller
 from ..store.values import to_epoch
-from .compiler import ClockParam, CompiledQuery, Shape, keyset_predicate
+from .compiled import CompiledAggregate, CompiledQuery, CompiledRows, RuntimeParam, Shape
 from .datefunctions import clock_bounds
-from .paging import PageCookie
+from .paging import PageCookie, keyset_predicate
 
 COUNT_LIMIT = 5000
 
@@ -34,7 +34,7 @@ class Page:
     children: dict = field(default_factory=dict)  # (navigation, parent key) -> list of child rows
 
 
-def parameters(params: tuple[ClockParam, ...], context: Context) -> dict:
+def parameters(params: tuple[RuntimeParam, ...], context: Context) -> dict:
     values = {}
     for param in params:
         if param.caller == "user":
@@ -111,7 +111,7 @@ async def fetch_page(snap: Snapshot, compiled: CompiledQuery, context: Context, 
         values.update((f"after_{i}", v) for i, v in enumerate(cookie.last))
     rows = await snap.mappings(_page_sql(compiled, restrict, after_nulls), values)
     page = Page(rows[:size], len(rows) > size)
-    if compiled.shape is not None and page.rows:
+    if isinstance(compiled, CompiledRows) and page.rows:
         await _fetch_collections(snap, compiled.shape, page.rows, context, page.children)
     return page
 
@@ -135,7 +135,8 @@ async def count_rows(snap: Snapshot, compiled: CompiledQuery, context: Context, 
                      restrict: Restriction | None = None) -> tuple[int, bool]:
     """The number of matching rows, capped as Dataverse caps it, and whether the cap was hit."""
     def build():
-        source = compiled.filtered if compiled.filtered is not None else compiled.statement
+        filtered = compiled.filtered if isinstance(compiled, CompiledRows) else None
+        source = filtered if filtered is not None else compiled.statement
         limited = _restricted(source, restrict).limit(bindparam("count_cap")).subquery()
         return select(func.count()).select_from(limited)
 
@@ -146,7 +147,7 @@ async def count_rows(snap: Snapshot, compiled: CompiledQuery, context: Context, 
     return min(total, cap), total > cap
 
 
-async def fetch_aggregate(snap: Snapshot, compiled: CompiledQuery, context: Context, *, limit: int,
+async def fetch_aggregate(snap: Snapshot, compiled: CompiledAggregate, context: Context, *, limit: int,
                           top: int | None = None) -> list:
     values = parameters(compiled.params, context)
     if limit > 0:
@@ -160,7 +161,7 @@ async def fetch_aggregate(snap: Snapshot, compiled: CompiledQuery, context: Cont
     return await snap.mappings(sql, {**values, "aggregate_top": top})
 
 
-async def count_groups(snap: Snapshot, compiled: CompiledQuery, context: Context) -> int:
+async def count_groups(snap: Snapshot, compiled: CompiledAggregate, context: Context) -> int:
     sql = _sql(compiled, ("groups",), lambda: select(func.count()).select_from(
         compiled.statement.order_by(None).subquery()))
     return (await snap.rows(sql, parameters(compiled.params, context)))[0][0]

@@ -1,4 +1,5 @@
-"""The query string of a Web API request, split into OData system query options.
+"""The query string of a Web API request, split into OData system query options; and the scalar
+options (`$top`, `$skip`, `$count`) read as the values they hold.
 
 Decoding is form-style (`+` and `%20` are spaces, `%24select` is `$select`), done once, as every
 client encodes differently. Option names are case-sensitive, as in Dataverse.
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from ..errors import QueryError, UnsupportedQuery
+from .numbers import whole_number
 
 # Options the query pipeline understands.
 SUPPORTED = ("$select", "$filter", "$orderby", "$top", "$expand", "$apply", "$count", "$skiptoken")
@@ -89,3 +91,26 @@ def check_refused(options: QueryOptions, *, strict: bool) -> None:
     for key, _ in options.refused:
         if strict or key != "$skip":
             raise UnsupportedQuery(REFUSED[key], code="0x80060888")
+
+
+# ------------------------------------------------------------------------------------ scalar values
+
+
+def parse_nonnegative(text: str, option: str) -> int:
+    # ODataLib reads these as Int64: ASCII digits only ('²'.isdigit() is true), at most Int64.MaxValue.
+    if not (text.isascii() and text.isdigit()) or whole_number(text) > 2 ** 63 - 1:
+        raise QueryError(
+            f"Invalid value '{text}' for {option} query option found. The {option} query option requires a "
+            f"non-negative integer value."
+        )
+    return whole_number(text)
+
+
+def parse_top(text: str) -> int:
+    return parse_nonnegative(text, "$top")
+
+
+def parse_count(text: str) -> bool:
+    if text not in ("true", "false"):
+        raise QueryError(f"'{text}' is not a valid count option.")
+    return text == "true"

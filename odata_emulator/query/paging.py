@@ -1,11 +1,12 @@
-"""Dataverse's paging cookie, as carried by `$skiptoken` in `@odata.nextLink`.
+"""Paging: Dataverse's paging cookie, as carried by `$skiptoken` in `@odata.nextLink`, and the
+keyset predicate that continues after the row it names.
 
     <cookie pagenumber="2" pagingcookie="%3ccookie%20page%3d%221%22%3e...%3c%2fcookie%3e" istracking="False" />
 
 The `pagingcookie` attribute is itself URL-encoded: `<cookie page="1"><k last=".." first=".." />...</cookie>`
 with one element per ordering column (the primary key last), holding the values of the last
 and first rows of the page. The emulator reads the `last` values back to continue with a
-keyset predicate, so a page costs the same wherever it is in the table.
+keyset predicate (`keyset_predicate`), so a page costs the same wherever it is in the table.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote
 
 from defusedxml.ElementTree import fromstring as safe_fromstring
+from sqlalchemy import and_, false, or_
+from sqlalchemy.sql import ColumnElement
 
 from ..errors import InvalidSkipToken
-from ..model import Attribute, AttributeType as T
-from ..store.values import format_datetime, to_epoch, parse_datetime, normalize_guid
-from .compiler import OrderColumn
+from ..model import Attribute
+from ..model import AttributeType as T
+from ..store.values import format_datetime, normalize_guid, parse_datetime, to_epoch
+from .compiled import OrderColumn
 from .numbers import whole_number
 
 MAX_COOKIE_LENGTH = 32_768
@@ -144,3 +148,33 @@ def decode_cookie(token: str, order: tuple[OrderColumn, ...]) -> PageCookie:
     if page_number < 2:
         raise InvalidSkipToken("The $skiptoken paging cookie names an invalid page number.")
     return PageCookie(page_number, last)
+
+
+# ------------------------------------------------------------------------------------ keyset
+
+
+def keyset_predicate(order: tuple[OrderColumn, ...], values: tuple) -> ColumnElement:
+    """Rows strictly after `values` in the order (SQLite sorts NULL first ascending, last descending,
+    as SQL Server does)."""
+    clauses = []
+    for i, column in enumerate(order):
+        equal_before = [_equal(order[j].expression, values[j]) for j in range(i)]
+        after = _after(column.expression, values[i], column.descending)
+        if after is None:
+            continue
+        clauses.append(and_(*equal_before, after))
+    return or_(*clauses) if clauses else false()
+
+
+def _equal(expression, value):
+    return expression.is_(None) if value is None else expression == value
+
+
+def _after(expression, value, descending: bool):
+    if not descending:
+        if value is None:
+            return expression.is_not(None)
+        return expression > value
+    if value is None:
+        return None
+    return or_(expression < value, expression.is_(None))

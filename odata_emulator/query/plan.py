@@ -9,9 +9,10 @@ from threading import Lock
 from ..model import Entity, EntityModel
 from . import bound as b
 from .binder import Binder
-from .compiler import CompiledQuery, Compiler
-from .fetchbinder import FetchBinder
-from .fetchxml import parse_fetchxml
+from .compiled import CompiledQuery
+from .compiler import Compiler
+from .fetchxml.bind import FetchBinder
+from .fetchxml.parse import parse_fetchxml
 from .options import QueryOptions, check_refused
 
 

@@ -11,24 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, insert
 
+from ..caller import Caller
 from ..model import AttributeType as T, EntityModel
 from .engine import read_meta, write_meta
 from .schema import HISTORY, METADATA, SIMULATIONS
 from .values import parse_datetime, to_epoch, to_storage
 
 DATASET = "dataset.json"
-
-
-@dataclass(frozen=True)
-class Caller:
-    user_id: str
-    business_unit_id: str
-    organization_id: str
 
 
 def read_dataset(directory: Path) -> dict:

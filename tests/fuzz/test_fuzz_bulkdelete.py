@@ -17,8 +17,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odata_emulator.query.fetchxml import OPERATORS
-from odata_emulator.query.queryexpression import UNSUPPORTED_OPERATORS
+from odata_emulator.query.fetchxml.parse import OPERATORS
+from odata_emulator.query.fetchxml.queryexpression import UNSUPPORTED_OPERATORS
 from tests.fuzz import strategies as fs
 from tests.fuzz.harness import CONTROL, examples
 

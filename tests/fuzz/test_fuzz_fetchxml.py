@@ -1,5 +1,5 @@
 """Fuzz of FetchXML queries (`GET asyncoperations?fetchXml=...`, issue 11): well-formed documents made
-of the real elements, attributes and operators of `odata_emulator/query/fetchxml.py`, with real and
+of the real elements, attributes and operators of `odata_emulator/query/fetchxml/parse.py`, with real and
 unknown names and values of every kind, then sometimes mutated into something less well-formed, and
 plain text.
 
@@ -16,7 +16,7 @@ from urllib.parse import quote
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from odata_emulator.query import fetchxml as fx
+from odata_emulator.query.fetchxml import parse as fx
 from tests.fuzz import strategies as fs
 from tests.fuzz.harness import examples, header_value
 
@@ -48,9 +48,9 @@ def _maybe(draw, element: ET.Element, name: str, values) -> None:
 def attributes(draw, parent: ET.Element) -> None:
     element = ET.SubElement(parent, "attribute", {"name": draw(column)})
     _maybe(draw, element, "alias", alias)
-    _maybe(draw, element, "aggregate", st.one_of(st.sampled_from(sorted(fx._AGGREGATES)), fs.junk))
+    _maybe(draw, element, "aggregate", st.one_of(st.sampled_from(sorted(fx.AGGREGATES)), fs.junk))
     _maybe(draw, element, "groupby", booleans)
-    _maybe(draw, element, "dategrouping", st.one_of(st.sampled_from(sorted(fx._DATE_GROUPINGS)), fs.junk))
+    _maybe(draw, element, "dategrouping", st.one_of(st.sampled_from(sorted(fx.DATE_GROUPINGS)), fs.junk))
     _maybe(draw, element, "distinct", booleans)
     _maybe(draw, element, draw(st.sampled_from(["usertimezone", "rowaggregate", "x"])), fs.junk)
 

@@ -11,8 +11,9 @@ import pytest
 from odata_emulator.errors import DataverseError, QueryError, TypeMismatch, UnknownProperty, UnsupportedQuery
 from odata_emulator.model import MODEL, AttributeType as T
 from odata_emulator.query import bound as b
-from odata_emulator.query.binder import MAX_EXPANSIONS, Binder
+from odata_emulator.query.binder import Binder
 from odata_emulator.query.datefunctions import CLOCK_FUNCTIONS
+from odata_emulator.query.limits import MAX_EXPANSIONS
 from odata_emulator.query.options import QueryOptions, parse_query_string
 from odata_emulator.query.parser import parse
 from tests.helpers import DOCUMENTED, webapi_request

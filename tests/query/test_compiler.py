@@ -10,13 +10,15 @@ import pytest
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateTable
 
+from odata_emulator.caller import Caller
 from odata_emulator.model import MODEL
 from odata_emulator.query.binder import Binder
-from odata_emulator.query.compiler import CompiledQuery, Compiler, keyset_predicate
+from odata_emulator.query.compiled import CompiledQuery
+from odata_emulator.query.compiler import Compiler
 from odata_emulator.query.execute import Context, parameters
 from odata_emulator.query.options import parse_query_string
+from odata_emulator.query.paging import keyset_predicate
 from odata_emulator.query.plan import Planner
-from odata_emulator.store.fixtures import Caller
 from odata_emulator.store.schema import METADATA
 from odata_emulator.store.values import to_epoch
 from tests.helpers import DOCUMENTED, flat, guid, webapi_request, where_of

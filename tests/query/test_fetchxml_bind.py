@@ -11,14 +11,16 @@ import pytest
 from sqlalchemy import Integer, column
 from sqlalchemy.dialects import sqlite
 
+from odata_emulator.caller import Caller
 from odata_emulator.errors import DataverseError
 from odata_emulator.model import MODEL
 from odata_emulator.query import bound as b
-from odata_emulator.query.compiler import CompiledQuery, Compiler, date_group
+from odata_emulator.query.compile_apply import date_group
+from odata_emulator.query.compiled import CompiledQuery
+from odata_emulator.query.compiler import Compiler
 from odata_emulator.query.execute import Context, parameters
-from odata_emulator.query.fetchbinder import MAX_LINK_ENTITIES, FetchBinder
-from odata_emulator.query.fetchxml import parse_fetchxml
-from odata_emulator.store.fixtures import Caller
+from odata_emulator.query.fetchxml.bind import MAX_LINK_ENTITIES, FetchBinder
+from odata_emulator.query.fetchxml.parse import parse_fetchxml
 from odata_emulator.store.values import to_epoch
 from tests.helpers import datepart, flat, where_of
 

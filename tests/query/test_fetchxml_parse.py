@@ -11,14 +11,14 @@ import pytest
 
 from odata_emulator.errors import FetchXmlError
 from odata_emulator.query import ast
-from odata_emulator.query.fetchxml import (
+from odata_emulator.query.fetchxml.parse import (
     KNOWN_UNSUPPORTED,
     MAX_DEPTH,
     MAX_FETCHXML_LENGTH,
     OPERATORS,
     parse_fetchxml,
-    to_fetchxml,
 )
+from odata_emulator.query.fetchxml.printer import to_fetchxml
 from tests.helpers import DOCUMENTED
 
 COLUMNS_01 = [

@@ -19,13 +19,14 @@ from sqlalchemy.schema import CreateTable
 from odata_emulator.errors import InvalidSkipToken
 from odata_emulator.model import MODEL
 from odata_emulator.query.binder import Binder
-from odata_emulator.query.compiler import Compiler, keyset_predicate
+from odata_emulator.query.compiler import Compiler
 from odata_emulator.query.options import parse_query_string
 from odata_emulator.query.paging import (
     MAX_COOKIE_LENGTH,
     PageCookie,
     decode_cookie,
     encode_cookie,
+    keyset_predicate,
     skiptoken_query_value,
 )
 from odata_emulator.store.schema import METADATA

@@ -9,9 +9,10 @@ from odata_emulator.errors import DataverseError, FetchXmlError
 from odata_emulator.model import MODEL
 from odata_emulator.query import ast
 from odata_emulator.query import bound as b
-from odata_emulator.query.fetchbinder import FetchBinder
-from odata_emulator.query.fetchxml import OPERATORS, parse_fetchxml, to_fetchxml
-from odata_emulator.query.queryexpression import MAX_DEPTH, UNSUPPORTED_OPERATORS, parse_query_expression
+from odata_emulator.query.fetchxml.bind import FetchBinder
+from odata_emulator.query.fetchxml.parse import OPERATORS, parse_fetchxml
+from odata_emulator.query.fetchxml.printer import to_fetchxml
+from odata_emulator.query.fetchxml.queryexpression import MAX_DEPTH, UNSUPPORTED_OPERATORS, parse_query_expression
 
 ASYNC = MODEL.entity("asyncoperation")
 GUID = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"

@@ -1,5 +1,6 @@
-"""Binding FetchXML (and QueryExpression) trees: the `$filter` binder, plus link-entities, aliases,
-conditions named by ConditionOperator, and FetchXML's aggregates.
+"""Binding FetchXML (and QueryExpression) trees: the `$filter` expression binder
+(`query/bind_expression.py`), plus link-entities, aliases, conditions named by ConditionOperator
+(Dataverse's query functions, `query/functions.py`), and FetchXML's aggregates.
 
 Names are logical names here (`createdby`, not `_createdby_value`), and unknown ones get the
 QueryBuilder errors Dataverse answers FetchXML with.
@@ -7,18 +8,20 @@ QueryBuilder errors Dataverse answers FetchXML with.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 
-from ..errors import FetchXmlError, QueryError, UnsupportedQuery
-from ..model import Attribute, AttributeType as T, Entity
-from . import ast, bound as b
-from ..store.values import from_epoch
-from .binder import (CALLER_FUNCTIONS, MAX_AGGREGATES, MAX_GROUP_KEYS, MAX_SORT_KEYS, ON_FUNCTIONS, Binder, _Scope,
-                     _convert_text_value, day_condition, edm_of)
-from .datefunctions import CLOCK_FUNCTIONS
-from .numbers import whole_number
+from ...errors import FetchXmlError, UnsupportedQuery
+from ...model import Attribute, Entity
+from ...model import AttributeType as T
+from ...store.values import from_epoch
+from .. import ast
+from .. import bound as b
+from ..bind_expression import ExpressionBinder, Scope
+from ..datefunctions import CLOCK_FUNCTIONS
+from ..functions import CALLER_FUNCTIONS, ON_FUNCTIONS, day_condition
+from ..limits import MAX_AGGREGATES, MAX_GROUP_KEYS, MAX_SORT_KEYS
+from ..literals import condition_value
+from ..numbers import whole_number
 
 MAX_TOP = 5000
 MAX_PAGE_SIZE = 5000
@@ -27,7 +30,7 @@ MAX_AGGREGATE_LIMIT = 50_000
 MAX_LINK_ENTITIES = 15  # "You can add up to 15 link-entity elements to a query" (join-tables.md)
 # The emulator's own cap on the columns a query returns (attribute elements, all-attributes and
 # link-entity columns together): with a lookup's name and type beside it, and the sort keys, the
-# statement stays well inside SQLite's 2,000 columns. Sort, group and aggregate caps: binder.py.
+# statement stays well inside SQLite's 2,000 columns. Sort, group and aggregate caps: limits.py.
 MAX_COLUMNS = 500
 
 _COMPARISONS = {"Equal": "eq", "NotEqual": "ne", "GreaterThan": "gt", "GreaterEqual": "ge", "LessThan": "lt",
@@ -40,51 +43,6 @@ _AGGREGATE_METHOD = {"count": "count", "countcolumn": "countcolumn", "sum": "sum
 _NUMERIC = {T.INTEGER, T.BIGINT, T.DOUBLE}
 
 
-# The .NET type a condition value is converted to, as Dataverse names it in its conversion errors.
-_CLR_TYPES = {T.INTEGER: "System.Int32", T.PICKLIST: "System.Int32", T.STATE: "System.Int32",
-              T.STATUS: "System.Int32", T.BIGINT: "System.Int64", T.DOUBLE: "System.Double",
-              T.BOOLEAN: "System.Boolean", T.UNIQUEIDENTIFIER: "System.Guid", T.LOOKUP: "System.Guid",
-              T.OWNER: "System.Guid", T.DATETIME: "System.DateTime"}
-_INTEGER_BITS = {"System.Int32": 31, "System.Int64": 63}
-_INTEGER_TEXT = re.compile(r"^\s*[+-]?[0-9]+\s*$")
-_FORMAT_REASONS = {"System.Guid": "Guid should contain 32 digits with 4 dashes (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).",
-                   "System.DateTime": "String was not recognized as a valid DateTime.",
-                   "System.Boolean": "String was not recognized as a valid Boolean."}
-
-
-def _condition_value(text: str, ref: b.PropertyRef, operator: str):
-    """A condition's value, as written, in the storage form of `ref`; a value that does not fit the
-    column's type is Dataverse's conversion error (not OData's PropertyValues one)."""
-    attribute = ref.attribute
-    clr = _CLR_TYPES.get(attribute.type)
-    if clr is None:  # text: compared as written
-        return text
-
-    def failure(exception: str, reason: str) -> FetchXmlError:
-        return FetchXmlError(
-            f"An exception System.{exception} was thrown while trying to convert input value '{text}' to attribute "
-            f"'{ref.entity.logical_name}.{attribute.name}'. Expected type of attribute value: {clr}. "
-            f"Exception raised: {reason}")
-
-    if clr in _INTEGER_BITS:
-        # ASCII digits only: int() would also take '1_000' and other scripts' digits.
-        if not _INTEGER_TEXT.match(text) or not text.isascii():
-            raise failure("FormatException", "Input string was not in a correct format.")
-        bits = _INTEGER_BITS[clr]
-        number = whole_number(text)
-        if not -(2 ** bits) <= number < 2 ** bits:
-            raise failure("OverflowException", f"Value was either too large or too small for an {clr[7:]}.")
-        return number
-    try:
-        value = _convert_text_value(text, ref, operator)
-    except QueryError:
-        raise failure("FormatException", _FORMAT_REASONS.get(clr, "Input string was not in a correct format.")) \
-            from None
-    if clr == "System.Double" and (not math.isfinite(value) or "_" in text):
-        raise failure("FormatException", "Input string was not in a correct format.")
-    return value
-
-
 @dataclass
 class _LinkScope:
     """A table of the query: the root (path ()) or a link-entity, with what it contributes."""
@@ -95,7 +53,7 @@ class _LinkScope:
 
 
 @dataclass
-class FetchBinder(Binder):
+class FetchBinder(ExpressionBinder):
     _scopes: dict = field(default_factory=dict)  # alias -> _LinkScope
 
     # ------------------------------------------------------------------------------ the query
@@ -260,7 +218,7 @@ class FetchBinder(Binder):
         binder = self
 
         class _ConditionBinder(FetchBinder):
-            def visit_Condition(self, condition: ast.Condition, _scope: _Scope):
+            def visit_Condition(self, condition: ast.Condition, _scope: Scope):
                 target = scope
                 if condition.entity is not None:
                     if inside_link:
@@ -273,9 +231,9 @@ class FetchBinder(Binder):
                 return binder.bind_condition(condition, target.entity, target.path)
 
         inner = _ConditionBinder(self.model, self.entity, self.strict, self.aliases)
-        return inner.bind_expr(node, _Scope(scope.entity))
+        return inner.bind_expr(node, Scope(scope.entity))
 
-    def visit_Condition(self, condition: ast.Condition, scope: _Scope):
+    def visit_Condition(self, condition: ast.Condition, scope: Scope):
         return self.bind_condition(condition, scope.entity, scope.steps)
 
     def bind_condition(self, condition: ast.Condition, entity: Entity, path: tuple) -> b.Expr:
@@ -291,7 +249,7 @@ class FetchBinder(Binder):
                     f"{'' if n == 1 else 's'}; {len(values)} given.", code="0x80041106")
 
         def converted() -> list:
-            return [_condition_value(v, ref, operator) for v in values]
+            return [condition_value(v, ref, operator) for v in values]
 
         if operator in _COMPARISONS:
             expect(1)
@@ -406,5 +364,3 @@ class FetchBinder(Binder):
             orderby.append(b.AggregateOrder(order.alias, order.descending))
         return b.BoundApply(where, tuple(keys), tuple(values), None, tuple(orderby))
 
-
-__all__ = ["FetchBinder", "edm_of"]

@@ -1,4 +1,4 @@
-"""FetchXML text -> the query tree (`ast.Fetch`), and back.
+"""FetchXML text -> the query tree (`ast.Fetch`); `printer.py` goes back.
 
 The document is parsed with defusedxml with DTDs forbidden outright: no entity expansion (billion
 laughs), no external entities or DTDs, and a bounded size, so a hostile document costs a quick
@@ -17,9 +17,9 @@ from functools import lru_cache
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 
-from ..errors import FetchXmlError
-from . import ast
-from .numbers import whole_number
+from ...errors import FetchXmlError
+from .. import ast
+from ..numbers import whole_number
 
 MAX_FETCHXML_LENGTH = 131_072
 MAX_DEPTH = 32
@@ -76,8 +76,8 @@ _CONDITION_NAMES = {"attribute", "operator", "value", "entityname", "column", "v
                     "rowaggregate", "uiname", "uitype", "uihidden"}
 _LINK_NAMES = {"name", "from", "to", "alias", "link-type", "visible", "intersect", "enableprefiltering",
                "prefilterparametername"}
-_AGGREGATES = {"count", "countcolumn", "sum", "avg", "min", "max"}
-_DATE_GROUPINGS = {"day", "week", "month", "quarter", "year", "fiscal-period", "fiscal-year"}
+AGGREGATES = {"count", "countcolumn", "sum", "avg", "min", "max"}
+DATE_GROUPINGS = {"day", "week", "month", "quarter", "year", "fiscal-period", "fiscal-year"}
 LINK_TYPES = {"inner", "outer", "any", "not any", "all", "not all", "exists", "in", "matchfirstrowusingcrossapply"}
 
 
@@ -211,7 +211,7 @@ def _children(element: ET.Element, depth: int) -> dict:
         "all_attributes": all_attributes,
         "orders": tuple(orders),
         "links": tuple(links),
-        "filter": _combine("and", filters),
+        "filter": combine("and", filters),
     }
 
 
@@ -220,13 +220,13 @@ def _attribute(element: ET.Element) -> ast.FetchAttribute:
     if len(element):
         raise _error("The 'attribute' element has no child elements.")
     aggregate = element.get("aggregate")
-    if aggregate is not None and aggregate not in _AGGREGATES:
-        raise _error(f"The aggregate '{aggregate}' is not valid: use one of {', '.join(sorted(_AGGREGATES))}.",
+    if aggregate is not None and aggregate not in AGGREGATES:
+        raise _error(f"The aggregate '{aggregate}' is not valid: use one of {', '.join(sorted(AGGREGATES))}.",
                      code="0x8004111a")
     grouping = element.get("dategrouping")
-    if grouping is not None and grouping not in _DATE_GROUPINGS:
+    if grouping is not None and grouping not in DATE_GROUPINGS:
         raise _error(f"The date grouping '{grouping}' is not valid: use one of "
-                     f"{', '.join(sorted(_DATE_GROUPINGS))}.", code="0x8004111a")
+                     f"{', '.join(sorted(DATE_GROUPINGS))}.", code="0x8004111a")
     alias = _alias(element)
     return ast.FetchAttribute(_required(element, "name"), alias, aggregate, _boolean(element, "groupby"),
                               grouping, _boolean(element, "distinct"))
@@ -276,10 +276,12 @@ def _filter_parts(element: ET.Element, depth: int, outer: str) -> list:
             raise _error(f"The element '{child.tag}' is not valid inside 'filter'.")
     if kind == outer or len(parts) < 2:
         return parts
-    return [_combine(kind, parts)]
+    return [combine(kind, parts)]
 
 
-def _combine(kind: str, parts: list) -> ast.Node | None:
+def combine(kind: str, parts: list) -> ast.Node | None:
+    """`parts` joined by `kind` ("and" or "or"); None when there are none. QueryExpression's
+    filters combine the same way, so both notations give one tree."""
     if not parts:
         return None
     # Balanced, so that a long list of conditions nests log(n) deep rather than n.
@@ -334,79 +336,3 @@ def _link(element: ET.Element, depth: int) -> ast.FetchLink:
         orders=parts["orders"],
         links=parts["links"],
     )
-
-
-# ------------------------------------------------------------------------------------ printing
-
-_OPERATOR_NAMES = {}
-for _written, _name in OPERATORS.items():
-    _OPERATOR_NAMES.setdefault(_name, _written)
-
-
-def to_fetchxml(fetch: ast.Fetch) -> str:
-    """The query as FetchXML text (what `bulkdeleteoperation.orderedquerysetxml` holds); parsing
-    it gives back an equal tree."""
-    root = ET.Element("fetch", _flags(
-        ("distinct", fetch.distinct), ("aggregate", fetch.aggregate),
-        ("returntotalrecordcount", fetch.total_record_count)))
-    for name, value in (("top", fetch.top), ("count", fetch.count), ("page", fetch.page),
-                        ("aggregatelimit", fetch.aggregate_limit), ("paging-cookie", fetch.paging_cookie)):
-        if value is not None:
-            root.set(name, str(value))
-    entity = ET.SubElement(root, "entity", {"name": fetch.entity})
-    _print_children(entity, fetch)
-    return ET.tostring(root, encoding="unicode")
-
-
-def _flags(*pairs) -> dict:
-    return {name: "true" for name, on in pairs if on}
-
-
-def _print_children(element: ET.Element, part) -> None:
-    if part.all_attributes:
-        ET.SubElement(element, "all-attributes")
-    for attribute in part.attributes:
-        values = {"name": attribute.name}
-        for key, value in (("alias", attribute.alias), ("aggregate", attribute.aggregate),
-                           ("dategrouping", attribute.dategrouping)):
-            if value is not None:
-                values[key] = value
-        values.update(_flags(("groupby", attribute.groupby), ("distinct", attribute.distinct)))
-        ET.SubElement(element, "attribute", values)
-    for order in part.orders:
-        values = {"attribute": order.attribute} if order.attribute is not None else {"alias": order.alias}
-        values.update(_flags(("descending", order.descending)))
-        ET.SubElement(element, "order", values)
-    if part.filter is not None:
-        _print_filter(element, part.filter)
-    for link in part.links:
-        values = {"name": link.name, "from": link.from_attribute, "to": link.to_attribute, "link-type": link.link_type}
-        if link.alias is not None:
-            values["alias"] = link.alias
-        _print_children(ET.SubElement(element, "link-entity", values), link)
-
-
-def _print_filter(parent: ET.Element, node: ast.Node) -> None:
-    kind = node.op if isinstance(node, ast.BinaryOp) else "and"
-    element = ET.SubElement(parent, "filter", {"type": kind})
-    pending = [node]
-    while pending:
-        current = pending.pop(0)
-        if isinstance(current, ast.BinaryOp) and current.op == kind:
-            pending[:0] = [current.left, current.right]
-        elif isinstance(current, ast.BinaryOp):
-            _print_filter(element, current)
-        else:
-            _print_condition(element, current)
-
-
-def _print_condition(parent: ET.Element, condition: ast.Condition) -> None:
-    values = {"attribute": condition.attribute, "operator": _OPERATOR_NAMES[condition.operator]}
-    if condition.entity is not None:
-        values["entityname"] = condition.entity
-    element = ET.SubElement(parent, "condition", values)
-    if len(condition.values) == 1 and condition.operator not in ("In", "NotIn", "Between", "NotBetween"):
-        element.set("value", condition.values[0])
-    else:
-        for value in condition.values:
-            ET.SubElement(element, "value").text = value

@@ -20,22 +20,20 @@ SDK's ConditionOperator names, and values are kept as text for the binder to con
 column's type. What has no FetchXML counterpart the emulator evaluates (sub-queries, `Exists`
 joins, column comparisons, aggregate AttributeExpressions) is refused.
 
-Names of tables and columns are left to the binder (`fetchbinder.py`). Errors are FetchXmlError
-with the code Dataverse's deserializer (0x80048d19) or QueryBuilder would answer; what the
-emulator does not evaluate answers 0x8006088a.
+Names of tables and columns are left to the binder (`bind.py`); a value's declared type is
+checked in `query/literals.py`. Errors are FetchXmlError with the code Dataverse's deserializer
+(0x80048d19) or QueryBuilder would answer; what the emulator does not evaluate answers 0x8006088a.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import uuid
 
-from ..errors import FetchXmlError
-from ..store.values import parse_datetime
-from . import ast
-from .fetchxml import OPERATORS, _combine
-from .numbers import whole_number
+from ...errors import FetchXmlError
+from .. import ast
+from ..literals import declared_value
+from .parse import OPERATORS, combine
 
 MAX_DEPTH = 32
 
@@ -73,7 +71,6 @@ _VALUE_KEYS = {"Value", "Type"}
 # Characters XML 1.0 cannot carry: a query holding one could not be stored as FetchXML.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_INT_RANGES = {"System.Int16": 16, "System.Int32": 32, "System.Int64": 64}
 
 
 def _payload(message: str) -> FetchXmlError:
@@ -248,7 +245,7 @@ def _filter(value, key: str, depth: int) -> ast.Node | None:
         node = _filter(inner, "Filters", depth + 1)
         if node is not None:
             parts.append(node)
-    return _combine(kind, parts)
+    return combine(kind, parts)
 
 
 def _condition(value) -> ast.Condition:
@@ -296,52 +293,7 @@ def _value(item, attribute: str) -> str:
         raise _payload(f"A value of the condition on '{attribute}' must be a string, number or boolean, not "
                        f"{_json_type(item)}.")
     _xml_safe(text, attribute)
-    return _typed(text, declared, attribute) if declared else text
-
-
-def _typed(text: str, declared: str, attribute: str) -> str:
-    def refuse() -> FetchXmlError:
-        return _payload(f"Cannot convert the literal '{text}' to the expected type '{declared}' (a value of the "
-                        f"condition on '{attribute}').")
-
-    stripped = text.strip()
-    if declared == "System.String":
-        return text
-    if declared in _INT_RANGES:
-        digits = stripped[1:] if stripped[:1] == "-" else stripped
-        if not (digits.isascii() and digits.isdigit()):
-            raise refuse()
-        bits = _INT_RANGES[declared]
-        number = whole_number(stripped)
-        if not -2 ** (bits - 1) <= number < 2 ** (bits - 1):
-            raise refuse()
-        return str(number)
-    if declared in ("System.Double", "System.Decimal", "System.Single"):
-        try:
-            number = float(stripped)
-        except ValueError:
-            raise refuse() from None
-        if not math.isfinite(number) or not stripped.isascii():
-            raise refuse()
-        return stripped
-    if declared == "System.Boolean":
-        if stripped.lower() not in ("true", "false"):
-            raise refuse()
-        return stripped.lower()
-    if declared == "System.Guid":
-        try:
-            return str(uuid.UUID(stripped.strip("{}")))
-        except ValueError:
-            raise refuse() from None
-    if declared in ("System.DateTime", "System.DateTimeOffset"):
-        try:
-            parse_datetime(stripped)
-        except ValueError:
-            raise refuse() from None
-        return stripped
-    raise _payload(f"The value type '{declared}' of a value of '{attribute}' is not supported: use System.String, "
-                   f"System.Int32, System.Int64, System.Double, System.Decimal, System.Boolean, System.Guid or "
-                   f"System.DateTime.")
+    return declared_value(text, declared, attribute) if declared else text
 
 
 def _orders(value) -> tuple[ast.FetchOrder, ...]:
