@@ -23,10 +23,10 @@ from ..store import driver
 from ..store.schema import JOBS, SIMULATIONS
 from .states import COMPLETED_STATE, LOCKED_STATE, READY, READY_STATE, SUSPENDED_STATE, WAITING
 
-__all__ = ["DUE", "HOLDINGS", "LOCKED", "NEXT_WAKE", "QUEUE", "queue_statement"]
+__all__ = ["DUE", "HOLDINGS", "LOCKED", "NEXT_WAKE", "QUEUE", "QUEUE_EARLIER", "QUEUE_SINCE", "queue_statement"]
 
 
-def queue_statement() -> CompoundSelect:
+def queue_statement(lane: str | None = None) -> CompoundSelect:
     """The jobs that may run now, first in first out: Ready, no longer postponed, and, for a job
     with a dependency token, the first unfinished job of its token (so a postponed or running one
     holds back those after it).
@@ -35,6 +35,10 @@ def queue_statement() -> CompoundSelect:
     head of each token with unfinished jobs, the tokens found by skipping through an index (a
     recursive CTE) so that a long chain behind its head costs nothing. The literal conditions
     (`statecode < 3`, `dependencytoken IS NULL`) match the partial indexes of `store/schema.py`.
+
+    `lane`: only the jobs created before (`"earlier"`) or since (`"since"`) the moment `since` (a
+    bound parameter, epoch seconds): the real-clock loop runs the jobs that were in the store when it
+    started on their own slots (`real_clock.py`).
     """
     unfinished: ColumnClause[int] = literal_column(str(COMPLETED_STATE))  # as the partial index spells it
     scan, step, first, queued = (JOBS.alias(name) for name in ("token_scan", "token_step", "first", "queued"))
@@ -58,7 +62,11 @@ def queue_statement() -> CompoundSelect:
         .cte("heads")
     )
 
+    lanes = {None: (), "earlier": (queued.c.createdon < bindparam("since"),),
+             "since": (queued.c.createdon >= bindparam("since"),)}
+
     def ready(source, *conditions):
+        conditions = (*conditions, *lanes[lane])
         return (
             select(queued.c.asyncoperationid.label("job"), queued.c.operationtype, queued.c.retrycount,
                    queued.c.recurrencepattern, queued.c.recurrencestarttime, queued.c.createdon.label("created"),
@@ -78,6 +86,10 @@ def queue_statement() -> CompoundSelect:
 
 # Rows: (job, operationtype, retrycount, recurrencepattern, recurrencestarttime, created, position, settings).
 QUEUE = driver.compile_sql(queue_statement())
+# The same, for the jobs created before `since` and for those created since (parameters `now`,
+# `limit`, `since`).
+QUEUE_EARLIER = driver.compile_sql(queue_statement("earlier"))
+QUEUE_SINCE = driver.compile_sql(queue_statement("since"))
 
 # Rows: (asyncoperationid, operationtype), in wake order.
 DUE = driver.compile_sql(

@@ -2,7 +2,10 @@
 job as its own asyncio task, over the shared steps of `steps.py`.
 
 Each pass wakes the jobs that are due, now and then recovers jobs whose lease has expired (their
-instance died), and fills free slots from the queue. A running job sleeps its simulated duration in
+instance died), and fills free slots from the queue: in two lanes of `concurrency` slots each, one
+for the jobs that were in the store when the loop started (the data set's demo jobs, or an earlier
+run's) and one for the jobs created since, so that a store full of old work never keeps a new job
+waiting (docs/deviations.md). A running job sleeps its simulated duration in
 short checks: a pause or cancel asked meanwhile is carried through at once, a job deleted or taken
 over by another instance is dropped, and the lease is renewed while the job runs.
 """
@@ -10,6 +13,7 @@ over by another instance is dropped, and the lease is renewed while the job runs
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import logging
 
@@ -33,11 +37,14 @@ class RealClockLoop:
         self.poll = poll_seconds
         self._task: asyncio.Task | None = None
         self._active: dict[str, asyncio.Task] = {}
+        self._lanes: dict[str, str] = {}  # running job id -> its lane
+        self._since: dt.datetime | None = None  # when the loop started: the lanes' dividing moment
         self._wakeup = asyncio.Event()
         self._stopping = False
 
     def start(self) -> None:
         self._stopping = False
+        self._since = self.steps.clock.now()
         self._task = asyncio.create_task(self._loop(), name="odata-emulator-scheduler")
 
     def nudge(self) -> None:
@@ -54,6 +61,7 @@ class RealClockLoop:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._task = None
         self._active.clear()
+        self._lanes.clear()
 
     async def _loop(self) -> None:
         steps, clock = self.steps, self.steps.clock
@@ -66,11 +74,14 @@ class RealClockLoop:
                 if loop.time() >= next_recovery:
                     await steps.recover(now)
                     next_recovery = loop.time() + max(steps.lease.total_seconds() / 4, self.poll)
-                free = steps.concurrency - len(self._active)
-                if free > 0 and not self._stopping:
-                    for claimed in await steps.claim_many(clock.now(), free):
+                for lane in ("since", "earlier"):
+                    free = steps.concurrency - sum(1 for held in self._lanes.values() if held == lane)
+                    if free <= 0 or self._stopping:
+                        continue
+                    for claimed in await steps.claim_many(clock.now(), free, lane=lane, since=self._since):
                         task = asyncio.create_task(self._run(claimed))
                         self._active[claimed.job_id] = task
+                        self._lanes[claimed.job_id] = lane
                         task.add_done_callback(functools.partial(self._done, claimed.job_id))
             except asyncio.CancelledError:
                 raise
@@ -84,6 +95,7 @@ class RealClockLoop:
 
     def _done(self, job_id: str, _task: asyncio.Task | None = None) -> None:
         self._active.pop(job_id, None)
+        self._lanes.pop(job_id, None)
         self._wakeup.set()
 
     async def _run(self, claimed: Claimed) -> None:

@@ -155,18 +155,26 @@ class Steps:
 
     # ------------------------------------------------------------------------------ claim
 
-    async def claim_many(self, now: dt.datetime, limit: int) -> list[Claimed]:
-        """Lock up to `limit` eligible jobs, first in first out, in one transaction."""
+    async def claim_many(self, now: dt.datetime, limit: int, *, lane: str | None = None,
+                         since: dt.datetime | None = None) -> list[Claimed]:
+        """Lock up to `limit` eligible jobs, first in first out, in one transaction. `lane`
+        ("earlier" or "since"): only the jobs created before, or since, `since`."""
         if limit <= 0:
             return []
         async with self.store.write() as conn:
-            return await self.claim_in(conn, now, limit)
+            return await self.claim_in(conn, now, limit, lane=lane, since=since)
 
     async def claim_in(self, conn: AsyncConnection, now: dt.datetime, limit: int, *,
-                       journal: list | None = None) -> list[Claimed]:
+                       journal: list | None = None, lane: str | None = None,
+                       since: dt.datetime | None = None) -> list[Claimed]:
         # The write lock is held from BEGIN IMMEDIATE: the jobs read here are still Ready when locked.
         epoch = to_epoch(now)
-        rows = await driver.fetch_all(conn, queue.QUEUE, {"now": epoch, "limit": limit})
+        statement = {None: queue.QUEUE, "earlier": queue.QUEUE_EARLIER, "since": queue.QUEUE_SINCE}[lane]
+        values = {"now": epoch, "limit": limit}
+        if lane is not None:
+            assert since is not None, "a lane needs its moment"
+            values["since"] = to_epoch(since)
+        rows = await driver.fetch_all(conn, statement, values)
         if not rows:
             return []
         log.debug("claimed %d job(s) for %s (lease until %s): %s", len(rows), self.host, now + self.lease,

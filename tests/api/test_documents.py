@@ -173,7 +173,9 @@ async def test_reset_restores_the_fixtures(file_store):
     response = await em.client.post(f"{BASE}/_emulator/v1/reset")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"status": "reset"}
+    answer = response.json()
+    assert answer.pop("data").endswith("fixtures: 495 rows, 426 of them system jobs")
+    assert answer == {"status": "reset", "clock": "back to its start, 2026-11-01T12:00:00Z"}
 
     assert sql_rows(path, snapshot) == before
     assert sql_rows(path, "SELECT systemuserid, fullname FROM systemuser ORDER BY 1") == users_before

@@ -96,7 +96,8 @@ async def test_apply_many_with_a_journal_leaves_the_history_to_the_caller(jobs):
     async with jobs.store.write() as conn:
         await transitions.apply_many(conn, [Move(job, CLAIM, states.READY)], NOW, host="me", journal=journal)
     assert await jobs.pair(job) == states.IN_PROGRESS and await jobs.history(job) == []
-    assert journal == [{"job": job, "moment": to_epoch(NOW), "state": 2, "status": 20, "why": "claim", "by": "me"}]
+    assert journal == [{"job": job, "moment": to_epoch(NOW), "state": 2, "status": 20, "why": "claim", "by": "me",
+                        "from": (0, 0), "name": None}]
     async with jobs.store.write() as conn:
         await transitions.record_many(conn, journal)
     assert await jobs.history(job) == [(2, 20, "claim", "me")]
