@@ -177,6 +177,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def banner(settings: Settings, emulator: Emulator, scheme: str, host: str, port: int) -> str:
     """What the server says once it answers: where, on which store and clock, and what it loaded."""
+    from .api.responses import API_PREFIX
+
     address = f"[{host}]" if ":" in host else host
     base = f"{scheme}://{address}:{port}"
     store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
@@ -185,7 +187,7 @@ def banner(settings: Settings, emulator: Emulator, scheme: str, host: str, port:
     jobs = f"{settings.concurrency} at a time" if settings.scheduler else "not run (--no-scheduler)"
     lines = [
         f"odata-emulator {__version__} ready",
-        f"  Web API       {base}/api/data/v9.2/",
+        f"  Web API       {base}{API_PREFIX}",
         f"  Control API   {base}/_emulator/v1/",
         f"  Store         {store}: {emulator.data_note}",
         f"  Clock         {clock}",

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 ORG_URL = "http://127.0.0.1:8080"
-API_PATH = "/api/data/v9.2/"
 CONTROL_PATH = "/_emulator/v1/"
 
 
@@ -72,10 +71,12 @@ def _checked(response):
 class Dataverse:
     """An in-process emulator: `await dataverse.get("asyncoperations?$top=1")` and friends."""
 
-    api_url = ORG_URL + API_PATH
     url = ORG_URL
 
     def __init__(self, client, app) -> None:
+        from .api.responses import API_PREFIX
+
+        self.api_url = ORG_URL + API_PREFIX
         self.client = client  # httpx.AsyncClient bound to the app; absolute URLs or relative to the org root
         self.app = app
         self.emulator = app.state.emulator
@@ -126,6 +127,7 @@ class DataverseServer:
         import uvicorn
 
         from .api.app import create_app
+        from .api.responses import API_PREFIX
         from .cli import server_options
 
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on",
@@ -140,7 +142,7 @@ class DataverseServer:
             time.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
-        self.api_url = self.url + API_PATH
+        self.api_url = self.url + API_PREFIX
         self.client = httpx.Client(base_url=self.api_url, timeout=30)
 
     def close(self) -> None:

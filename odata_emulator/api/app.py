@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from lark.exceptions import VisitError
 from sqlalchemy.exc import DBAPIError
@@ -20,7 +20,8 @@ from ..emulator import Emulator
 from ..errors import DataverseError, ResourceNotFound
 from ..settings import Settings
 from .errors import ErrorBoundary, dataverse_error_handler, http_exception_handler, too_deep_handler
-from .webapi import API_PREFIX, WebApi
+from .responses import API_PREFIX
+from .routes import WebApi
 
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from starlette.requests import Request

@@ -18,10 +18,10 @@ import email
 import email.policy
 import posixpath
 import re
-from contextvars import ContextVar
-from http import HTTPStatus
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -29,7 +29,9 @@ from starlette.responses import Response
 
 from ..emulator import Emulator
 from ..errors import BadRequest, InvalidPayload
-from .errors import JSON_TYPE, error_body
+from .prefer import parse_prefer
+from .responses import API_PREFIX, JSON_TYPE, error_body, odata_headers
+from .routing import Call
 
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 MAX_REQUESTS = 1000
@@ -158,13 +160,13 @@ async def _call(request: Request, part: PartRequest, references: dict[str, str])
                                part.content_id)
         target = target[len(base):]
     elif not target.startswith("/"):
-        target = "/api/data/v9.2/" + target
+        target = API_PREFIX + target
     path, _, query = target.partition("?")
     decoded = unquote(path)
     if not (_WEB_API_PATH.match(decoded) and _WEB_API_PATH.match(posixpath.normpath(decoded))):
         return _error_part(BadRequest(
             f"The request URL '{part.target}' is not a Web API request: a $batch part must target the service "
-            "root /api/data/v9.2/.", code="0x80060888"), part.content_id)
+            f"root {API_PREFIX}.", code="0x80060888"), part.content_id)
     headers = list(part.headers)
     names = {name for name, _ in headers}
     for name in _INHERITED:
@@ -210,7 +212,7 @@ async def _call(request: Request, part: PartRequest, references: dict[str, str])
 
 
 def _error_part(error, content_id: str | None = None) -> PartResponse:
-    headers = [("Content-Type", JSON_TYPE), ("OData-Version", "4.0"), ("REQ_ID", str(uuid.uuid4()))]
+    headers = [("Content-Type", JSON_TYPE), *odata_headers({"REQ_ID": str(uuid.uuid4())}).items()]
     return PartResponse(error.status, headers, error_body(error.code, error.message), content_id)
 
 
@@ -240,6 +242,12 @@ def _header(response: PartResponse, name: str) -> str | None:
         if key.lower() == name.lower():
             return value
     return None
+
+
+async def endpoint(call: Call) -> Response:
+    """`POST $batch`: with `Prefer: odata.continue-on-error`, every part runs whatever fails."""
+    prefs = parse_prefer(call.request.headers.getlist("prefer"))
+    return await run_batch(call.request, call.emulator, prefs.continue_on_error)
 
 
 async def run_batch(request: Request, emulator: Emulator, continue_on_error: bool) -> Response:
@@ -315,4 +323,4 @@ def _multipart_response(boundary: str, items: list, status: int) -> Response:
             chunks.append(_http_part(item))
     chunks.append(f"--{boundary}--\r\n".encode())
     return Response(b"".join(chunks), status_code=status,
-                    headers={"OData-Version": "4.0", "Content-Type": f"multipart/mixed; boundary={boundary}"})
+                    headers=odata_headers({"Content-Type": f"multipart/mixed; boundary={boundary}"}))

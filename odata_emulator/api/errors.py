@@ -1,5 +1,6 @@
 """Every error leaves the emulator here, as Dataverse writes it:
-`{"error": {"code": "0x...", "message": "..."}}` with the error's HTTP status.
+`{"error": {"code": "0x...", "message": "..."}}` with the error's HTTP status (the body and the
+response are `api/responses.py`'s `error_body` and `error_response`).
 
 `ErrorBoundary` wraps every route: it refuses a request target Dataverse would not take (too
 long, not UTF-8) before any route runs, and answers an unexpected exception with the
@@ -11,32 +12,17 @@ from __future__ import annotations
 import contextvars
 import logging
 import sqlite3
-import uuid
 from urllib.parse import unquote_to_bytes
 
-import orjson
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import BadRequest, DataverseError, MethodNotAllowed, QueryError, ResourceNotFound, UriTooLong
+from .responses import JSON_TYPE, error_body, error_response, odata_headers
 
-JSON_TYPE = "application/json; odata.metadata=minimal"
 log = logging.getLogger("odata_emulator")
-
-
-def error_body(code: str, message: str) -> bytes:
-    return orjson.dumps({"error": {"code": code, "message": message}})
-
-
-def error_response(error: DataverseError) -> Response:
-    return Response(
-        error_body(error.code, error.message),
-        status_code=error.status,
-        media_type=JSON_TYPE,
-        headers={"OData-Version": "4.0", "REQ_ID": str(uuid.uuid4())},
-    )
 
 
 # SQLite's own limits, reached only by an oversized query: the client's 400, not a 500.
@@ -56,7 +42,7 @@ async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
         error_body("0x80040216", f"An unexpected error occurred: {type(exc).__name__}"),
         status_code=500,
         media_type=JSON_TYPE,
-        headers={"OData-Version": "4.0"},
+        headers=odata_headers(),
     )
 
 

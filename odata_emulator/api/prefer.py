@@ -37,6 +37,10 @@ class Preferences:
             values.append("return=representation")
         return values
 
+    def without_page_size(self) -> Preferences:
+        """What an answer that does not page (a single row, an aggregate, FetchXML) applied."""
+        return Preferences(self.annotations, self.annotations_text, None, self.return_representation)
+
 
 def parse_prefer(headers: list[str]) -> Preferences:
     items: list[str] = []

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..errors import InvalidKey, ResourceNotFound
-from ..model import Entity, EntityModel
+from ..model import Entity
 
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z_$][A-Za-z0-9_.]*)(?:\((?P<key>.*)\))?$", re.S)
 _NAMED_KEY = re.compile(r"^\s*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?P<value>.+?)\s*$", re.S)
@@ -80,10 +80,3 @@ def _split_key_parts(text: str) -> list[str]:
             current.append(ch)
     parts.append("".join(current))
     return parts
-
-
-def entity_for_set(model: EntityModel, name: str) -> Entity:
-    entity = model.by_entity_set.get(name)
-    if entity is None:
-        raise ResourceNotFound(f"Resource not found for the segment '{name}'.")
-    return entity

@@ -1,4 +1,5 @@
-"""PATCH and DELETE on `asyncoperations(<id>)`: reading the request, then `jobs/manage.py` decides."""
+"""Writes: PATCH and DELETE on `asyncoperations(<id>)` (reading the request, then `jobs/manage.py`
+decides), POST on `asyncoperations` refused; and request bodies read as JSON (`read_json_object`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..emulator import Emulator
 from ..errors import InvalidPayload, NotSupported, PreconditionFailed
 from ..jobs import manage
+from ..query.options import QueryOptions, parse_query_string
+from .prefer import parse_prefer
+from .responses import json_response, no_content
+from .routing import Call
+from .single import entity_body
 
 MAX_BODY = 1_048_576
 
@@ -83,7 +88,40 @@ async def read_json_object(request: Request) -> dict:
     return value
 
 
-async def patch_job(request: Request, emulator: Emulator, job_id: str) -> None:
+_NO_CREATE = "Creating system jobs with code is not supported. System jobs are created by the platform."
+
+
+async def refuse_job_create(call: Call) -> Response:
+    """`POST asyncoperations`: system jobs are the platform's to create."""
+    raise NotSupported(_NO_CREATE)
+
+
+async def update_job(call: Call) -> Response:
+    """`PATCH asyncoperations(<id>)`: 204, or the row with `Prefer: return=representation`."""
+    job_id = call.key.primary
+    assert job_id is not None, "the route takes a GUID key"
+    await _patch_job(call, job_id)
+    prefs = parse_prefer(call.request.headers.getlist("prefer"))
+    entity_id = f"{call.root}{call.entity.entity_set}({job_id})"
+    if not prefs.return_representation:
+        return no_content({"OData-EntityId": entity_id})
+    # $select is honoured in the representation, $expand is not (as Dataverse does).
+    options = QueryOptions(select=parse_query_string(call.request.url.query).select)
+    _, body = await entity_body(call, call.entity, job_id, options, prefs)
+    return json_response(body, prefs=prefs.without_page_size(), extra={"OData-EntityId": entity_id})
+
+
+async def delete_job(call: Call) -> Response:
+    """`DELETE asyncoperations(<id>)`: 204."""
+    job_id = call.key.primary
+    assert job_id is not None, "the route takes a GUID key"
+    async with call.emulator.store.write() as conn:
+        await manage.delete_job(conn, job_id, if_match=call.request.headers.get("if-match"))
+    return no_content()
+
+
+async def _patch_job(call: Call, job_id: str) -> None:
+    request, emulator = call.request, call.emulator
     body = await read_json_object(request)
     change = manage.parse_update(body, job_id)
     if_match = request.headers.get("if-match")
@@ -94,14 +132,7 @@ async def patch_job(request: Request, emulator: Emulator, job_id: str) -> None:
             raise PreconditionFailed("A record with matching key values already exists.", code="0x80040237")
         if not exists and if_match is None:
             # Without If-Match a PATCH is an upsert, and creating system jobs is not supported.
-            raise NotSupported("Creating system jobs with code is not supported. System jobs are created by the platform.")
-        await manage.update_job(conn, job_id, change, now=emulator.clock.now(), caller=(getattr(request.state, "caller", None) or emulator.caller).user_id,
+            raise NotSupported(_NO_CREATE)
+        await manage.update_job(conn, job_id, change, now=emulator.clock.now(), caller=call.caller.user_id,
                                 if_match=if_match)
     emulator.jobs_changed()
-
-
-async def delete_job(request: Request, emulator: Emulator, job_id: str) -> Response:
-    async with emulator.store.write() as conn:
-        await manage.delete_job(conn, job_id, if_match=request.headers.get("if-match"))
-    return Response(status_code=204, headers={"OData-Version": "4.0"})
-

@@ -1,0 +1,198 @@
+"""Entity set reads: `GET <set>` with OData query options (select/expand/filter/orderby/top/count,
+`$apply`, paging by `$skiptoken`), with `?fetchXml=`, and `GET <set>/$count`. A collection-valued
+navigation (`api/single.py`) is read here too, restricted to the row's children."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import FetchXmlError, QueryError, UnsupportedQuery
+from ..model import Entity
+from ..query.compiled import CompiledQuery
+from ..query.execute import Restriction, count_groups, count_rows, fetch_aggregate, fetch_page
+from ..query.options import QueryOptions, parse_count, parse_query_string
+from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
+from . import serialize as s
+from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
+from .responses import json_response, text_response
+from .routing import Call
+
+_SKIPTOKEN = re.compile(r"(^|&)(\$|%24)skiptoken=[^&]*", re.I)
+_OTHER_LANGUAGES = ("sql", "savedQuery", "userQuery")
+
+
+async def read(call: Call) -> Response:
+    """`GET <set>`: OData query options, or FetchXML when `fetchXml=` is given."""
+    options = parse_query_string(call.request.url.query)
+    prefs = parse_prefer(call.request.headers.getlist("prefer"))
+    if options.extra_value("fetchXml") is not None:
+        return await fetch_query(call, call.entity, options, prefs)
+    refuse_other_languages(options)
+    return await query(call, call.entity, options, prefs)
+
+
+async def count(call: Call) -> Response:
+    """`GET <set>/$count`: the number of rows `$filter` keeps, as text."""
+    options = parse_query_string(call.request.url.query)
+    if any(v is not None for v in (options.select, options.expand, options.orderby, options.top,
+                                    options.apply, options.skiptoken, options.count)):
+        raise QueryError("Only $filter can be combined with /$count.")
+    emulator = call.emulator
+    compiled = emulator.planner.plan(call.entity, options, annotations=False)
+    async with emulator.store.snapshot() as snap:
+        total, _ = await count_rows(snap, compiled, emulator.context(call.caller))
+    return text_response(str(total))
+
+
+def refuse_other_languages(options: QueryOptions) -> None:
+    """Query languages the emulator does not take, and FetchXML where only an entity set takes it."""
+    if options.extra_value("fetchXml") is not None:
+        raise UnsupportedQuery("FetchXML queries (fetchXml=) are only supported on an entity set.")
+    for name in _OTHER_LANGUAGES:
+        if options.extra_value(name) is not None:
+            raise UnsupportedQuery(f"The '{name}' query parameter is not supported by the emulator.")
+
+
+async def query(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences, *,
+                restrict: Restriction | None = None) -> Response:
+    """Rows of `entity` by OData query options, a page at a time (or aggregated by `$apply`)."""
+    emulator = call.emulator
+    root = call.root
+    compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
+    context = emulator.context(call.caller)
+    bound = compiled.query
+    if bound.apply is not None:
+        if options.skiptoken is not None:
+            raise QueryError("$skiptoken cannot be combined with $apply.")
+        return await _aggregated(call, entity, compiled, context, prefs, limit=emulator.settings.aggregate_limit,
+                                 top=bound.top, count=bound.count)
+
+    # Page size: Prefer wins over $top (Dataverse ignores $top when both are sent).
+    if prefs.max_page_size is not None:
+        size, top_left = prefs.max_page_size, None
+    else:
+        size, top_left = DEFAULT_PAGE_SIZE, bound.top
+    cookie = decode_cookie(options.skiptoken, compiled.order) if options.skiptoken is not None else None
+    page_number = cookie.page_number if cookie is not None else 1
+    if top_left is not None:
+        top_left -= (page_number - 1) * DEFAULT_PAGE_SIZE
+        size = max(0, min(size, top_left))
+    consistent = bool(bound.count or compiled.shape.collections)
+    async with emulator.store.snapshot(consistent=consistent) as snap:
+        page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=bound.skip, restrict=restrict)
+        counted = await count_rows(snap, compiled, context, restrict=restrict) if bound.count else None
+    if top_left is not None and top_left <= size:
+        page.more = False
+    body: dict = {"@odata.context": s.collection_context(root, entity, bound.projection if _has_projection(bound) else None)}
+    _add_counts(body, prefs.annotations, counted, with_count=bound.count)
+    shape = compiled.shape
+    set_names = call.service.set_names
+    body["value"] = [
+        s.entity_json(shape, row, prefs.annotations, service_root=root, children=page.children, set_names=set_names)
+        for row in page.rows
+    ]
+    if page.more and page.rows:
+        token = encode_cookie(compiled.order, page.rows[0], page.rows[-1], page_number + 1)
+        body["@odata.nextLink"] = _next_link(call.request, token)
+    return json_response(body, prefs=prefs if prefs.max_page_size is not None else prefs.without_page_size())
+
+
+async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences) -> Response:
+    """`?fetchXml=`: FetchXML's rules for the rows (nulls left out, aliases, `link.column` names)
+    and for paging (page numbers and the paging cookie annotations, no nextLink)."""
+    _refuse_beside_fetchxml(options)
+    count = parse_count(options.count) if options.count is not None else False
+    emulator = call.emulator
+    annotations = prefs.annotations
+    bound, compiled = emulator.planner.plan_fetch(entity, options.extra_value("fetchXml"), count=count,
+                                                  annotations=annotations.lookup_names)
+    root = call.root
+    context = emulator.context(call.caller)
+    if bound.apply is not None:
+        limit = emulator.settings.aggregate_limit
+        if bound.aggregate_limit is not None:
+            limit = min(limit, bound.aggregate_limit) if limit > 0 else bound.aggregate_limit
+        return await _aggregated(call, entity, compiled, context, prefs, limit=limit, top=bound.top, count=count)
+
+    size = bound.top if bound.top is not None else bound.page_size
+    keyset = not (bound.distinct or bound.multiplies)
+    cookie = _fetch_cookie(bound, compiled) if bound.paging_cookie and keyset and bound.page > 1 else None
+    skip = (bound.page - 1) * size if cookie is None else None
+    counting = count or bound.total_record_count
+    async with emulator.store.snapshot(consistent=bool(counting)) as snap:
+        page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=skip)
+        counted = await count_rows(snap, compiled, context) if counting else None
+    if bound.top is not None:
+        page.more = False
+    items = ",".join(bound.context_items)
+    body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}" + (f"({items})" if items else "")}
+    _add_counts(body, annotations, counted, with_count=count)
+    if page.more and page.rows:
+        if keyset and annotations.wants(s.PAGING_COOKIE):
+            body[f"@{s.PAGING_COOKIE}"] = encode_cookie(compiled.order, page.rows[0], page.rows[-1],
+                                                         bound.page + 1, twice=True)
+        if annotations.wants(s.MORE_RECORDS):
+            body[f"@{s.MORE_RECORDS}"] = True
+    body["value"] = [
+        s.entity_json(compiled.shape, row, annotations, service_root=root, set_names=call.service.set_names,
+                      omit_nulls=True)
+        for row in page.rows
+    ]
+    return json_response(body, prefs=prefs.without_page_size())
+
+
+def _refuse_beside_fetchxml(options: QueryOptions) -> None:
+    for name in ("select", "filter", "orderby", "top", "expand", "apply", "skiptoken"):
+        if getattr(options, name) is not None:
+            raise QueryError(f"The query option '${name}' cannot be combined with fetchXml.")
+    for key, _ in options.refused:
+        raise QueryError(f"The query option '{key}' cannot be combined with fetchXml.")
+    for name in _OTHER_LANGUAGES:
+        if options.extra_value(name) is not None:
+            raise QueryError(f"The '{name}' query parameter cannot be combined with fetchXml.")
+
+
+def _fetch_cookie(bound, compiled: CompiledQuery) -> PageCookie:
+    """The position a FetchXML `paging-cookie` names (the previous page's cookie, unchanged)."""
+    try:
+        return PageCookie(bound.page, decode_inner_cookie(bound.paging_cookie, compiled.order))
+    except Exception:
+        raise FetchXmlError("The paging-cookie of the FetchXML query was not issued for this query: use the "
+                            "cookie of the previous page without changing it.", code="0x80040203") from None
+
+
+async def _aggregated(call: Call, entity: Entity, compiled: CompiledQuery, context, prefs: Preferences, *,
+                      limit: int, top: int | None, count: bool) -> Response:
+    """An aggregated result ($apply or FetchXML aggregate): one row per group, no paging."""
+    async with call.emulator.store.snapshot(consistent=count or limit > 0) as snap:
+        rows = await fetch_aggregate(snap, compiled, context, limit=limit, top=top)
+        total = await count_groups(snap, compiled, context) if count else None
+    body: dict = {"@odata.context": f"{call.root}$metadata#{entity.entity_set}"}
+    if total is not None:
+        body["@odata.count"] = total
+    body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, prefs.annotations) for row in rows]
+    return json_response(body, prefs=prefs.without_page_size())
+
+
+def _add_counts(body: dict, annotations, counted: tuple[int, bool] | None, *, with_count: bool) -> None:
+    """`@odata.count` ($count=true) and the total record count annotations (when asked for)."""
+    if counted is not None and with_count:
+        body["@odata.count"] = counted[0]
+    if annotations.wants(s.TOTAL_COUNT):
+        body[f"@{s.TOTAL_COUNT}"] = counted[0] if counted is not None else -1
+    if annotations.wants(s.TOTAL_COUNT_EXCEEDED):
+        body[f"@{s.TOTAL_COUNT_EXCEEDED}"] = counted[1] if counted is not None else False
+
+
+def _has_projection(bound) -> bool:
+    return bool(bound.projection.explicit or bound.projection.expansions or bound.projection.context_items)
+
+
+def _next_link(request: Request, cookie: str) -> str:
+    query = _SKIPTOKEN.sub("", request.url.query).lstrip("&")
+    token = f"$skiptoken={skiptoken_query_value(cookie)}"
+    query = f"{query}&{token}" if query else token
+    return f"{str(request.base_url).rstrip('/')}{request.url.path}?{query}"
