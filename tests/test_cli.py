@@ -138,3 +138,24 @@ def test_json_log_lines_for_machines(tmp_path):
         assert '"GET /api/data/v9.2/asyncoperations?$top=1 HTTP/1.1" 200' in access[-1]["message"]
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_a_refused_request_is_logged_with_its_code_and_the_loose_hint(tmp_path):
+    server = Server(tmp_path, "--clock", "virtual", "--database", ":memory:", "--no-fixtures")
+    try:
+        server.wait_ready()
+        skip = httpx.get(f"{server.base}/api/data/v9.2/asyncoperations?$skip=1")
+        assert skip.status_code == 400 and "--loose" not in skip.text  # the body stays Dataverse's
+        httpx.get(f"{server.base}/api/data/v9.2/asyncoperations(not-a-guid)")
+        wait_until(lambda: "refused GET /api/data/v9.2/asyncoperations(not-a-guid)" in _log(server), 10,
+                   "the second refusal's line")
+        log = _log(server)
+        message = skip.json()["error"]["message"]
+        assert (f"refused GET /api/data/v9.2/asyncoperations?$skip=1: 400 {skip.json()['error']['code']} {message} "
+                f"[strict mode, as Dataverse: start with --loose to evaluate standard OData that Dataverse refuses]"
+                in log)
+        line = next(line for line in log.splitlines() if "asyncoperations(not-a-guid)" in line and "refused" in line)
+        assert "--loose" not in line
+    finally:
+        server.stop()

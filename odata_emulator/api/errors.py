@@ -12,17 +12,37 @@ from __future__ import annotations
 import contextvars
 import logging
 import sqlite3
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import BadRequest, DataverseError, MethodNotAllowed, QueryError, ResourceNotFound, UriTooLong
+from ..errors import (
+    BadRequest,
+    DataverseError,
+    MethodNotAllowed,
+    QueryError,
+    ResourceNotFound,
+    UnsupportedQuery,
+    UriTooLong,
+)
 from .responses import JSON_TYPE, error_body, error_response, odata_headers
 
 log = logging.getLogger("odata_emulator")
+# One INFO line per refused request: what was asked, and Dataverse's status, code and message.
+refusals = logging.getLogger("odata_emulator.requests")
+# Said in the log (never in the body, which stays Dataverse's) when strict mode refused standard OData.
+LOOSE_HINT = " [strict mode, as Dataverse: start with --loose to evaluate standard OData that Dataverse refuses]"
+
+
+def log_refusal(request: Request, error: DataverseError) -> None:
+    if refusals.isEnabledFor(logging.INFO):
+        target = unquote(request.url.path) + (f"?{unquote(request.url.query)}" if request.url.query else "")
+        hint = LOOSE_HINT if isinstance(error, UnsupportedQuery) else ""
+        refusals.info("refused %s %s: %d %s %s%s", request.method, target, error.status, error.code or "-",
+                      error.message, hint)
 
 
 # SQLite's own limits, reached only by an oversized query: the client's 400, not a 500.
@@ -32,6 +52,7 @@ _SQLITE_LIMITS = ("expression tree is too large", "too many sql variables", "par
 
 async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DataverseError):
+        log_refusal(request, exc)
         return error_response(exc)
     # From SQLAlchemy (wrapped) or from a compiled statement run on the driver (`store/driver.py`).
     cause = exc.orig if isinstance(exc, DBAPIError) else exc if isinstance(exc, sqlite3.Error) else None
@@ -62,6 +83,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
         error = MethodNotAllowed(f"The requested resource does not support http method '{request.method}'.")
     else:
         error = DataverseError(str(getattr(exc, "detail", "")) or "The request was refused.", status=status)
+    log_refusal(request, error)
     response = error_response(error)
     for name, value in (getattr(exc, "headers", None) or {}).items():
         response.headers[name] = value
