@@ -25,6 +25,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import sqlite3
 import subprocess
 import sys
@@ -332,6 +333,10 @@ class Server:
 
     def __init__(self, workdir: Path, *args: str) -> None:
         self.port: int | None = None
+        # With --tls-cert the server speaks HTTPS: `base` says so and `verify` trusts that certificate.
+        self.scheme = "https" if "--tls-cert" in args else "http"
+        self.verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=args[args.index("--tls-cert") + 1])
+                                              if "--tls-cert" in args else True)
         self.log_path = workdir / f"server-{os.getpid()}-{next(_LOGS)}.log"
         self.log = open(self.log_path, "w+")
         self.process = subprocess.Popen(
@@ -342,7 +347,7 @@ class Server:
     @property
     def base(self) -> str:
         assert self.port is not None, "wait_ready() first"
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def _bound_port(self) -> int | None:
         found = _RUNNING.search(self.log_path.read_text(errors="replace"))
@@ -357,7 +362,7 @@ class Server:
                 self.port = self._bound_port()
             if self.port is not None:
                 try:
-                    if httpx.get(f"{self.base}/_emulator/v1/health", timeout=1).status_code == 200:
+                    if httpx.get(f"{self.base}/_emulator/v1/health", timeout=1, verify=self.verify).status_code == 200:
                         return time.monotonic() - started
                 except httpx.HTTPError:
                     pass
