@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Union
+from typing import TypeAlias
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Node:
 class Literal(Node):
     """A typed constant. `edm_type` is the OData type the literal was written as."""
 
-    value: Union[None, bool, int, Decimal, float, str, uuid.UUID, dt.datetime, dt.date]
+    value: None | bool | int | Decimal | float | str | uuid.UUID | dt.datetime | dt.date
     edm_type: str
     pos: int = field(default=0, compare=False)
 
@@ -94,7 +94,7 @@ class Call(Node):
 class JsonArray(Node):
     """`PropertyValues=["31","32"]`: the values as the strings (or numbers) written."""
 
-    items: tuple[Union[str, int, float, Decimal], ...]
+    items: tuple[str | int | float | Decimal, ...]
     pos: int = field(default=0, compare=False)
 
 
@@ -159,7 +159,7 @@ class ExpandItem(Node):
     filter: Node | None = None
     orderby: OrderBy | None = None
     top: str | None = None  # as written: the binder reads it as it reads $top
-    expand: "Expand | None" = None
+    expand: Expand | None = None
     # Options that parse but that Dataverse refuses inside $expand: name -> raw value.
     unsupported: tuple[str, ...] = ()
     pos: int = field(default=0, compare=False)
@@ -204,9 +204,12 @@ class UnsupportedTransformation(Node):
     pos: int = field(default=0, compare=False)
 
 
+ApplyStep: TypeAlias = ApplyFilter | GroupBy | Aggregate | UnsupportedTransformation
+
+
 @dataclass(frozen=True)
 class Apply(Node):
-    steps: tuple[Node, ...]
+    steps: tuple[ApplyStep, ...]
 
 
 # ----------------------------------------------------------------------------- FetchXML and QueryExpression
@@ -262,7 +265,7 @@ class FetchLink(Node):
     all_attributes: bool = False
     filter: Node | None = None
     orders: tuple[FetchOrder, ...] = ()
-    links: tuple["FetchLink", ...] = ()
+    links: tuple[FetchLink, ...] = ()
     pos: int = field(default=0, compare=False)
 
 

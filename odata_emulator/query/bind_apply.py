@@ -18,7 +18,7 @@ from .bind_expression import ExpressionBinder, Scope
 from .edm import NUMERIC, edm_of
 from .limits import MAX_AGGREGATES, MAX_GROUP_KEYS, check_sort_keys
 from .options import QueryOptions
-from .parser import parse
+from .parser import parse_filter, parse_orderby
 
 _AGGREGATE_METHODS = {"sum", "min", "max", "average", "countdistinct"}
 
@@ -34,42 +34,48 @@ def bind_apply(binder: ExpressionBinder, apply: ast.Apply, options: QueryOptions
         if isinstance(step, ast.UnsupportedTransformation):
             raise UnsupportedQuery(f"The transformation '{step.name}' is not supported in $apply.")
         if isinstance(step, ast.ApplyFilter):
-            if grouped:
-                if binder.strict:
-                    raise UnsupportedQuery("A filter transformation after groupby or aggregate is not supported.")
-                having = _and(having, _bind_aggregated(binder, step.expr, keys, aggregates))
+            if not grouped:
+                where = _and(where, binder.bind_filter(step.expr))
                 continue
-            expr = binder.bind_filter(step.expr)
-            where = _and(where, expr)
+            if binder.strict:
+                raise UnsupportedQuery("A filter transformation after groupby or aggregate is not supported.")
+            having = _and(having, _bind_aggregated(binder, step.expr, keys, aggregates))
             continue
         if grouped:
             raise UnsupportedQuery("Only one groupby or aggregate transformation is supported in $apply.")
         grouped = True
-        if isinstance(step, ast.GroupBy):
-            if len(step.paths) > MAX_GROUP_KEYS:
-                raise QueryError(f"The groupby transformation of $apply can include at most {MAX_GROUP_KEYS} "
-                                 f"properties.")
-            keys = tuple(_group_key(binder, path, root) for path in step.paths)
-            items = step.aggregate
-        else:
-            items = step.items
-        if len(items) > MAX_AGGREGATES:
-            raise QueryError(f"The aggregate transformation of $apply can include at most {MAX_AGGREGATES} "
-                             f"aggregations.")
-        aggregates = tuple(_aggregate(binder, item, root) for item in items)
+        keys, aggregates = _bind_grouping(binder, step, root)
     if not grouped:
         raise UnsupportedQuery("$apply must group or aggregate: use $filter to filter rows.")
     names = [k.output_name for k in keys] + [a.alias for a in aggregates]
     if len(set(names)) != len(names):
         raise QueryError("The names in groupby and aggregate must be distinct.")
     if options.filter is not None:
-        having = _and(having, _bind_aggregated(binder, parse("filter", options.filter), keys, aggregates))
+        having = _and(having, _bind_aggregated(binder, parse_filter(options.filter), keys, aggregates))
     orderby: tuple[b.AggregateOrder, ...] = ()
     if options.orderby is not None:
-        items = parse("orderby", options.orderby).items
+        items = parse_orderby(options.orderby).items
         check_sort_keys(len(items))
         orderby = tuple(_aggregate_order(binder, item, keys, aggregates) for item in items)
     return b.BoundApply(where, keys, aggregates, having, orderby)
+
+
+def _bind_grouping(binder: ExpressionBinder, step: ast.GroupBy | ast.Aggregate,
+                   root: Scope) -> tuple[tuple[b.GroupKey, ...], tuple[b.AggregateValue, ...]]:
+    """The one groupby or aggregate transformation: its group keys and its aggregates."""
+    keys: tuple[b.GroupKey, ...] = ()
+    if isinstance(step, ast.GroupBy):
+        if len(step.paths) > MAX_GROUP_KEYS:
+            raise QueryError(f"The groupby transformation of $apply can include at most {MAX_GROUP_KEYS} "
+                             f"properties.")
+        keys = tuple(_group_key(binder, path, root) for path in step.paths)
+        items = step.aggregate
+    else:
+        items = step.items
+    if len(items) > MAX_AGGREGATES:
+        raise QueryError(f"The aggregate transformation of $apply can include at most {MAX_AGGREGATES} "
+                         f"aggregations.")
+    return keys, tuple(_aggregate(binder, item, root) for item in items)
 
 
 def _group_key(binder: ExpressionBinder, path: tuple[str, ...], scope: Scope) -> b.GroupKey:

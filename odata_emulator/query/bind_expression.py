@@ -13,6 +13,7 @@ ones that are the emulator's own wording.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -23,7 +24,7 @@ from . import ast
 from . import bound as b
 from .edm import COMPARISONS, NUMERIC, OPERATOR_KINDS, coerce_pair, edm_of, mismatch, type_name
 from .functions import bind_query_function
-from .parser import parse
+from .parser import parse_filter
 
 _STRING_FUNCTIONS = {"contains", "startswith", "endswith"}
 # Canonical functions Dataverse refuses; loose mode evaluates them. name -> (arity, result type or None
@@ -88,12 +89,10 @@ class ExpressionBinder:
         return method(node, scope)
 
     def visit_Literal(self, node: ast.Literal, scope: Scope) -> b.Const:
-        value = node.value
+        value: object = node.value
         if node.edm_type == "Edm.Guid":
             value = str(value)
-        elif node.edm_type == "Edm.DateTimeOffset":
-            value = to_epoch(value)
-        elif node.edm_type == "Edm.Date":
+        elif node.edm_type in ("Edm.DateTimeOffset", "Edm.Date") and isinstance(value, dt.date):
             value = to_epoch(value)
         elif isinstance(value, Decimal):
             value = float(value)
@@ -108,7 +107,7 @@ class ExpressionBinder:
             raise QueryError(f"The parameter alias '{node.name}' refers to itself.")
         resolving.add(node.name)
         try:
-            return self.bind_expr(parse("filter", text), scope)
+            return self.bind_expr(parse_filter(text), scope)
         finally:
             resolving.discard(node.name)
 
@@ -121,6 +120,7 @@ class ExpressionBinder:
         if scope.variable is not None and segments and segments[0] == scope.variable:
             segments.pop(0)
             lam = scope.variable_lambda
+            assert lam is not None  # a scope with a variable is the scope of its lambda
             entity, steps, via = lam.target, (), lam
             if not segments:
                 raise QueryError(f"The range variable '{scope.variable}' must be followed by a property.")

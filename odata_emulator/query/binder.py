@@ -18,7 +18,7 @@ from .bind_expression import ExpressionBinder, Scope
 from .edm import type_name
 from .limits import MAX_EXPANSIONS, check_sort_keys
 from .options import QueryOptions, parse_count, parse_nonnegative, parse_top
-from .parser import parse
+from .parser import parse_apply, parse_expand, parse_filter, parse_orderby, parse_select
 
 
 class Binder(ExpressionBinder):
@@ -37,16 +37,16 @@ class Binder(ExpressionBinder):
         if options.apply is not None:
             if options.select is not None or options.expand is not None:
                 raise UnsupportedQuery("$select and $expand cannot be combined with $apply.")
-            apply = bind_apply(self, parse("apply", options.apply), options)
+            apply = bind_apply(self, parse_apply(options.apply), options)
             projection = b.Projection(self.entity, (), (), False)
             return b.BoundQuery(self.entity, projection, None, (), top, count, apply, skip)
-        select = parse("select", options.select) if options.select is not None else None
-        expand = parse("expand", options.expand) if options.expand is not None else None
+        select = parse_select(options.select) if options.select is not None else None
+        expand = parse_expand(options.expand) if options.expand is not None else None
         projection = self.bind_projection(self.entity, select, expand)
         if _count_expansions(projection) > MAX_EXPANSIONS:
             raise QueryError(f"The $expand query option can include at most {MAX_EXPANSIONS} expansions.")
-        where = self.bind_filter(parse("filter", options.filter)) if options.filter is not None else None
-        orderby = self.bind_orderby(parse("orderby", options.orderby)) if options.orderby is not None else ()
+        where = self.bind_filter(parse_filter(options.filter)) if options.filter is not None else None
+        orderby = self.bind_orderby(parse_orderby(options.orderby)) if options.orderby is not None else ()
         return b.BoundQuery(self.entity, projection, where, orderby, top, count, None, skip)
 
     # ------------------------------------------------------------------------------ $select / $expand

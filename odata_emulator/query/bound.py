@@ -6,20 +6,33 @@ translates structure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Protocol, TypeAlias
 
 from ..model import Attribute, Entity, ManyToOne, OneToMany
 
 
+class JoinStep(Protocol):
+    """One step of a property path: a navigation property (`ManyToOne`) or a FetchXML link
+    (`Link`, which also names the target's column it joins on)."""
+
+    @property
+    def navigation(self) -> str: ...
+    @property
+    def attribute(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class PropertyRef:
-    """A column reached from the query's root table through zero or more single-valued navigations.
-    `via` names the lambda variable's collection when the reference is inside a lambda."""
+    """A column reached from the query's root table through zero or more single-valued navigations
+    (FetchXML: link-entities). `via` names the lambda variable's collection when the reference is
+    inside a lambda."""
 
-    steps: tuple[ManyToOne, ...]
+    steps: tuple[JoinStep, ...]
     entity: Entity
     attribute: Attribute
-    via: "Lambda | None" = None
+    via: Lambda | None = None
 
     @property
     def edm_type(self) -> str:
@@ -35,33 +48,33 @@ class Const:
 @dataclass(frozen=True)
 class Compare:
     op: str  # eq ne gt ge lt le
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # and or
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
 
 
 @dataclass(frozen=True)
 class NotOp:
-    operand: "Expr"
+    operand: Expr
 
 
 @dataclass(frozen=True)
 class Arith:
     op: str  # add sub mul div divby mod
-    left: "Expr"
-    right: "Expr"
+    left: Expr
+    right: Expr
     edm_type: str
 
 
 @dataclass(frozen=True)
 class NegateOp:
-    operand: "Expr"
+    operand: Expr
     edm_type: str
 
 
@@ -70,13 +83,13 @@ class Function:
     """A canonical OData function (contains, startswith, ..., and in loose mode the rest)."""
 
     name: str
-    args: tuple["Expr", ...]
+    args: tuple[Expr, ...]
     edm_type: str
 
 
 @dataclass(frozen=True)
 class InList:
-    operand: "Expr"
+    operand: Expr
     values: tuple[Any, ...]
     negated: bool = False
 
@@ -151,14 +164,14 @@ class Lambda:
     navigation: OneToMany
     target: Entity
     operator: str
-    predicate: "Expr | None"
+    predicate: Expr | None
     variable: str | None
 
 
-Expr = Union[
-    PropertyRef, Const, Compare, BoolOp, NotOp, Arith, NegateOp, Function, InList, Range,
-    ClockCondition, DateCondition, CallerCondition, Lambda, Like,
-]
+Expr: TypeAlias = (
+    PropertyRef | Const | Compare | BoolOp | NotOp | Arith | NegateOp | Function | InList | Range
+    | ClockCondition | DateCondition | CallerCondition | Lambda | Like
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,7 @@ class Projection:
     # The list for @odata.context: the $select items as written, in request order.
     context_items: tuple[str, ...]
     explicit: bool
-    expansions: tuple["Expansion", ...] = ()
+    expansions: tuple[Expansion, ...] = ()
 
 
 @dataclass(frozen=True)

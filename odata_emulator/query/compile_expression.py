@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import partial
+from typing import Any
 
 from sqlalchemy import (
     Float,
@@ -30,25 +32,13 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.sql import ColumnElement, FromClause
-from sqlalchemy.sql.expression import bindparam
+from sqlalchemy.sql.expression import BindParameter, bindparam
 
 from ..model import Attribute, Entity, EntityModel
 from ..store.schema import METADATA
 from . import bound as b
 from .compiled import RuntimeParam
 from .datefunctions import clock_bounds
-
-
-class JoinStep(Protocol):
-    """One step of a property path: a navigation property (`ManyToOne`) or a FetchXML link
-    (`bound.Link`, which also names the target's column it joins on)."""
-
-    @property
-    def navigation(self) -> str: ...
-    @property
-    def attribute(self) -> str: ...
-    @property
-    def target(self) -> str: ...
 
 
 @dataclass
@@ -76,7 +66,7 @@ class ExpressionCompiler:
 
     # --------------------------------------------------------------------------- joins
 
-    def table_for(self, steps: tuple[JoinStep, ...], base=None, base_key: tuple = ()):
+    def table_for(self, steps: tuple[b.JoinStep, ...], base=None, base_key: tuple = ()):
         """The (aliased) table reached from the root through `steps`, LEFT-joined once per path."""
         current = base if base is not None else self.root
         path: tuple = base_key
@@ -216,43 +206,9 @@ class ExpressionCompiler:
 
     def visit_Function(self, expr: b.Function):
         args = [self.expression(a) for a in expr.args]
-        name = expr.name
-        if name == "contains":
-            return args[0].like(literal("%") + args[1] + literal("%"))
-        if name == "startswith":
-            return args[0].like(args[1] + literal("%"))
-        if name == "endswith":
-            return args[0].like(literal("%") + args[1])
-        if name == "tolower":
-            return func.lower(args[0])
-        if name == "toupper":
-            return func.upper(args[0])
-        if name == "trim":
-            return func.trim(args[0])
-        if name == "length":
-            return func.length(args[0])
-        if name == "indexof":
-            return func.instr(args[0], args[1]) - 1
-        if name == "substring":
-            return func.substr(args[0], args[1] + 1, *args[2:]) if len(args) == 3 else func.substr(args[0], args[1] + 1)
-        if name == "concat":
-            return args[0] + args[1]
-        if name in ("year", "month", "day", "hour", "minute", "second"):
-            pattern = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H", "minute": "%M", "second": "%S"}[name]
-            return cast(func.strftime(pattern, args[0], "unixepoch"), Integer())
-        if name == "date":
-            return (args[0] // 86400) * 86400
-        if name == "now":
+        if expr.name == "now":
             return self._clock_param("now", None, upper=False)
-        if name == "round":
-            return func.round(args[0])
-        if name == "floor":
-            truncated = cast(args[0], Integer())
-            return truncated - case((args[0] < truncated, 1), else_=0)
-        if name == "ceiling":
-            truncated = cast(args[0], Integer())
-            return truncated + case((args[0] > truncated, 1), else_=0)
-        raise AssertionError(name)  # pragma: no cover - the binder admits no other name
+        return _FUNCTIONS[expr.name](args)  # the binder admits no other name
 
     def visit_Like(self, expr: b.Like):
         column = self.expression(expr.operand)
@@ -294,7 +250,7 @@ class ExpressionCompiler:
         name = f"caller_{expr.which}"
         if not any(p.name == name for p in self.params):
             self.params.append(RuntimeParam(name, caller=expr.which))
-        value = bindparam(name)
+        value: BindParameter[Any] = bindparam(name)
         return column != value if expr.negated else column == value
 
     def visit_Lambda(self, expr: b.Lambda):
@@ -307,12 +263,13 @@ class ExpressionCompiler:
         saved, self._lambda_joins = self._lambda_joins, []
         condition = self.predicate(expr.predicate) if expr.predicate is not None else None
         joins, self._lambda_joins = self._lambda_joins, saved
-        source = alias
+        source: FromClause = alias
         for join_alias, onclause in joins:
             source = source.outerjoin(join_alias, onclause)
         if expr.operator == "any":
             where = link if condition is None else and_(link, condition)
             return exists(select(literal(1)).select_from(source).where(where))
+        assert condition is not None  # the binder refuses all() without a predicate
         return not_(exists(select(literal(1)).select_from(source).where(and_(link, not_(condition)))))
 
     def visit_AggregateRef(self, expr: b.AggregateRef):
@@ -325,9 +282,54 @@ class ExpressionCompiler:
         return bindparam(name)
 
 
+def _substring(args: list[Any]) -> ColumnElement[Any]:
+    return func.substr(args[0], args[1] + 1, *args[2:]) if len(args) == 3 else func.substr(args[0], args[1] + 1)
+
+
+def _date_part(pattern: str, args: list[Any]) -> ColumnElement[Any]:
+    return cast(func.strftime(pattern, args[0], "unixepoch"), Integer())
+
+
+def _floor(args: list[Any]) -> ColumnElement[Any]:
+    truncated = cast(args[0], Integer())
+    return truncated - case((args[0] < truncated, 1), else_=0)
+
+
+def _ceiling(args: list[Any]) -> ColumnElement[Any]:
+    truncated = cast(args[0], Integer())
+    return truncated + case((args[0] > truncated, 1), else_=0)
+
+
+# The canonical functions (but `now`, a runtime parameter) over their compiled arguments.
+_FUNCTIONS: dict[str, Callable[[list[Any]], ColumnElement[Any]]] = {
+    "contains": lambda args: args[0].like(literal("%") + args[1] + literal("%")),
+    "startswith": lambda args: args[0].like(args[1] + literal("%")),
+    "endswith": lambda args: args[0].like(literal("%") + args[1]),
+    "tolower": lambda args: func.lower(args[0]),
+    "toupper": lambda args: func.upper(args[0]),
+    "trim": lambda args: func.trim(args[0]),
+    "length": lambda args: func.length(args[0]),
+    "indexof": lambda args: func.instr(args[0], args[1]) - 1,
+    "substring": _substring,
+    "concat": lambda args: args[0] + args[1],
+    "year": partial(_date_part, "%Y"),
+    "month": partial(_date_part, "%m"),
+    "day": partial(_date_part, "%d"),
+    "hour": partial(_date_part, "%H"),
+    "minute": partial(_date_part, "%M"),
+    "second": partial(_date_part, "%S"),
+    "date": lambda args: (args[0] // 86400) * 86400,
+    "round": lambda args: func.round(args[0]),
+    "floor": _floor,
+    "ceiling": _ceiling,
+}
+
+
 def _equality_list(expr: b.BoolOp) -> tuple[b.PropertyRef, list] | None:
     """(column, values) when an OR chain only compares one column with non-null constants."""
-    column, values, pending = None, [], [expr]
+    column: b.PropertyRef | None = None
+    values: list[Any] = []
+    pending: list[b.Expr] = [expr]
     while pending:
         node = pending.pop()
         if isinstance(node, b.BoolOp) and node.op == "or":
@@ -341,7 +343,7 @@ def _equality_list(expr: b.BoolOp) -> tuple[b.PropertyRef, list] | None:
         elif node.left != column:
             return None
         values.append(node.right.value)
-    return (column, values) if len(values) > 2 else None
+    return (column, values) if column is not None and len(values) > 2 else None
 
 
 def _owner_of(model: EntityModel, lam: b.Lambda) -> str:

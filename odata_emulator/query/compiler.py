@@ -10,7 +10,10 @@ queries in `compile_apply.py`; the output types are in `compiled.py`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, literal, literal_column, select
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import bindparam
 
 from ..model import OneToMany
@@ -58,7 +61,7 @@ class Compiler(ExpressionCompiler):
         for i, expansion in enumerate(projection.expansions):
             navigation = expansion.navigation
             if expansion.is_collection:
-                collections.append((navigation.navigation, self.collection_plan(expansion, table)))
+                collections.append((navigation.navigation, self.collection_plan(expansion)))
                 continue
             target = self.model.entity(navigation.target)
             alias = self.join_expansion((f"{prefix}x{i}",), target, table.c[navigation.attribute])
@@ -68,8 +71,9 @@ class Compiler(ExpressionCompiler):
         inherited = tuple(name for name, _ in entity.inherited_properties) if projection.properties else ()
         return Shape(entity, tuple(fields), key_label, key_selected, etag_label, inherited, tuple(single), tuple(collections))
 
-    def collection_plan(self, expansion: b.Expansion, parent_table) -> CollectionPlan:
-        navigation: OneToMany = expansion.navigation
+    def collection_plan(self, expansion: b.Expansion) -> CollectionPlan:
+        navigation = expansion.navigation
+        assert isinstance(navigation, OneToMany)  # called for collection-valued expansions only
         child = Compiler(self.model, expansion.projection.entity, self.annotations)
         columns: list = []
         shape = child.projection_columns(expansion.projection, child.root, "c_", columns)
@@ -77,7 +81,7 @@ class Compiler(ExpressionCompiler):
         fk = child.root.c[navigation.attribute]
         columns.append(fk.label(parent_label))
         # The parent keys arrive as one JSON array, so that the statement compiles once.
-        where = [fk.in_(select(literal_column("value")).select_from(func.json_each(bindparam("parent_keys"))))]
+        where: list[ColumnElement[Any]] = [fk.in_(select(literal_column("value")).select_from(func.json_each(bindparam("parent_keys"))))]
         if expansion.filter is not None:
             where.append(child.predicate(expansion.filter))
         order = [child._order_expression(k) for k in expansion.orderby]
@@ -112,6 +116,7 @@ class Compiler(ExpressionCompiler):
         key_attribute = self.entity.primary_id_attribute
         key_column = self.root.c[self.entity.primary_id]
         if not any(o.expression is key_column for o in order):
+            assert shape.key_label is not None  # a projection always labels its key
             order.append(OrderColumn(shape.key_label, key_column, key_attribute, False, self.entity.primary_id))
         statement = select(*columns).select_from(self.source)
         filtered = select(literal(1).label("one")).select_from(self.source)
@@ -180,6 +185,7 @@ class Compiler(ExpressionCompiler):
             for field_out, expression in zip(fields, selected):
                 order.append(OrderColumn(field_out.label, expression, field_out.attribute, False, field_out.attribute.name))
         elif not any(o.expression is key_column for o in order):
+            assert key_label is not None  # every query but a distinct one selects its key
             order.append(OrderColumn(key_label, key_column, self.entity.primary_id_attribute, False, self.entity.primary_id))
         statement = select(*columns).select_from(self.source)
         filtered = select(literal(1).label("one")).select_from(self.source)
@@ -188,7 +194,8 @@ class Compiler(ExpressionCompiler):
             filtered = filtered.where(where)
         if fetch.distinct:
             statement = statement.distinct()
-            filtered = None
         statement = statement.order_by(*[(o.expression.desc() if o.descending else o.expression.asc()) for o in order])
         shape = Shape(self.entity, tuple(fields), key_label, key_selected, etag_label)
-        return CompiledRows(statement, shape, tuple(order), tuple(self.params), filtered=filtered)
+        # A distinct query is counted over its statement, not over the filtered rows.
+        return CompiledRows(statement, shape, tuple(order), tuple(self.params),
+                            filtered=None if fetch.distinct else filtered)

@@ -10,8 +10,8 @@ zone: the emulator's callers are all in UTC (docs/deviations.md).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from dateutil.relativedelta import relativedelta
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Column, Select, bindparam, func, select
 
 from ..caller import Caller
 from ..errors import AggregateLimitExceeded
 from ..store.driver import Snapshot, Sql, compile_sql
 from ..store.values import to_epoch
-from .compiled import CompiledAggregate, CompiledQuery, CompiledRows, RuntimeParam, Shape
+from .compiled import CollectionPlan, CompiledAggregate, CompiledQuery, CompiledRows, RuntimeParam, Shape
 from .datefunctions import clock_bounds
 from .paging import PageCookie, keyset_predicate
 
@@ -34,8 +36,8 @@ class Page:
     children: dict = field(default_factory=dict)  # (navigation, parent key) -> list of child rows
 
 
-def parameters(params: tuple[RuntimeParam, ...], context: Context) -> dict:
-    values = {}
+def parameters(params: tuple[RuntimeParam, ...], context: Context) -> dict[str, object]:
+    values: dict[str, object] = {}
     for param in params:
         if param.caller == "user":
             values[param.name] = context.caller.user_id
@@ -44,8 +46,11 @@ def parameters(params: tuple[RuntimeParam, ...], context: Context) -> dict:
         elif param.function == "now":
             values[param.name] = to_epoch(context.now)
         else:
+            assert param.function is not None  # a runtime parameter is the caller's or a clock bound
             lower, upper = clock_bounds(param.function, context.now, param.amount)
-            values[param.name] = to_epoch(upper if param.upper else lower)
+            bound = upper if param.upper else lower
+            assert bound is not None  # the compiler makes parameters for a function's closed ends only
+            values[param.name] = to_epoch(bound)
     return values
 
 
@@ -59,7 +64,7 @@ class Restriction:
     """Only the rows whose `column` equals a value given at execution (a single row by its key, or
     the rows of a navigation from one parent)."""
 
-    column: object
+    column: Column[Any]
     value: object
 
     @property
@@ -72,6 +77,10 @@ def _sql(plan, key: tuple, build) -> Sql:
     if sql is None:
         sql = plan.sql_cache[key] = compile_sql(build())
     return sql
+
+
+def _statement_of(plan: CollectionPlan) -> Select[Any]:
+    return plan.statement
 
 
 def _restricted(statement, restrict: Restriction | None):
@@ -122,7 +131,7 @@ async def _fetch_collections(snap: Snapshot, shape: Shape, rows: list, context: 
         keys = list({row[shape.key_label] for row in rows if row[shape.key_label] is not None})
         if not keys:
             continue
-        sql = _sql(plan, ("children",), lambda: plan.statement)
+        sql = _sql(plan, ("children",), partial(_statement_of, plan))
         children = await snap.mappings(sql, {"parent_keys": json.dumps(keys), **parameters(plan.params, context)})
         for child in children:
             into.setdefault((prefix + (navigation,), child[plan.parent_label]), []).append(child)

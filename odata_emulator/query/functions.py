@@ -23,7 +23,7 @@ from .datefunctions import CLOCK_FUNCTIONS
 from .edm import type_name
 from .literals import convert_text_value
 from .numbers import whole_number
-from .parser import parse
+from .parser import parse_filter
 
 if TYPE_CHECKING:
     from .bind_expression import Scope
@@ -103,12 +103,12 @@ class _Arguments:
             text = self.aliases.get(value.name)
             if text is None:
                 raise QueryError(f"The parameter alias '{value.name}' of function '{node.name}' has no value.")
-            value = parse("filter", text) if not text.lstrip().startswith("[") else _json_array(text)
+            value = parse_filter(text) if not text.lstrip().startswith("[") else _json_array(text)
         return value
 
     def property_name(self, scope: Scope) -> b.PropertyRef:
         value = self.get("PropertyName")
-        if not (isinstance(value, ast.Literal) and value.edm_type == "Edm.String"):
+        if not (isinstance(value, ast.Literal) and value.edm_type == "Edm.String" and isinstance(value.value, str)):
             raise QueryError(f"The parameter 'PropertyName' of function '{self.node.name}' must be a string literal.")
         name = value.value
         entity = scope.entity
@@ -126,9 +126,10 @@ class _Arguments:
     def amount(self) -> int:
         value = self.get("PropertyValue")
         raw = value.value if isinstance(value, ast.Literal) else None
-        digits = raw.strip().lstrip("-") if isinstance(raw, str) else ""
-        if digits.isascii() and digits.isdigit():  # ASCII: '²'.isdigit() is true but int() refuses it
-            raw = whole_number(raw)
+        if isinstance(raw, str):
+            digits = raw.strip().lstrip("-")
+            if digits.isascii() and digits.isdigit():  # ASCII: '²'.isdigit() is true but int() refuses it
+                raw = whole_number(raw)
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise QueryError(f"The parameter 'PropertyValue' of function '{self.node.name}' must be a whole number.")
         if raw < 0:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from collections.abc import Callable
+from functools import partial
 
-from ..errors import FetchXmlError, QueryError
+from ..errors import Code, FetchXmlError, QueryError
 from ..model import AttributeType as T
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import bound as b
@@ -99,52 +101,66 @@ def condition_value(text: str, ref: b.PropertyRef, operator: str):
 
 # ------------------------------------------------------------------------------------ QueryExpression
 
-_INT_RANGES = {"System.Int16": 16, "System.Int32": 32, "System.Int64": 64}
+def _whole(bits: int, text: str) -> str:
+    digits = text[1:] if text[:1] == "-" else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(text)
+    number = whole_number(text)
+    if not -2 ** (bits - 1) <= number < 2 ** (bits - 1):
+        raise ValueError(text)
+    return str(number)
+
+
+def _real(text: str) -> str:
+    if not math.isfinite(float(text)) or not text.isascii():
+        raise ValueError(text)
+    return text
+
+
+def _boolean(text: str) -> str:
+    if text.lower() not in ("true", "false"):
+        raise ValueError(text)
+    return text.lower()
+
+
+def _guid(text: str) -> str:
+    return str(uuid.UUID(text.strip("{}")))
+
+
+def _datetime(text: str) -> str:
+    parse_datetime(text)
+    return text
+
+
+# The .NET types a QueryExpression value may declare (besides System.String, kept as written): each
+# takes the stripped text to its one spelling, or raises ValueError.
+_DECLARED_TYPES: dict[str, Callable[[str], str]] = {
+    "System.Int16": partial(_whole, 16),
+    "System.Int32": partial(_whole, 32),
+    "System.Int64": partial(_whole, 64),
+    "System.Double": _real,
+    "System.Decimal": _real,
+    "System.Single": _real,
+    "System.Boolean": _boolean,
+    "System.Guid": _guid,
+    "System.DateTime": _datetime,
+    "System.DateTimeOffset": _datetime,
+}
 
 
 def declared_value(text: str, declared: str, attribute: str) -> str:
     """A QueryExpression value's text, checked against the .NET type it declares (`Type`) and
     normalized where that type has one spelling. Whether the type fits the column is the binder's
     question. Errors carry the Web API deserializer's code, 0x80048d19."""
-    def refuse() -> FetchXmlError:
-        return FetchXmlError(f"Cannot convert the literal '{text}' to the expected type '{declared}' (a value of "
-                             f"the condition on '{attribute}').", code="0x80048d19")
-
-    stripped = text.strip()
     if declared == "System.String":
         return text
-    if declared in _INT_RANGES:
-        digits = stripped[1:] if stripped[:1] == "-" else stripped
-        if not (digits.isascii() and digits.isdigit()):
-            raise refuse()
-        bits = _INT_RANGES[declared]
-        number = whole_number(stripped)
-        if not -2 ** (bits - 1) <= number < 2 ** (bits - 1):
-            raise refuse()
-        return str(number)
-    if declared in ("System.Double", "System.Decimal", "System.Single"):
-        try:
-            number = float(stripped)
-        except ValueError:
-            raise refuse() from None
-        if not math.isfinite(number) or not stripped.isascii():
-            raise refuse()
-        return stripped
-    if declared == "System.Boolean":
-        if stripped.lower() not in ("true", "false"):
-            raise refuse()
-        return stripped.lower()
-    if declared == "System.Guid":
-        try:
-            return str(uuid.UUID(stripped.strip("{}")))
-        except ValueError:
-            raise refuse() from None
-    if declared in ("System.DateTime", "System.DateTimeOffset"):
-        try:
-            parse_datetime(stripped)
-        except ValueError:
-            raise refuse() from None
-        return stripped
-    raise FetchXmlError(f"The value type '{declared}' of a value of '{attribute}' is not supported: use "
-                        f"System.String, System.Int32, System.Int64, System.Double, System.Decimal, "
-                        f"System.Boolean, System.Guid or System.DateTime.", code="0x80048d19")
+    normalize = _DECLARED_TYPES.get(declared)
+    if normalize is None:
+        raise FetchXmlError(f"The value type '{declared}' of a value of '{attribute}' is not supported: use "
+                            f"System.String, System.Int32, System.Int64, System.Double, System.Decimal, "
+                            f"System.Boolean, System.Guid or System.DateTime.", code=Code.INVALID_PAYLOAD)
+    try:
+        return normalize(text.strip())
+    except ValueError:
+        raise FetchXmlError(f"Cannot convert the literal '{text}' to the expected type '{declared}' (a value of "
+                            f"the condition on '{attribute}').", code=Code.INVALID_PAYLOAD) from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from ..errors import QueryError, UnsupportedQuery
+from ..errors import Code, QueryError, UnsupportedQuery
 from .numbers import whole_number
 
 # Options the query pipeline understands.
@@ -90,7 +90,7 @@ def check_refused(options: QueryOptions, *, strict: bool) -> None:
     """In strict mode every refused option is an error; loose mode evaluates $skip only."""
     for key, _ in options.refused:
         if strict or key != "$skip":
-            raise UnsupportedQuery(REFUSED[key], code="0x80060888")
+            raise UnsupportedQuery(REFUSED[key], code=Code.QUERY_SYNTAX)
 
 
 # ------------------------------------------------------------------------------------ scalar values

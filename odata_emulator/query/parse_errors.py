@@ -74,7 +74,7 @@ def syntax_error(exc: UnexpectedInput, text: str, start: str, lark: Lark) -> Que
         return QuerySyntaxError(f"Syntax error: character '{text[pos]}' is not valid at position {pos} in '{text}'.",
                                 position=pos, text=text)
     if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
+        pos = exc.pos_in_stream or 0  # lark types it optional; its lexer always sets it
         char = text[pos] if pos < len(text) else ""
         return QuerySyntaxError(f"Syntax error: character '{char}' is not valid at position {pos} in '{text}'.",
                                 position=pos, text=text)

@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
@@ -40,11 +41,10 @@ def _lark() -> Lark:
     )
 
 
-def _pos(item) -> int:
-    if isinstance(item, Token):
-        return item.start_pos or 0
-    meta = getattr(item, "meta", None)
-    return getattr(meta, "start_pos", 0) if meta is not None and not meta.empty else 0
+def _start(tok: Token) -> int:
+    """Where a token starts in the option text. lark types `start_pos` as optional; its lexer always sets it."""
+    assert tok.start_pos is not None
+    return tok.start_pos
 
 
 class _LiteralError(Exception):
@@ -68,15 +68,15 @@ def parse_datetimeoffset(text: str) -> dt.datetime:
 def _number(text: str, pos: int) -> ast.Literal:
     if any(c in text for c in ".eE"):
         try:
-            value = Decimal(text)
-        except InvalidOperation:  # pragma: no cover - the terminal only admits numbers
-            raise _LiteralError(f"Unrecognized 'Edm.Decimal' literal '{text}'", pos)
-        return ast.Literal(value, "Edm.Double" if "e" in text.lower() else "Edm.Decimal", pos)
-    value = whole_number(text)
-    if _INT32[0] <= value <= _INT32[1]:
-        return ast.Literal(value, "Edm.Int32", pos)
-    if _INT64[0] <= value <= _INT64[1]:
-        return ast.Literal(value, "Edm.Int64", pos)
+            decimal = Decimal(text)
+        except InvalidOperation as exc:  # pragma: no cover - the terminal only admits numbers
+            raise _LiteralError(f"Unrecognized 'Edm.Decimal' literal '{text}'", pos) from exc
+        return ast.Literal(decimal, "Edm.Double" if "e" in text.lower() else "Edm.Decimal", pos)
+    whole = whole_number(text)
+    if _INT32[0] <= whole <= _INT32[1]:
+        return ast.Literal(whole, "Edm.Int32", pos)
+    if _INT64[0] <= whole <= _INT64[1]:
+        return ast.Literal(whole, "Edm.Int64", pos)
     raise _LiteralError(f"Unrecognized 'Edm.Int64' literal '{text}'", pos)
 
 
@@ -84,28 +84,28 @@ def _number(text: str, pos: int) -> ast.Literal:
 class _ToAst(Transformer):
     # --- literals
     def string(self, tok: Token) -> ast.Literal:
-        return ast.Literal(tok.value[1:-1].replace("''", "'"), "Edm.String", tok.start_pos)
+        return ast.Literal(tok.value[1:-1].replace("''", "'"), "Edm.String", _start(tok))
 
     def guid(self, tok: Token) -> ast.Literal:
-        return ast.Literal(uuid.UUID(tok.value), "Edm.Guid", tok.start_pos)
+        return ast.Literal(uuid.UUID(tok.value), "Edm.Guid", _start(tok))
 
     def datetimeoffset(self, tok: Token) -> ast.Literal:
         try:
-            return ast.Literal(parse_datetimeoffset(tok.value), "Edm.DateTimeOffset", tok.start_pos)
-        except ValueError:
-            raise _LiteralError(f"Unrecognized 'Edm.DateTimeOffset' literal '{tok.value}'", tok.start_pos)
+            return ast.Literal(parse_datetimeoffset(tok.value), "Edm.DateTimeOffset", _start(tok))
+        except ValueError as exc:
+            raise _LiteralError(f"Unrecognized 'Edm.DateTimeOffset' literal '{tok.value}'", _start(tok)) from exc
 
     def date(self, tok: Token) -> ast.Literal:
         try:
-            return ast.Literal(dt.date.fromisoformat(tok.value), "Edm.Date", tok.start_pos)
-        except ValueError:
-            raise _LiteralError(f"Unrecognized 'Edm.Date' literal '{tok.value}'", tok.start_pos)
+            return ast.Literal(dt.date.fromisoformat(tok.value), "Edm.Date", _start(tok))
+        except ValueError as exc:
+            raise _LiteralError(f"Unrecognized 'Edm.Date' literal '{tok.value}'", _start(tok)) from exc
 
     def decimal(self, tok: Token) -> ast.Literal:
-        return _number(tok.value, tok.start_pos)
+        return _number(tok.value, _start(tok))
 
     def integer(self, tok: Token) -> ast.Literal:
-        return _number(tok.value, tok.start_pos)
+        return _number(tok.value, _start(tok))
 
     @v_args(meta=True, inline=True)
     def true(self, meta) -> ast.Literal:
@@ -121,10 +121,10 @@ class _ToAst(Transformer):
 
     # --- expressions
     def member(self, *names: Token) -> ast.Member:
-        return ast.Member(tuple(n.value for n in names), names[0].start_pos)
+        return ast.Member(tuple(n.value for n in names), _start(names[0]))
 
     def alias(self, tok: Token) -> ast.Alias:
-        return ast.Alias(tok.value, tok.start_pos)
+        return ast.Alias(tok.value, _start(tok))
 
     # `and`, `or`, `has` and `in` are anonymous keywords: these nodes point where their text starts.
     @v_args(meta=True, inline=True)
@@ -136,10 +136,10 @@ class _ToAst(Transformer):
         return _chain("and", operands, _meta_pos(meta))
 
     def compare(self, left, op: Token, right) -> ast.BinaryOp:
-        return ast.BinaryOp(op.value, left, right, op.start_pos)
+        return ast.BinaryOp(op.value, left, right, _start(op))
 
     def arith(self, left, op: Token, right) -> ast.BinaryOp:
-        return ast.BinaryOp(op.value, left, right, op.start_pos)
+        return ast.BinaryOp(op.value, left, right, _start(op))
 
     @v_args(meta=True, inline=True)
     def has(self, meta, left, right) -> ast.BinaryOp:
@@ -157,13 +157,13 @@ class _ToAst(Transformer):
         return ast.Not(operand, _meta_pos(meta))
 
     def negate(self, tok: Token, operand) -> ast.Negate:
-        return ast.Negate(operand, tok.start_pos)
+        return ast.Negate(operand, _start(tok))
 
     def call(self, name: Token, *args) -> ast.Call:
-        return ast.Call(name.value, tuple(a for a in args if a is not None), name.start_pos)
+        return ast.Call(name.value, tuple(a for a in args if a is not None), _start(name))
 
     def qualified_name(self, *names: Token) -> tuple[str, int]:
-        return ".".join(n.value for n in names), names[0].start_pos
+        return ".".join(n.value for n in names), _start(names[0])
 
     def named_arg(self, name: Token, value) -> tuple[str, ast.Node]:
         return name.value, value
@@ -203,7 +203,7 @@ class _ToAst(Transformer):
 
     # --- $select
     def select_star(self, tok: Token) -> ast.SelectItem:
-        return ast.SelectItem(("*",), tok.start_pos)
+        return ast.SelectItem(("*",), _start(tok))
 
     def select_path(self, member: ast.Member) -> ast.SelectItem:
         return ast.SelectItem(member.path, member.pos)
@@ -300,7 +300,7 @@ def _lambda(self, *parts):
     *segments, operator, variable, predicate = parts
     path = tuple(s.value for s in segments)
     return ast.Lambda(path, operator.value, variable.value if variable is not None else None, predicate,
-                      segments[0].start_pos)
+                      _start(segments[0]))
 
 
 # `lambda` is a Python keyword, so the rule's callback is attached by name.
@@ -328,7 +328,7 @@ def _chain(op: str, operands: tuple, pos: int) -> ast.BinaryOp:
 
 
 @lru_cache(maxsize=4096)
-def parse(start: str, text: str):
+def parse(start: str, text: str) -> ast.Node:
     """Parse one option's text with the given start rule. Raises QuerySyntaxError."""
     if start not in START_RULES:  # pragma: no cover - programming error
         raise ValueError(start)
@@ -347,21 +347,24 @@ def parse(start: str, text: str):
         raise
 
 
+# The typed entry points, one per option: what each start rule builds.
+
+
 def parse_filter(text: str) -> ast.Node:
     return parse("filter", text)
 
 
 def parse_orderby(text: str) -> ast.OrderBy:
-    return parse("orderby", text)
+    return cast(ast.OrderBy, parse("orderby", text))
 
 
 def parse_select(text: str) -> ast.Select:
-    return parse("select", text)
+    return cast(ast.Select, parse("select", text))
 
 
 def parse_expand(text: str) -> ast.Expand:
-    return parse("expand", text)
+    return cast(ast.Expand, parse("expand", text))
 
 
 def parse_apply(text: str) -> ast.Apply:
-    return parse("apply", text)
+    return cast(ast.Apply, parse("apply", text))

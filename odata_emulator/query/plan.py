@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from threading import Lock
+from typing import TypeAlias
 
 from ..model import Entity, EntityModel
 from . import bound as b
@@ -15,23 +16,27 @@ from .fetchxml.bind import FetchBinder
 from .fetchxml.parse import parse_fetchxml
 from .options import QueryOptions, check_refused
 
+# What the cache holds: a compiled query for query options, the bound and compiled query for FetchXML
+# (their keys differ in length, so the two never meet under one key).
+_Plan: TypeAlias = CompiledQuery | tuple[b.BoundFetch, CompiledQuery]
+
 
 class Planner:
+    """Plans queries for one model, keeping the last `size` plans (least recently used first out)."""
+
     def __init__(self, model: EntityModel, *, strict: bool = True, size: int = 1024) -> None:
         self.model = model
         self.strict = strict
         self._size = size
-        self._cache: OrderedDict[tuple, CompiledQuery] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], _Plan] = OrderedDict()
         self._lock = Lock()
 
     def plan(self, entity: Entity, options: QueryOptions, *, annotations: bool) -> CompiledQuery:
         check_refused(options, strict=self.strict)
         key = (entity.logical_name, options.cache_key(), annotations)
-        with self._lock:
-            compiled = self._cache.get(key)
-            if compiled is not None:
-                self._cache.move_to_end(key)
-                return compiled
+        cached = self._cached(key)
+        if cached is not None and not isinstance(cached, tuple):
+            return cached
         bound = Binder(self.model, entity, self.strict).bind_query(options)
         compiled = Compiler(self.model, entity, annotations).compile(bound)
         self._remember(key, compiled)
@@ -39,17 +44,22 @@ class Planner:
 
     def plan_fetch(self, entity: Entity, text: str, *, count: bool, annotations: bool) -> tuple[b.BoundFetch, CompiledQuery]:
         key = ("fetch", entity.logical_name, text, count, annotations)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
+        cached = self._cached(key)
+        if isinstance(cached, tuple):
+            return cached
         bound = FetchBinder(self.model, entity, self.strict).bind_fetch(parse_fetchxml(text), count=count)
         planned = (bound, Compiler(self.model, entity, annotations).compile_fetch(bound))
         self._remember(key, planned)
         return planned
 
-    def _remember(self, key: tuple, value) -> None:
+    def _cached(self, key: tuple[object, ...]) -> _Plan | None:
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+            return cached
+
+    def _remember(self, key: tuple[object, ...], value: _Plan) -> None:
         with self._lock:
             self._cache[key] = value
             if len(self._cache) > self._size:

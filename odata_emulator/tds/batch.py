@@ -50,7 +50,7 @@ _TRANCOUNT = re.compile(r"^\s*IF\s+@@TRANCOUNT\s*>\s*0\s+(COMMIT|ROLLBACK)(\s+(T
 
 @dataclass
 class Statement:
-    node: exp.Expression | None
+    node: exp.Expr | None
     tokens: list[Token]
     text: str
     refused: bool = False  # a statement Dataverse refuses, whatever it holds (IF, WHILE)
@@ -126,7 +126,8 @@ def _chunks(tokens: list[Token]) -> list[list[Token]]:
     lines: dict[int, int] = {}
     for token in tokens:
         lines[token.line] = lines.get(token.line, 0) + 1
-    chunks, current = [], []
+    chunks: list[list[Token]] = []
+    current: list[Token] = []
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON or (token.text.upper() == "GO" and lines[token.line] == 1):
             chunks.append(current)
@@ -182,7 +183,7 @@ def _error_index(chunk: list[Token], error: ParseError) -> int | None:
     return None
 
 
-def _parse_chunk(chunk: list[Token], text: str) -> exp.Expression | None:
+def _parse_chunk(chunk: list[Token], text: str) -> exp.Expr | None:
     parsed = _DIALECT.parser(error_level=ErrorLevel.IMMEDIATE).parse(chunk, text)
     if len(parsed) != 1:
         raise SqlSyntaxError(chunk[-1].text, line=chunk[-1].line)
@@ -235,7 +236,7 @@ def parse(text: str) -> list[Statement]:
     return statements
 
 
-def _swallowed(node: exp.Expression | None) -> bool:
+def _swallowed(node: exp.Expr | None) -> bool:
     """A DECLARE or SET that sqlglot read as a command with the next statements inside."""
     return isinstance(node, exp.Set) and any(isinstance(item, exp.Command) for item in node.expressions)
 
@@ -278,41 +279,11 @@ def _plan_one(statement: Statement, env: Environment) -> list[Plan]:
     if isinstance(node, (exp.Use, exp.Transaction, exp.Commit, exp.Rollback)):
         return [Quiet(line)]
     if isinstance(node, exp.Set):
-        assignments = [item for item in node.expressions
-                       if isinstance(item, exp.SetItem) and isinstance(item.this, exp.EQ)
-                       and isinstance(item.this.this, exp.Parameter) and not isinstance(item.this.this.this,
-                                                                                        exp.Parameter)]
-        if not assignments:
-            return [Quiet(line)]
-        plans = []
-        for item in assignments:
-            name = item.this.this.name.lower()
-            param = env.params.get(name)
-            if param is None:
-                raise NotDeclared(f'Must declare the scalar variable "@{item.this.this.name}".', line=line)
-            query = Translator(env).translate_expression(item.this.expression, param.type)
-            plans.append(Assign(parameter_key(name), query, line))
-        return plans
+        return _plan_set(node, env, line)
     if isinstance(node, exp.Command) and str(node.this).upper() == "SET":
         return [Quiet(line)]
     if isinstance(node, exp.Declare):
-        plans = []
-        for item in node.expressions:
-            if not isinstance(item, exp.DeclareItem) or item.args.get("kind") is None:
-                raise Refused("Only scalar variables can be declared.", line=line)
-            names = item.this if isinstance(item.this, list) else [item.this]
-            sqltype: SqlType = data_type(item.args["kind"])
-            default = item.args.get("default")
-            for variable in names:
-                name = variable.name.lower()
-                if name in env.params:
-                    raise SqlError(f"The variable name '@{variable.name}' has already been declared. Variable names "
-                                   "must be unique within a query batch or stored procedure.", line=line)
-                query = Translator(env).translate_expression(default.copy(), sqltype) \
-                    if default not in (None, False) else None
-                env.params[name] = Param(sqltype)
-                plans.append(Assign(parameter_key(name), query, line))
-        return plans
+        return _plan_declare(node, env, line)
     if isinstance(node, (exp.Insert, exp.Update, exp.Delete, exp.Merge)):
         raise _refused(statement, type(node).__name__.upper())
     if isinstance(node, (exp.Create, exp.Drop, exp.Alter, exp.TruncateTable)):
@@ -320,3 +291,42 @@ def _plan_one(statement: Statement, env: Environment) -> list[Plan]:
     if isinstance(node, (exp.Execute, exp.ExecuteSql)) or statement.keyword in ("EXEC", "EXECUTE"):
         raise _refused(statement, "EXECUTE")
     raise _refused(statement)
+
+
+def _plan_set(node: exp.Set, env: Environment, line: int) -> list[Plan]:
+    """SET @x = value; any other SET (options such as NOCOUNT) is acknowledged and does nothing."""
+    assignments = [item for item in node.expressions
+                   if isinstance(item, exp.SetItem) and isinstance(item.this, exp.EQ)
+                   and isinstance(item.this.this, exp.Parameter) and not isinstance(item.this.this.this,
+                                                                                    exp.Parameter)]
+    if not assignments:
+        return [Quiet(line)]
+    plans: list[Plan] = []
+    for item in assignments:
+        name = item.this.this.name.lower()
+        param = env.params.get(name)
+        if param is None:
+            raise NotDeclared(f'Must declare the scalar variable "@{item.this.this.name}".', line=line)
+        query = Translator(env).translate_expression(item.this.expression, param.type)
+        plans.append(Assign(parameter_key(name), query, line))
+    return plans
+
+
+def _plan_declare(node: exp.Declare, env: Environment, line: int) -> list[Plan]:
+    plans: list[Plan] = []
+    for item in node.expressions:
+        if not isinstance(item, exp.DeclareItem) or item.args.get("kind") is None:
+            raise Refused("Only scalar variables can be declared.", line=line)
+        names = item.this if isinstance(item.this, list) else [item.this]
+        sqltype: SqlType = data_type(item.args["kind"])
+        default = item.args.get("default")
+        for variable in names:
+            name = variable.name.lower()
+            if name in env.params:
+                raise SqlError(f"The variable name '@{variable.name}' has already been declared. Variable names "
+                               "must be unique within a query batch or stored procedure.", line=line)
+            query = Translator(env).translate_expression(default.copy(), sqltype) \
+                if default not in (None, False) else None
+            env.params[name] = Param(sqltype)
+            plans.append(Assign(parameter_key(name), query, line))
+    return plans

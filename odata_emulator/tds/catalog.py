@@ -69,8 +69,8 @@ class Catalog:
     def table(self, name: str) -> Table | None:
         return self.tables.get(name.lower())
 
-    def schema(self) -> dict[str, dict[str, str]]:
-        """{table: {column: type}} for sqlglot's column qualification."""
+    def schema(self) -> dict[str, object]:
+        """{table: {column: type}} for sqlglot's column qualification (typed as `qualify` takes it)."""
         return {t.name: {c.name: str(c.type) for c in t.columns} for t in self.tables.values()}
 
 

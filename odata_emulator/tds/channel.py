@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from dataclasses import dataclass
 
 from .errors import ProtocolError
 from .packets import (
@@ -44,14 +45,21 @@ class ClosedByPeer(Exception):
     """The client closed the connection (or it broke)."""
 
 
+@dataclass(frozen=True)
+class _Tls:
+    """A TLS session over a pair of memory BIOs: records in from the socket, records out to it."""
+
+    session: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+
+
 class Channel:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self._plain = bytearray()  # bytes read (and decrypted) but not consumed yet
-        self._tls: ssl.SSLObject | None = None
-        self._incoming: ssl.MemoryBIO | None = None
-        self._outgoing: ssl.MemoryBIO | None = None
+        self._tls: _Tls | None = None
         self.encrypted = False
         self.alpn: str | None = None
 
@@ -67,15 +75,16 @@ class Channel:
         return data
 
     async def _fill(self) -> None:
-        if self._tls is None:
+        tls = self._tls
+        if tls is None:
             self._plain += await self._raw()
             return
         while True:
             try:
-                data = self._tls.read(READ_SIZE)
+                data = tls.session.read(READ_SIZE)
             except ssl.SSLWantReadError:
                 self._flush_tls()
-                self._incoming.write(await self._raw())
+                tls.incoming.write(await self._raw())
                 continue
             except ssl.SSLZeroReturnError:
                 raise ClosedByPeer("TLS closed") from None
@@ -113,7 +122,7 @@ class Channel:
             raise ProtocolError(f"packet length {head.length}")
         try:
             payload = await asyncio.wait_for(self.read_exact(head.length - HEADER_SIZE), PACKET_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProtocolError("the packet did not arrive in time") from None
         return head, payload
 
@@ -129,7 +138,7 @@ class Channel:
         while not head.status & STATUS_EOM:
             try:
                 head, payload = await self.read_packet(first=False)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ProtocolError("the rest of the message did not arrive in time") from None
             if head.type != kind:
                 if head.type == PacketType.ATTENTION:  # a cancel while the request was still being sent
@@ -148,7 +157,7 @@ class Channel:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._tls is not None:
             try:
-                self._tls.write(data)
+                self._tls.session.write(data)
             except ssl.SSLError as exc:
                 raise ClosedByPeer(f"TLS: {exc}") from None
             self._flush_tls()
@@ -164,7 +173,7 @@ class Channel:
             raise ClosedByPeer(str(exc)) from None
 
     def _flush_tls(self) -> None:
-        pending = self._outgoing.read() if self._outgoing is not None else b""
+        pending = self._tls.outgoing.read() if self._tls is not None else b""
         if pending:
             self.writer.write(pending)
 
@@ -172,17 +181,17 @@ class Channel:
 
     async def start_tls_in_prelogin(self, context: ssl.SSLContext, spid: int) -> None:
         """TDS 7.x: the handshake travels inside PRELOGIN packets, both ways."""
-        self._begin_tls(context)
+        tls = self._begin_tls(context)
         received = 0
         while True:
             try:
-                self._tls.do_handshake()
+                tls.session.do_handshake()
                 done = True
             except ssl.SSLWantReadError:
                 done = False
             except ssl.SSLError as exc:
                 raise ProtocolError(f"TLS handshake: {exc}") from None
-            pending = self._outgoing.read()
+            pending = tls.outgoing.read()
             if pending:
                 self.writer.write(header(PacketType.PRELOGIN, STATUS_EOM, len(pending), spid) + pending)
                 await self.drain()
@@ -194,11 +203,11 @@ class Channel:
             received += len(payload)
             if received > MAX_HANDSHAKE_BYTES:
                 raise ProtocolError("TLS handshake too long")
-            self._incoming.write(payload)
+            tls.incoming.write(payload)
         if self._plain:  # TLS records sent right behind the handshake: they are the encrypted stream
-            self._incoming.write(bytes(self._plain))
+            tls.incoming.write(bytes(self._plain))
             self._plain.clear()
-        self._finish_tls()
+        self._finish_tls(tls)
 
     async def _read_raw_packet(self) -> tuple[Header, bytes]:
         """A packet read from the socket itself (the handshake's PRELOGIN wrappers are clear text)."""
@@ -214,19 +223,19 @@ class Channel:
             if head.length < HEADER_SIZE or head.length > MAX_PACKET_SIZE + 1:
                 raise ProtocolError(f"packet length {head.length}")
             return head, await asyncio.wait_for(exact(head.length - HEADER_SIZE), PACKET_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ProtocolError("the TLS handshake did not arrive in time") from None
 
     async def start_tls_direct(self, context: ssl.SSLContext) -> None:
         """TDS 8.0: a plain TLS handshake on the socket, before any TDS packet."""
-        self._begin_tls(context)
+        tls = self._begin_tls(context)
         if self._plain:  # the byte(s) peeked to tell TLS from PRELOGIN
-            self._incoming.write(bytes(self._plain))
+            tls.incoming.write(bytes(self._plain))
             self._plain.clear()
         received = 0
         while True:
             try:
-                self._tls.do_handshake()
+                tls.session.do_handshake()
                 self._flush_tls()
                 break
             except ssl.SSLWantReadError:
@@ -234,30 +243,31 @@ class Channel:
                 await self.drain()
                 try:
                     data = await asyncio.wait_for(self._raw(), PACKET_TIMEOUT)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise ProtocolError("the TLS handshake did not arrive in time") from None
                 received += len(data)
                 if received > MAX_HANDSHAKE_BYTES:
-                    raise ProtocolError("TLS handshake too long")
-                self._incoming.write(data)
+                    raise ProtocolError("TLS handshake too long") from None
+                tls.incoming.write(data)
             except ssl.SSLError as exc:
                 raise ProtocolError(f"TLS handshake: {exc}") from None
         await self.drain()
-        self._finish_tls()
+        self._finish_tls(tls)
 
-    def _begin_tls(self, context: ssl.SSLContext) -> None:
-        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+    def _begin_tls(self, context: ssl.SSLContext) -> _Tls:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = _Tls(context.wrap_bio(incoming, outgoing, server_side=True), incoming, outgoing)
+        return self._tls
 
-    def _finish_tls(self) -> None:
+    def _finish_tls(self, tls: _Tls) -> None:
         self.encrypted = True
-        self.alpn = self._tls.selected_alpn_protocol()
+        self.alpn = tls.session.selected_alpn_protocol()
         # Application data that came with the last handshake flight stays in the incoming BIO and
         # is read by `_fill` like any other.
 
     def stop_tls(self) -> None:
         """Login-only encryption: back to clear text once LOGIN7 has been read."""
-        self._tls = self._incoming = self._outgoing = None
+        self._tls = None
         self.encrypted = False
 
     # ------------------------------------------------------------------ closing
@@ -269,7 +279,7 @@ class Channel:
             if not self.writer.is_closing():
                 self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), grace)
-        except (asyncio.TimeoutError, ConnectionError, OSError, ssl.SSLError):
+        except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             self.abort()
 
     def abort(self) -> None:

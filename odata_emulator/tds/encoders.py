@@ -83,7 +83,7 @@ def _to_int(value) -> int:
         try:
             return int(float(value))
         except ValueError:
-            raise Overflow(f"Conversion failed when converting the value '{value}' to data type int.") from None
+            raise Overflow(f"Conversion failed when converting the value '{value!s}' to data type int.") from None
     return int(value)
 
 

@@ -112,6 +112,7 @@ async def _stream(session: Session, query: Query, values: dict[str, Any], outbox
             await outbox.flush()
             if session.cancel.is_set():
                 raise Cancelled()
+            assert cursor is not None  # an unfinished statement keeps its cursor
             data, rows, finished = await store.fetch(cursor, encode, next_chunk_rows(count, sent_bytes))
             count += rows
             sent_bytes += len(data)

@@ -119,56 +119,56 @@ def _week_start(moment: dt.datetime) -> dt.date:
 
 def datediff(unit: str, start: float, end: float) -> int:
     """DATEDIFF: the number of `unit` boundaries crossed from `start` to `end`."""
-    unit = UNITS.get(str(unit).lower())
+    canonical = UNITS.get(str(unit).lower())
     a, b = to_datetime(start), to_datetime(end)
-    if unit == "year":
+    if canonical == "year":
         return b.year - a.year
-    if unit == "quarter":
+    if canonical == "quarter":
         return (b.year * 4 + (b.month - 1) // 3) - (a.year * 4 + (a.month - 1) // 3)
-    if unit == "month":
+    if canonical == "month":
         return (b.year * 12 + b.month) - (a.year * 12 + a.month)
-    if unit in ("day", "dayofyear", "weekday"):
+    if canonical in ("day", "dayofyear", "weekday"):
         return (b.date() - a.date()).days
-    if unit == "week":
+    if canonical == "week":
         return (_week_start(b) - _week_start(a)).days // 7
-    if unit == "hour":
+    if canonical == "hour":
         return math.floor(end / 3600) - math.floor(start / 3600)
-    if unit == "minute":
+    if canonical == "minute":
         return math.floor(end / 60) - math.floor(start / 60)
-    if unit == "second":
+    if canonical == "second":
         return math.floor(end) - math.floor(start)
-    if unit == "millisecond":
+    if canonical == "millisecond":
         return round(end * 1000) - round(start * 1000)
-    raise ValueError(f"unit {unit}")
+    raise ValueError(f"unit {canonical}")
 
 
 def datepart(unit: str, seconds: float) -> int:
-    unit = UNITS.get(str(unit).lower())
+    canonical = UNITS.get(str(unit).lower())
     moment = to_datetime(seconds)
-    if unit == "year":
+    if canonical == "year":
         return moment.year
-    if unit == "quarter":
+    if canonical == "quarter":
         return (moment.month - 1) // 3 + 1
-    if unit == "month":
+    if canonical == "month":
         return moment.month
-    if unit == "dayofyear":
+    if canonical == "dayofyear":
         return moment.timetuple().tm_yday
-    if unit == "day":
+    if canonical == "day":
         return moment.day
-    if unit == "week":
+    if canonical == "week":
         january_1 = dt.datetime(moment.year, 1, 1)
         return (_week_start(moment) - _week_start(january_1)).days // 7 + 1
-    if unit == "weekday":
+    if canonical == "weekday":
         return (moment.weekday() + 1) % 7 + 1  # Sunday = 1 (DATEFIRST 7)
-    if unit == "hour":
+    if canonical == "hour":
         return moment.hour
-    if unit == "minute":
+    if canonical == "minute":
         return moment.minute
-    if unit == "second":
+    if canonical == "second":
         return moment.second
-    if unit == "millisecond":
+    if canonical == "millisecond":
         return moment.microsecond // 1000
-    raise ValueError(f"unit {unit}")
+    raise ValueError(f"unit {canonical}")
 
 
 def datename(unit: str, seconds: float) -> str:

@@ -131,7 +131,8 @@ def parse_features(body: bytes, position: int, end: int) -> dict[int, bytes]:
 
 def build(login: Login7) -> bytes:
     """A LOGIN7 message as a client writes it (for tests and the fuzzer)."""
-    strings = [login.host, login.user, None, login.app, login.server, "", "odata-emulator-tests",
+    # The password's place holds no text: it is encoded from `login.password` below.
+    strings = [login.host, login.user, "", login.app, login.server, "", "odata-emulator-tests",
                login.language, login.database]
     body = bytearray()
     pairs = []

@@ -50,7 +50,7 @@ class Header:
     window: int
 
     @classmethod
-    def parse(cls, data: bytes) -> "Header":
+    def parse(cls, data: bytes) -> Header:
         return cls(*HEADER.unpack(data))
 
     @property
@@ -79,7 +79,7 @@ def packetize(packet_type: int, payload: bytes, packet_size: int = DEFAULT_PACKE
               first_id: int = 1, last: bool = True) -> bytes:
     """`payload` as packets of at most `packet_size` bytes; the last has EOM when `last`."""
     room = packet_size - HEADER_SIZE
-    parts = []
+    parts: list[bytes | memoryview] = []
     view = memoryview(payload)
     count = max(1, -(-len(payload) // room))
     for index in range(count):

@@ -9,7 +9,9 @@ import datetime as dt
 import decimal
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ProtocolError
 from .types import (
@@ -126,6 +128,13 @@ class ParamType:
 
 def read_type_info(reader: Reader) -> ParamType:
     code = reader.byte()
+    read = _TYPE_INFO.get(code)
+    if read is None:
+        raise ProtocolError(f"unsupported parameter type {code:#x}")
+    return read(code, reader)
+
+
+def _fixed_type(code: int, reader: Reader) -> ParamType:
     if code in (INT1, INT2, INT4, INT8):
         size = {INT1: 1, INT2: 2, INT4: 4, INT8: 8}[code]
         return ParamType(code, size, _int_type(size))
@@ -135,100 +144,153 @@ def read_type_info(reader: Reader) -> ParamType:
         return ParamType(code, 4 if code == FLT4 else 8, REAL if code == FLT4 else FLOAT)
     if code in (MONEY, MONEY4):
         return ParamType(code, 8 if code == MONEY else 4, MONEY_TYPE)
-    if code in (DATETIME, DATETIM4):
-        return ParamType(code, 8 if code == DATETIME else 4, DATETIME_TYPE)
-    if code == NULLTYPE:
-        return ParamType(code, 0, NVARCHAR_MAX)
-    if code in (INTN, BITN, FLTN, MONEYN, DATETIMN, GUIDTYPE):
-        size = reader.byte()
-        sqltype = {INTN: _int_type(size) if size in (1, 2, 4, 8) else None, BITN: BIT_TYPE,
-                   FLTN: REAL if size == 4 else FLOAT, MONEYN: MONEY_TYPE, DATETIMN: DATETIME_TYPE,
-                   GUIDTYPE: GUID}[code]
-        if sqltype is None:
-            raise ProtocolError(f"INTN of length {size}")
-        return ParamType(code, size, sqltype)
-    if code in (DECIMALN, NUMERICN):
-        size, precision, scale = reader.byte(), reader.byte(), reader.byte()
-        if not 1 <= precision <= 38 or scale > precision:
-            raise ProtocolError(f"decimal({precision},{scale})")
-        return ParamType(code, size, decimal_type(precision, scale), precision, scale)
-    if code == DATEN:
-        return ParamType(code, 3, DATE)
-    if code in (TIMEN, DATETIME2N, DATETIMEOFFSETN):
-        scale = reader.byte()
-        if scale > 7:
-            raise ProtocolError(f"time scale {scale}")
-        return ParamType(code, 0, DATETIME_TYPE, scale=scale)
-    if code in (BIGVARCHR, BIGCHAR, NVARCHAR, NCHAR):
-        size = reader.u16()
-        reader.take(5)  # collation
-        plp = size == MAX_LENGTH
-        chars = None if plp else (size // 2 if code in (NVARCHAR, NCHAR) else size)
-        return ParamType(code, size, nvarchar(chars if chars and chars <= 4000 else None), plp=plp)
-    if code in (BIGVARBIN, BIGBINARY):
-        size = reader.u16()
-        return ParamType(code, size, NVARCHAR_MAX, plp=size == MAX_LENGTH)
-    if code in (TEXT, NTEXT, IMAGE):
-        size = reader.u32()
-        if code != IMAGE:
-            reader.take(5)
-        return ParamType(code, size, NVARCHAR_MAX)
-    raise ProtocolError(f"unsupported parameter type {code:#x}")
+    return ParamType(code, 8 if code == DATETIME else 4, DATETIME_TYPE)  # DATETIME, DATETIM4
+
+
+def _null_type(code: int, reader: Reader) -> ParamType:
+    return ParamType(code, 0, NVARCHAR_MAX)
+
+
+def _nullable_type(code: int, reader: Reader) -> ParamType:
+    size = reader.byte()
+    sqltype = {INTN: _int_type(size) if size in (1, 2, 4, 8) else None, BITN: BIT_TYPE,
+               FLTN: REAL if size == 4 else FLOAT, MONEYN: MONEY_TYPE, DATETIMN: DATETIME_TYPE,
+               GUIDTYPE: GUID}[code]
+    if sqltype is None:
+        raise ProtocolError(f"INTN of length {size}")
+    return ParamType(code, size, sqltype)
+
+
+def _decimal_type(code: int, reader: Reader) -> ParamType:
+    size, precision, scale = reader.byte(), reader.byte(), reader.byte()
+    if not 1 <= precision <= 38 or scale > precision:
+        raise ProtocolError(f"decimal({precision},{scale})")
+    return ParamType(code, size, decimal_type(precision, scale), precision, scale)
+
+
+def _date_type(code: int, reader: Reader) -> ParamType:
+    return ParamType(code, 3, DATE)
+
+
+def _time_type(code: int, reader: Reader) -> ParamType:
+    scale = reader.byte()
+    if scale > 7:
+        raise ProtocolError(f"time scale {scale}")
+    return ParamType(code, 0, DATETIME_TYPE, scale=scale)
+
+
+def _char_type(code: int, reader: Reader) -> ParamType:
+    size = reader.u16()
+    reader.take(5)  # collation
+    plp = size == MAX_LENGTH
+    chars = None if plp else (size // 2 if code in (NVARCHAR, NCHAR) else size)
+    return ParamType(code, size, nvarchar(chars if chars and chars <= 4000 else None), plp=plp)
+
+
+def _binary_type(code: int, reader: Reader) -> ParamType:
+    size = reader.u16()
+    return ParamType(code, size, NVARCHAR_MAX, plp=size == MAX_LENGTH)
+
+
+def _text_type(code: int, reader: Reader) -> ParamType:
+    size = reader.u32()
+    if code != IMAGE:
+        reader.take(5)
+    return ParamType(code, size, NVARCHAR_MAX)
+
+
+_FIXED_CODES = (INT1, INT2, INT4, INT8, BIT, FLT4, FLT8, MONEY, MONEY4, DATETIME, DATETIM4)
+_NULLABLE_CODES = (INTN, BITN, FLTN, MONEYN, DATETIMN, GUIDTYPE)
+
+# TYPE_INFO by the type's wire code: how the rest of it reads.
+_TYPE_INFO: dict[int, Callable[[int, Reader], ParamType]] = {
+    **dict.fromkeys(_FIXED_CODES, _fixed_type),
+    NULLTYPE: _null_type,
+    **dict.fromkeys(_NULLABLE_CODES, _nullable_type),
+    DECIMALN: _decimal_type, NUMERICN: _decimal_type,
+    DATEN: _date_type,
+    TIMEN: _time_type, DATETIME2N: _time_type, DATETIMEOFFSETN: _time_type,
+    BIGVARCHR: _char_type, BIGCHAR: _char_type, NVARCHAR: _char_type, NCHAR: _char_type,
+    BIGVARBIN: _binary_type, BIGBINARY: _binary_type,
+    TEXT: _text_type, NTEXT: _text_type, IMAGE: _text_type,
+}
 
 
 def _int_type(size: int) -> SqlType:
     return {1: TINYINT, 2: SMALLINT, 4: INT, 8: BIGINT}[size]
 
 
-def read_value(reader: Reader, info: ParamType):
+def read_value(reader: Reader, info: ParamType) -> Any:
     """A parameter value as Python: int, bool, float, Decimal, str, bytes, UUID, datetime, date."""
     code = info.code
-    if code in (INT1, INT2, INT4, INT8, BIT, FLT4, FLT8, MONEY, MONEY4, DATETIME, DATETIM4):
+    if code in _FIXED_CODES:
         return _fixed(code, reader.take(info.size))
     if code == NULLTYPE:
         return None
-    if code in (INTN, BITN, FLTN, MONEYN, DATETIMN, GUIDTYPE, DECIMALN, NUMERICN, DATEN, TIMEN, DATETIME2N,
-                DATETIMEOFFSETN):
-        size = reader.byte()
-        if size == 0:
-            return None
-        raw = reader.take(size)
-        if code == INTN:
-            return int.from_bytes(raw, "little", signed=size != 1)
-        if code == BITN:
-            return raw != b"\x00" * size
-        if code == FLTN:
-            return (_F4 if size == 4 else _F8).unpack(raw)[0] if size in (4, 8) else _bad(code, size)
-        if code == MONEYN:
-            return _fixed(MONEY if size == 8 else MONEY4, raw) if size in (4, 8) else _bad(code, size)
-        if code == DATETIMN:
-            return _fixed(DATETIME if size == 8 else DATETIM4, raw) if size in (4, 8) else _bad(code, size)
-        if code == GUIDTYPE:
-            return uuid.UUID(bytes_le=raw) if size == 16 else _bad(code, size)
-        if code in (DECIMALN, NUMERICN):
-            magnitude = int.from_bytes(raw[1:], "little")
-            number = decimal.Decimal(magnitude).scaleb(-info.scale)
-            return number if raw[0] else -number
-        if code == DATEN:
-            return dt.date(1, 1, 1) + dt.timedelta(days=int.from_bytes(raw, "little")) if size == 3 else _bad(code, size)
-        return _time_value(code, info.scale, raw)
+    if code in _NULLABLE_CODES or code in _SIZED_VALUES or code in (TIMEN, DATETIME2N, DATETIMEOFFSETN):
+        return _sized_value(reader, info)
     if code in (BIGVARCHR, BIGCHAR, NVARCHAR, NCHAR, BIGVARBIN, BIGBINARY):
-        raw = _plp_read(reader) if info.plp else _short_read(reader)
-        if raw is None:
-            return None
-        if code in (NVARCHAR, NCHAR):
-            return raw.decode("utf-16-le", "replace")
-        if code in (BIGVARCHR, BIGCHAR):
-            return raw.decode("latin-1")
-        return raw
+        return _variable_value(reader, info)
     if code in (TEXT, NTEXT, IMAGE):
-        pointer = reader.byte()
-        if pointer == 0:
-            return None
-        reader.take(pointer + 8)  # text pointer and timestamp
-        raw = reader.take(reader.u32())
-        return raw.decode("utf-16-le", "replace") if code == NTEXT else raw.decode("latin-1") if code == TEXT else raw
+        return _text_value(reader, info)
     raise ProtocolError(f"unsupported parameter type {code:#x}")
+
+
+def _sized_value(reader: Reader, info: ParamType) -> Any:
+    """A value that starts with its length in one byte (0: NULL)."""
+    size = reader.byte()
+    if size == 0:
+        return None
+    raw = reader.take(size)
+    decode = _SIZED_VALUES.get(info.code)
+    if decode is None:  # TIMEN, DATETIME2N, DATETIMEOFFSETN
+        return _time_value(info.code, info.scale, raw)
+    return decode(info, raw)
+
+
+def _decimal_value(info: ParamType, raw: bytes) -> decimal.Decimal:
+    magnitude = int.from_bytes(raw[1:], "little")
+    number = decimal.Decimal(magnitude).scaleb(-info.scale)
+    return number if raw[0] else -number
+
+
+# The values read by `_sized_value`, by the type's wire code: (the parameter's type, the value's bytes).
+_SIZED_VALUES: dict[int, Callable[[ParamType, bytes], Any]] = {
+    INTN: lambda info, raw: int.from_bytes(raw, "little", signed=len(raw) != 1),
+    BITN: lambda info, raw: raw != b"\x00" * len(raw),
+    FLTN: lambda info, raw: (_F4 if len(raw) == 4 else _F8).unpack(raw)[0] if len(raw) in (4, 8)
+    else _bad(info.code, len(raw)),
+    MONEYN: lambda info, raw: _fixed(MONEY if len(raw) == 8 else MONEY4, raw) if len(raw) in (4, 8)
+    else _bad(info.code, len(raw)),
+    DATETIMN: lambda info, raw: _fixed(DATETIME if len(raw) == 8 else DATETIM4, raw) if len(raw) in (4, 8)
+    else _bad(info.code, len(raw)),
+    GUIDTYPE: lambda info, raw: uuid.UUID(bytes_le=raw) if len(raw) == 16 else _bad(info.code, len(raw)),
+    DECIMALN: _decimal_value,
+    NUMERICN: _decimal_value,
+    DATEN: lambda info, raw: dt.date(1, 1, 1) + dt.timedelta(days=int.from_bytes(raw, "little"))
+    if len(raw) == 3 else _bad(info.code, len(raw)),
+}
+
+
+def _variable_value(reader: Reader, info: ParamType) -> str | bytes | None:
+    data = _plp_read(reader) if info.plp else _short_read(reader)
+    if data is None:
+        return None
+    if info.code in (NVARCHAR, NCHAR):
+        return data.decode("utf-16-le", "replace")
+    if info.code in (BIGVARCHR, BIGCHAR):
+        return data.decode("latin-1")
+    return data
+
+
+def _text_value(reader: Reader, info: ParamType) -> str | bytes | None:
+    pointer = reader.byte()
+    if pointer == 0:
+        return None
+    reader.take(pointer + 8)  # text pointer and timestamp
+    raw = reader.take(reader.u32())
+    code = info.code
+    return raw.decode("utf-16-le", "replace") if code == NTEXT else raw.decode("latin-1") if code == TEXT else raw
 
 
 def _bad(code: int, size: int):

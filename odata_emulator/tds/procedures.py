@@ -7,8 +7,9 @@ procedures are refused. Parameters are bound by name, else by position, in the s
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import rpc, tokens
 from .errors import Refused, SqlError
@@ -46,62 +47,86 @@ async def answer_rpc(session: Session, data: bytes, outbox: Outbox) -> None:
         await outbox.flush()
 
 
-async def _call(session: Session, call: rpc.Call, outbox: Outbox):
+# What a call returns: its output parameters and their values, or False after an error.
+_Outputs = list[tuple[rpc.Parameter, int]]
+
+
+async def _call(session: Session, call: rpc.Call, outbox: Outbox) -> _Outputs | Literal[False]:
     """Runs one call; the output parameters to return, or False after an error."""
     name = call.procedure
     params = call.parameters
-    state = session.state
     log.debug("TDS session %s: RPC %s with %d parameter(s)", session.spid, name, len(params))
     try:
-        if name == "sp_executesql":
-            statement, declared, values = _statement_parameters(params, 0)
-            ok = await run_batch(session, statement, outbox, values, declared, in_procedure=True)
-            return [] if ok else False
-        if name == "sp_prepare":
-            handle_param = _output(params, 0)
-            declarations_text = _text_value(params, 1)
-            statement = _text_value(params, 2)
-            if statement is None:
-                raise Refused("Procedure or function 'sp_prepare' expects parameter '@stmt', which was not "
-                              "supplied.")
-            handle = next(state.handles)
-            state.prepared[handle] = Prepared(statement, rpc.declarations(declarations_text))
-            return [(handle_param, handle)] if handle_param is not None else []
-        if name == "sp_prepexec":
-            handle_param = _output(params, 0)
-            declarations_text = _text_value(params, 1)
-            statement = _text_value(params, 2)
-            if statement is None:
-                raise Refused("Procedure or function 'sp_prepexec' expects parameter '@stmt', which was not "
-                              "supplied.")
-            handle = next(state.handles)
-            prepared = Prepared(statement, rpc.declarations(declarations_text))
-            state.prepared[handle] = prepared
-            declared, values = bind(prepared.declarations, params[3:])
-            ok = await run_batch(session, statement, outbox, values, declared, in_procedure=True)
-            if not ok:
-                return False
-            return [(handle_param, handle)] if handle_param is not None else []
-        if name == "sp_execute":
-            if not params or not isinstance(params[0].value, int):
-                raise Refused("Procedure or function 'sp_execute' expects parameter '@handle', which was not "
-                              "supplied.")
-            prepared = state.prepared.get(params[0].value)
-            if prepared is None:
-                raise Refused(f"Could not find prepared statement with handle {params[0].value}.")
-            declared, values = bind(prepared.declarations, params[1:])
-            ok = await run_batch(session, prepared.statement, outbox, values, declared, in_procedure=True)
-            return [] if ok else False
-        if name == "sp_unprepare":
-            if params and isinstance(params[0].value, int):
-                state.prepared.pop(params[0].value, None)
-            return []
+        procedure = _PROCEDURES.get(name)
+        if procedure is not None:
+            return await procedure(session, params, outbox)
         if name.startswith("sp_cursor"):
             raise Refused(f"'{name}' is not supported: use sp_executesql or sp_prepexec.")
         raise Refused("'EXECUTE' statement is not supported. Line:1, Position:1")
     except SqlError as error:
         session.error(outbox, error, True)
         return False
+
+
+async def _sp_executesql(session: Session, params: list[rpc.Parameter], outbox: Outbox) -> _Outputs | Literal[False]:
+    statement, declared, values = _statement_parameters(params, 0)
+    ok = await run_batch(session, statement, outbox, values, declared, in_procedure=True)
+    return [] if ok else False
+
+
+def _prepare(session: Session, params: list[rpc.Parameter], procedure: str) -> tuple[int, Prepared]:
+    declarations_text = _text_value(params, 1)
+    statement = _text_value(params, 2)
+    if statement is None:
+        raise Refused(f"Procedure or function '{procedure}' expects parameter '@stmt', which was not "
+                      "supplied.")
+    handle = next(session.state.handles)
+    prepared = Prepared(statement, rpc.declarations(declarations_text))
+    session.state.prepared[handle] = prepared
+    return handle, prepared
+
+
+async def _sp_prepare(session: Session, params: list[rpc.Parameter], outbox: Outbox) -> _Outputs | Literal[False]:
+    handle_param = _output(params, 0)
+    handle, _prepared = _prepare(session, params, "sp_prepare")
+    return [(handle_param, handle)] if handle_param is not None else []
+
+
+async def _sp_prepexec(session: Session, params: list[rpc.Parameter], outbox: Outbox) -> _Outputs | Literal[False]:
+    handle_param = _output(params, 0)
+    handle, prepared = _prepare(session, params, "sp_prepexec")
+    declared, values = bind(prepared.declarations, params[3:])
+    ok = await run_batch(session, prepared.statement, outbox, values, declared, in_procedure=True)
+    if not ok:
+        return False
+    return [(handle_param, handle)] if handle_param is not None else []
+
+
+async def _sp_execute(session: Session, params: list[rpc.Parameter], outbox: Outbox) -> _Outputs | Literal[False]:
+    if not params or not isinstance(params[0].value, int):
+        raise Refused("Procedure or function 'sp_execute' expects parameter '@handle', which was not "
+                      "supplied.")
+    prepared = session.state.prepared.get(params[0].value)
+    if prepared is None:
+        raise Refused(f"Could not find prepared statement with handle {params[0].value}.")
+    declared, values = bind(prepared.declarations, params[1:])
+    ok = await run_batch(session, prepared.statement, outbox, values, declared, in_procedure=True)
+    return [] if ok else False
+
+
+async def _sp_unprepare(session: Session, params: list[rpc.Parameter], outbox: Outbox) -> _Outputs | Literal[False]:
+    if params and isinstance(params[0].value, int):
+        session.state.prepared.pop(params[0].value, None)
+    return []
+
+
+_PROCEDURES: dict[str, Callable[[Session, list[rpc.Parameter], Outbox], Awaitable[_Outputs | Literal[False]]]] = {
+    "sp_executesql": _sp_executesql,
+    "sp_prepare": _sp_prepare,
+    "sp_prepexec": _sp_prepexec,
+    "sp_execute": _sp_execute,
+    "sp_unprepare": _sp_unprepare,
+}
 
 
 def _statement_parameters(params: list[rpc.Parameter], first: int):

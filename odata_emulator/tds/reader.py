@@ -11,8 +11,9 @@ import functools
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any
 
 from . import functions
 from .errors import ConversionFailed, Overflow, Refused, SqlError

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .encoders import EPOCH_1900, MAX_DATETIME, encoder
 from .types import SqlType
@@ -119,7 +120,7 @@ def _make(types: tuple[SqlType, ...], wire: bool) -> Callable[[list], bytes]:
         f"        add(b'\\xd1' + {body})\n"
         "    return b''.join(out)\n"
     )
-    namespace = dict(_GLOBALS)
+    namespace: dict[str, Any] = dict(_GLOBALS)
     namespace.update({f"_slow{i}": function for i, function in enumerate(slow)})
     exec(compile(source, f"<tds rows {','.join(str(t) for t in types)}>", "exec"), namespace)
     fast = namespace["fast"]

@@ -12,6 +12,7 @@ import decimal
 import re
 import struct
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,44 +158,13 @@ def to_storage(value: Any, sqltype: SqlType) -> Any:
     if value is None:
         return None
     name = sqltype.name
-    if name in ("datetime", "date"):
-        if isinstance(value, (dt.datetime, dt.date)):
-            seconds = epoch_of(value)
-        elif isinstance(value, str):
-            try:
-                seconds = parse_datetime(value)
-            except ConversionError as exc:
-                raise ConversionFailed(str(exc)) from None
-        elif isinstance(value, dt.time):
-            seconds = value.hour * 3600 + value.minute * 60 + value.second - 2_208_988_800
-        else:
-            raise ConversionFailed(f"Operand type clash: {type(value).__name__} is incompatible with {sqltype}")
-        return seconds - seconds % 86400 if name == "date" else seconds
-    if name == "uniqueidentifier":
-        try:
-            return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip().strip("{}")))
-        except ValueError:
-            raise ConversionFailed("Conversion failed when converting from a character string to "
-                                   "uniqueidentifier.") from None
-    if name == "nvarchar":
-        if isinstance(value, uuid.UUID):
-            return str(value).upper()
-        if isinstance(value, bytes):
-            return value.decode("utf-8", "replace")
-        if isinstance(value, (dt.datetime, dt.date)):
-            return value.isoformat(sep=" ")
-        return str(value) if not isinstance(value, str) else value
+    convert = _CONVERSIONS.get(name)
+    if convert is not None:
+        return convert(value, sqltype)
     if isinstance(value, bool):
         return int(value)
     if name == "bit":
-        if isinstance(value, str):
-            lowered = value.strip().lower()
-            if lowered in ("true", "1"):
-                return 1
-            if lowered in ("false", "0"):
-                return 0
-            raise ConversionFailed(f"Conversion failed when converting the nvarchar value '{value}' to data type bit.")
-        return 1 if value else 0
+        return _bit(value)
     if sqltype.is_integer:
         try:
             return int(value) if not isinstance(value, str) else int(value.strip())
@@ -207,3 +177,58 @@ def to_storage(value: Any, sqltype: SqlType) -> Any:
         except (TypeError, ValueError):
             raise ConversionFailed(f"Error converting data type nvarchar to {sqltype}.") from None
     return value
+
+
+def _date_and_time(value: Any, sqltype: SqlType) -> float:
+    if isinstance(value, (dt.datetime, dt.date)):
+        seconds = epoch_of(value)
+    elif isinstance(value, str):
+        try:
+            seconds = parse_datetime(value)
+        except ConversionError as exc:
+            raise ConversionFailed(str(exc)) from None
+    elif isinstance(value, dt.time):
+        seconds = value.hour * 3600 + value.minute * 60 + value.second - 2_208_988_800
+    else:
+        raise ConversionFailed(f"Operand type clash: {type(value).__name__} is incompatible with {sqltype}")
+    return seconds - seconds % 86400 if sqltype.name == "date" else seconds
+
+
+def _uniqueidentifier(value: Any, sqltype: SqlType) -> str:
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip().strip("{}")))
+    except ValueError:
+        raise ConversionFailed("Conversion failed when converting from a character string to "
+                               "uniqueidentifier.") from None
+
+
+def _nvarchar(value: Any, sqltype: SqlType) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value).upper()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value) if not isinstance(value, str) else value
+
+
+def _bit(value: Any) -> int:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1"):
+            return 1
+        if lowered in ("false", "0"):
+            return 0
+        raise ConversionFailed(f"Conversion failed when converting the nvarchar value '{value}' to data type bit.")
+    return 1 if value else 0
+
+
+# The types whose conversion comes before any other rule (a bool is a number only after these).
+_CONVERSIONS: dict[str, Callable[[Any, SqlType], Any]] = {
+    "datetime": _date_and_time,
+    "date": _date_and_time,
+    "uniqueidentifier": _uniqueidentifier,
+    "nvarchar": _nvarchar,
+}

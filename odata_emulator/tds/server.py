@@ -13,6 +13,7 @@ import itertools
 import json
 import logging
 import shutil
+import ssl
 import sys
 import tempfile
 from collections import OrderedDict, deque
@@ -99,8 +100,8 @@ class TdsServer:
         self.plans = PlanCache()
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="odata-emulator-tds")
         self.certificate: tls.Certificate | None = None
-        self.wrapped_context = None
-        self.strict_context = None
+        self.wrapped_context: ssl.SSLContext | None = None
+        self.strict_context: ssl.SSLContext | None = None
         self._cert, self._key = cert, key
         self._scratch: str | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -121,6 +122,7 @@ class TdsServer:
         """Listens; answers the port bound (the OS picks one for port 0)."""
         if self.encrypt != "off":
             if self._cert is not None:
+                assert self._key is not None  # the command line takes a certificate and its key together
                 self.certificate = tls.Certificate(self._cert, self._key)
             else:
                 self._scratch = tempfile.mkdtemp(prefix="odata-emulator-tds-")
@@ -141,6 +143,7 @@ class TdsServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each connection's callback in a task of its own
         self._sessions.add(task)
         try:
             await Session(self, reader, writer, 51 + next(self._spids) % 32000).run()
@@ -158,7 +161,7 @@ class TdsServer:
                 await asyncio.wait(list(self._sessions), timeout=5)
             try:
                 await asyncio.wait_for(self._server.wait_closed(), 5)
-            except asyncio.TimeoutError:  # pragma: no cover
+            except TimeoutError:  # pragma: no cover
                 pass
             self._server = None
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -58,7 +58,7 @@ class State:
 
 
 class Session:
-    def __init__(self, server: "TdsServer", reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+    def __init__(self, server: TdsServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  spid: int) -> None:
         self.server = server
         self.channel = Channel(reader, writer)
@@ -82,7 +82,7 @@ class Session:
                 return
             reader_task = asyncio.create_task(self._read_requests())
             await self._serve()
-        except (ClosedByPeer, asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+        except (TimeoutError, ClosedByPeer, ConnectionError, asyncio.IncompleteReadError):
             pass
         except ProtocolError as exc:
             log.debug("TDS session %s: %s", self.spid, exc)
@@ -125,6 +125,7 @@ class Session:
             await asyncio.wait_for(self.channel.read_message(MAX_LOGIN_BYTES), 5.0)
             raise ProtocolError("the client went on after encryption was refused")
         if mode in (prelogin.Mode.FULL, prelogin.Mode.LOGIN_ONLY):
+            assert server.wrapped_context is not None  # negotiated only when there is a certificate
             await self.channel.start_tls_in_prelogin(server.wrapped_context, 0)
         message = await self.channel.read_message(MAX_LOGIN_BYTES, frozenset({PacketType.LOGIN7}))
         if mode is prelogin.Mode.LOGIN_ONLY:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import struct
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .encoders import encoder
 from .types import SqlType

@@ -89,7 +89,7 @@ class SqlType:
         if name == "date":
             return bytes((DATEN,))
         if name == "nvarchar":
-            size = MAX_LENGTH if self.is_max else max(1, self.length) * 2
+            size = MAX_LENGTH if self.is_max else max(1, self.length or 0) * 2
             return bytes((NVARCHAR,)) + _U2.pack(size) + COLLATION
         raise ValueError(f"no TYPE_INFO for {name}")
 

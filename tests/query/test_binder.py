@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from odata_emulator.errors import DataverseError, QueryError, TypeMismatch, UnknownProperty, UnsupportedQuery
-from odata_emulator.model import MODEL, AttributeType as T
+from odata_emulator.model import MODEL
+from odata_emulator.model import AttributeType as T
 from odata_emulator.query import bound as b
 from odata_emulator.query.binder import Binder
 from odata_emulator.query.datefunctions import CLOCK_FUNCTIONS

@@ -442,8 +442,8 @@ REFUSALS = [
     (fetch(entity="nosuch"), "0x80041102",
      "The entity with a name = 'nosuch' with namemapping = 'Logical' was not found in the MetadataCache."),
     (fetch(entity="systemuser"), "0x80041128",
-     "The entity name 'systemuser' in the FetchXML does not match the entity set of the request ('asyncoperations' "
-     "holds 'asyncoperation')."),
+     ("The entity name 'systemuser' in the FetchXML does not match the entity set of the request ('asyncoperations' "
+     "holds 'asyncoperation').")),
     (fetch(entity="EntityMetadata"), "0x80041102",
      "The entity with a name = 'EntityMetadata' with namemapping = 'Logical' was not found in the MetadataCache."),
     (fetch("<link-entity name='EntityMetadata' from='LogicalName' to='primaryentitytype'/>"), "0x80041102",

@@ -292,8 +292,8 @@ SCHEMA_ERRORS = [
     (fetch("<attribute name='name' alias='n' aggregate='median'/>", aggregate="true"), "0x8004111a",
      "The aggregate 'median' is not valid: use one of avg, count, countcolumn, max, min, sum."),
     (fetch("<attribute name='createdon' alias='d' groupby='true' dategrouping='hour'/>", aggregate="true"),
-     "0x8004111a", "The date grouping 'hour' is not valid: use one of day, fiscal-period, fiscal-year, month, "
-                   "quarter, week, year."),
+     "0x8004111a", ("The date grouping 'hour' is not valid: use one of day, fiscal-period, fiscal-year, month, "
+                   "quarter, week, year.")),
     (fetch("<link-entity name='systemuser' to='createdby'/>"), "0x8004111c",
      "The 'link-entity' element requires the 'from' attribute."),
     (fetch("<link-entity name='systemuser' from='systemuserid'/>"), "0x8004111c",
@@ -340,13 +340,13 @@ BILLION_LAUGHS = (
 DTD_REFUSED = "The FetchXML document declares a DTD or entities, which are not allowed."
 HOSTILE = [
     ("billion laughs", BILLION_LAUGHS, "0x80040203", DTD_REFUSED),
-    ("external entity", '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><fetch><entity '
+    ("external entity", ('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><fetch><entity '
                         "name='asyncoperation'><filter><condition attribute='name' operator='eq' value='&e;'/>"
-                        "</filter></entity></fetch>", "0x80040203", DTD_REFUSED),
+                        "</filter></entity></fetch>"), "0x80040203", DTD_REFUSED),
     ("parameter entity", '<!DOCTYPE x [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x.dtd"> %p;]><fetch/>',
      "0x80040203", DTD_REFUSED),
-    ("external DTD", '<!DOCTYPE fetch SYSTEM "http://127.0.0.1:9/fetch.dtd"><fetch><entity name="asyncoperation"/>'
-                     "</fetch>", "0x80040203", DTD_REFUSED),
+    ("external DTD", ('<!DOCTYPE fetch SYSTEM "http://127.0.0.1:9/fetch.dtd"><fetch><entity name="asyncoperation"/>'
+                     "</fetch>"), "0x80040203", DTD_REFUSED),
     ("internal DTD", "<!DOCTYPE fetch [<!ELEMENT fetch ANY>]><fetch><entity name='asyncoperation'/></fetch>",
      "0x80040203", DTD_REFUSED),
     ("over the size bound", fetch("<attribute name='name'/>" * (MAX_FETCHXML_LENGTH // 24)), "0x80040203",

@@ -30,7 +30,7 @@ from odata_emulator.query.paging import (
     skiptoken_query_value,
 )
 from odata_emulator.store.schema import METADATA
-from odata_emulator.store.values import to_epoch, parse_datetime
+from odata_emulator.store.values import parse_datetime, to_epoch
 from tests.helpers import guid
 
 ASYNC = MODEL.entity("asyncoperation")
@@ -230,14 +230,14 @@ PARAMETER_ENTITY = (
     make_token('<cookie page="1"></cookie>'),  # no elements
     make_token(GOOD_INNER.replace("asyncoperationid", "accountid")),  # another table's key
     make_token(GOOD_INNER.replace("</cookie>", '<name last="x" /></cookie>')),  # an extra column
-    make_token(f'<cookie page="1"><asyncoperationid last="{{not-a-guid}}" /></cookie>'),
+    make_token('<cookie page="1"><asyncoperationid last="{not-a-guid}" /></cookie>'),
     make_token(GOOD_INNER[:-len("</cookie>")]),  # truncated inner XML
     BILLION_LAUGHS,
     EXTERNAL_ENTITY,
     PARAMETER_ENTITY,
     make_token(BILLION_LAUGHS.replace('pagenumber="&lol9;" pagingcookie="x" ', 'page="&lol9;"')),
     make_token(EXTERNAL_ENTITY.replace('pagenumber="2" pagingcookie="&xxe;"', 'page="1"')
-               .replace("/>", f'><asyncoperationid last="&xxe;" /></cookie>')),
+               .replace("/>", '><asyncoperationid last="&xxe;" /></cookie>')),
 ])
 def test_decode_rejects_garbage(token):
     started = time.perf_counter()
@@ -249,7 +249,7 @@ def test_decode_rejects_garbage(token):
 @pytest.mark.parametrize("query, inner", [
     # A cookie for another order: the keys do not match the query's.
     ("$select=name&$orderby=name", GOOD_INNER),
-    ("$select=name", '<cookie page="1"><name last="x" /><asyncoperationid last="{%s}" /></cookie>' % LAST_ID),
+    ("$select=name", f'<cookie page="1"><name last="x" /><asyncoperationid last="{{{LAST_ID}}}" /></cookie>'),
     ("$select=name&$orderby=createdon", '<cookie page="1"><name last="x" /><asyncoperationid /></cookie>'),
     # Values that do not parse as the column's type.
     ("$select=name&$orderby=createdon", '<cookie page="1"><createdon last="yesterday" /><asyncoperationid /></cookie>'),

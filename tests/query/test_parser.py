@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import fields
+from dataclasses import FrozenInstanceError, fields
 from decimal import Decimal
 from pathlib import Path
 
@@ -357,7 +357,7 @@ def test_literal_values() -> None:
 
 def test_trees_are_immutable() -> None:
     tree = parse("filter", "statecode eq 3")
-    with pytest.raises(Exception):
+    with pytest.raises(FrozenInstanceError):
         tree.op = "ne"  # type: ignore[misc]
     assert all(f.name != "pos" or not f.compare for f in fields(tree))
 

@@ -33,7 +33,7 @@ class Tap:
         self.port = 0
         self._server = None
 
-    async def __aenter__(self) -> "Tap":
+    async def __aenter__(self) -> Tap:
         self._server = await asyncio.start_server(self._pipe, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self

@@ -288,8 +288,8 @@ def test_wire_sql_packs_datetimes(template_store):
     ("select name from asyncoperation for xml auto", "'FOR' is not supported."),
     ("select name from asyncoperation option (maxdop 1)", "'OPTION' is not supported."),
     ("select statecode, count(*) from asyncoperation group by rollup(statecode)", "'ROLLUP' is not supported."),
-    ("select * from (select statecode, operationtype from asyncoperation) p pivot (count(operationtype) for "
-     "statecode in ([0], [1])) as pv", "'PIVOT' is not supported."),
+    (("select * from (select statecode, operationtype from asyncoperation) p pivot (count(operationtype) for "
+     "statecode in ([0], [1])) as pv"), "'PIVOT' is not supported."),
     ("select bogus from asyncoperation", "Invalid column name 'bogus'."),
     ("select * from nosuch", "Invalid object name 'nosuch'."),
     ("select * from sys.tables", "Invalid object name 'sys.tables'."),
@@ -303,8 +303,8 @@ def test_what_dataverse_refuses(sql, message):
 
 @pytest.mark.parametrize("sql, number, message", [
     ("select statecode from asyncoperation group by statuscode", 8120,
-     "Column 'asyncoperation.statecode' is invalid in the select list because it is not contained in either an "
-     "aggregate function or the GROUP BY clause."),
+     ("Column 'asyncoperation.statecode' is invalid in the select list because it is not contained in either an "
+     "aggregate function or the GROUP BY clause.")),
     ("select @x", 137, 'Must declare the scalar variable "@x".'),
     ("select 'abc", 105, "Unclosed quotation mark after the character string 'abc'."),
     ("select a from asyncoperation where", 102, "Incorrect syntax near the keyword 'where'."),

@@ -31,7 +31,7 @@ class Raw:
     def close(self) -> None:
         self.sock.close()
 
-    def __enter__(self) -> "Raw":
+    def __enter__(self) -> Raw:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -88,7 +88,7 @@ class Raw:
         return prelogin.parse(data)
 
     def login(self, user: str = "sa", password: str = "secret", database: str = "", packet_size: int = 4096,
-              features: dict[int, bytes] | None = None, version: int = login7.TDS_74) -> "Reply":
+              features: dict[int, bytes] | None = None, version: int = login7.TDS_74) -> Reply:
         message = login7.build(login7.Login7(tds_version=version, packet_size=packet_size, client_pid=1, host="tests",
                                              user=user, password=password, app="tests", server="127.0.0.1",
                                              database=database, features=features or {}))
@@ -98,7 +98,7 @@ class Raw:
             self.packet_size = packet_size or 4096
         return reply
 
-    def connect(self, **kw) -> "Reply":
+    def connect(self, **kw) -> Reply:
         self.prelogin()
         reply = self.login(**kw)
         assert reply.loginack, reply
@@ -107,14 +107,14 @@ class Raw:
     def batch(self, sql: str, status: int = STATUS_EOM) -> None:
         self.send(PacketType.SQL_BATCH, ALL_HEADERS + sql.encode("utf-16-le"), status)
 
-    def query(self, sql: str) -> "Reply":
+    def query(self, sql: str) -> Reply:
         self.batch(sql)
         return self.reply()
 
     def attention(self) -> None:
         self.sock.sendall(header(PacketType.ATTENTION, STATUS_EOM, 0))
 
-    def reply(self) -> "Reply":
+    def reply(self) -> Reply:
         kind, data = self.read_message()
         assert kind == PacketType.TABULAR_RESULT, kind
         return read_tokens(data)

@@ -8,9 +8,12 @@ QueryBuilder errors Dataverse answers FetchXML with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from ...errors import FetchXmlError, UnsupportedQuery
+from ...errors import Code, FetchXmlError, UnsupportedQuery
 from ...model import Attribute, Entity
 from ...model import AttributeType as T
 from ...store.values import from_epoch
@@ -53,72 +56,78 @@ class _LinkScope:
 
 
 @dataclass
+class _Collected:
+    """What the entity and its link-entities contribute, gathered in document order."""
+
+    columns: list[b.FetchColumn] = field(default_factory=list)
+    orders: list[tuple[_LinkScope, ast.FetchOrder]] = field(default_factory=list)
+    # A link-entity's filter, by the link's path: part of its join's ON clause.
+    conditions: list[tuple[tuple[str, ...], b.Expr]] = field(default_factory=list)
+    links: list[tuple[b.Link, ...]] = field(default_factory=list)
+    wheres: list[b.Expr] = field(default_factory=list)
+    aggregate_parts: list[tuple[_LinkScope, ast.FetchAttribute]] = field(default_factory=list)
+
+
+@dataclass
 class FetchBinder(ExpressionBinder):
-    _scopes: dict = field(default_factory=dict)  # alias -> _LinkScope
+    _scopes: dict[str, _LinkScope] = field(default_factory=dict)  # alias -> its table
 
     # ------------------------------------------------------------------------------ the query
 
     def bind_fetch(self, fetch: ast.Fetch, *, count: bool = False) -> b.BoundFetch:
-        if self._table(fetch.entity) is None:
-            raise FetchXmlError.no_entity(fetch.entity)
-        if fetch.entity != self.entity.logical_name:
-            raise FetchXmlError(
-                f"The entity name '{fetch.entity}' in the FetchXML does not match the entity set of the request "
-                f"('{self.entity.entity_set}' holds '{self.entity.logical_name}').", code="0x80041128")
+        self._check_entity(fetch.entity)
         root = _LinkScope(self.entity, None, ())
-        columns: list[b.FetchColumn] = []
-        orders: list[tuple[_LinkScope, ast.FetchOrder]] = []
-        conditions: list[tuple[tuple[str, ...], b.Expr]] = []
-        links: list[tuple[b.Link, ...]] = []
-        wheres: list[b.Expr] = []
-        aggregate_parts: list[tuple[_LinkScope, ast.FetchAttribute]] = []
+        found = _Collected()
         # Attributes first, links in document order: the JSON follows the document.
-        self._collect(root, fetch, columns, orders, conditions, links, wheres, aggregate_parts, fetch.aggregate)
-        if len(orders) > MAX_SORT_KEYS:
+        self._collect(root, fetch, found, fetch.aggregate)
+        if len(found.orders) > MAX_SORT_KEYS:
             raise FetchXmlError(f"The query can include at most {MAX_SORT_KEYS} orders (order elements or "
-                                f"OrderExpressions).", code="0x80040203")
-        if len(columns) > MAX_COLUMNS:
+                                f"OrderExpressions).")
+        if len(found.columns) > MAX_COLUMNS:
             raise FetchXmlError(f"The query can return at most {MAX_COLUMNS} columns (attribute elements, "
-                                f"all-attributes and link-entity columns together).", code="0x80040203")
+                                f"all-attributes and link-entity columns together).")
         if fetch.filter is not None:
-            wheres.insert(0, self._bind_condition_tree(fetch.filter, root))
+            found.wheres.insert(0, self._bind_condition_tree(fetch.filter, root))
         where = None
-        for part in wheres:
+        for part in found.wheres:
             where = part if where is None else b.BoolOp("and", where, part)
-
-        top = fetch.top
-        if top is not None and top > MAX_TOP:
-            raise FetchXmlError(f"The 'top' attribute can't be greater than {MAX_TOP}.", code="0x80041108")
-        page_size = fetch.count
-        if page_size is not None and page_size > MAX_PAGE_SIZE:
-            raise FetchXmlError(f"The 'count' attribute can't be greater than {MAX_PAGE_SIZE}.", code="0x80041108")
+        _check_page_limits(fetch)
         page = fetch.page or 1
-        common = dict(link_conditions=tuple(conditions), links=tuple(links), top=top, page_size=page_size, page=page,
-                      paging_cookie=fetch.paging_cookie, distinct=fetch.distinct, count=count,
-                      total_record_count=fetch.total_record_count)
+        bound = partial(b.BoundFetch, link_conditions=tuple(found.conditions), links=tuple(found.links),
+                        top=fetch.top, page_size=fetch.count, page=page, paging_cookie=fetch.paging_cookie,
+                        distinct=fetch.distinct, count=count, total_record_count=fetch.total_record_count)
         if fetch.aggregate:
-            apply = self._bind_aggregate(aggregate_parts, orders, where)
+            apply = self._bind_aggregate(found.aggregate_parts, found.orders, where)
             limit = fetch.aggregate_limit
             if limit is not None and limit > MAX_AGGREGATE_LIMIT:
                 raise FetchXmlError(f"The 'aggregatelimit' attribute can't be greater than {MAX_AGGREGATE_LIMIT}.",
-                                    code="0x80041108")
-            return b.BoundFetch(self.entity, (), None, (), apply=apply, aggregate_limit=limit, **common)
+                                    code=Code.QUERY_PAGING_LIMIT)
+            return bound(self.entity, (), None, (), apply=apply, aggregate_limit=limit)
         if fetch.aggregate_limit is not None:
-            raise FetchXmlError("The 'aggregatelimit' attribute applies to aggregate queries only.", code="0x80041108")
-        by_alias = {c.name: c for c in columns if c.source is not None}
-        orderby = tuple(self._order_key(scope, order, by_alias) for scope, order in orders)
-        if page_size is None and top is None:
+            raise FetchXmlError("The 'aggregatelimit' attribute applies to aggregate queries only.", code=Code.QUERY_PAGING_LIMIT)
+        by_alias = {c.name: c for c in found.columns if c.source is not None}
+        orderby = tuple(self._order_key(scope, order, by_alias) for scope, order in found.orders)
+        page_size = fetch.count
+        if page_size is None and fetch.top is None:
             page_size = MAX_PAGE_SIZE
         if page_size is not None and fetch.paging_cookie is None and page * page_size > SIMPLE_PAGING_LIMIT \
                 and page > 1:
             raise FetchXmlError(
                 f"Paging with 'page' and 'count' alone reaches at most {SIMPLE_PAGING_LIMIT} rows: use the paging "
-                f"cookie to go further.", code="0x80041108")
-        context_items = tuple(c.name for c in columns if c.ref.steps == () and c.source is None)
-        return b.BoundFetch(self.entity, tuple(columns), where, orderby, context_items=context_items,
-                            **{**common, "page_size": page_size})
+                f"cookie to go further.", code=Code.QUERY_PAGING_LIMIT)
+        context_items = tuple(c.name for c in found.columns if c.ref.steps == () and c.source is None)
+        return bound(self.entity, tuple(found.columns), where, orderby, context_items=context_items,
+                     page_size=page_size)
 
-    def _collect(self, scope: _LinkScope, part, columns, orders, conditions, links, wheres, aggregate_parts,
+    def _check_entity(self, name: str) -> None:
+        if self._table(name) is None:
+            raise FetchXmlError.no_entity(name)
+        if name != self.entity.logical_name:
+            raise FetchXmlError(
+                f"The entity name '{name}' in the FetchXML does not match the entity set of the request "
+                f"('{self.entity.entity_set}' holds '{self.entity.logical_name}').", code=Code.QUERY_ENTITY_SET_MISMATCH)
+
+    def _collect(self, scope: _LinkScope, part: ast.Fetch | ast.FetchLink, found: _Collected,
                  aggregate: bool) -> None:
         entity = scope.entity
         # FetchXML: an entity without attribute elements returns every column, as all-attributes
@@ -127,25 +136,25 @@ class FetchBinder(ExpressionBinder):
         everything = part.all_attributes or (scope.path == () and not part.attributes and not aggregate)
         if everything:
             if aggregate:
-                raise FetchXmlError("An aggregate query can't use 'all-attributes'.", code="0x8004111a")
+                raise FetchXmlError("An aggregate query can't use 'all-attributes'.", code=Code.QUERY_AGGREGATE)
             for attribute in entity.attributes:
                 if attribute.in_webapi and attribute.valid_for_read:
-                    columns.append(self._column(scope, attribute, None))
+                    found.columns.append(self._column(scope, attribute, None))
         for item in part.attributes:
             attribute = self._attribute(entity, item.name)
             if aggregate:
-                aggregate_parts.append((scope, item))
+                found.aggregate_parts.append((scope, item))
                 continue
             if item.aggregate is not None or item.groupby or item.dategrouping is not None:
                 raise FetchXmlError("The 'aggregate', 'groupby' and 'dategrouping' attributes need "
-                                    "<fetch aggregate='true'>.", code="0x8004111a")
+                                    "<fetch aggregate='true'>.", code=Code.QUERY_AGGREGATE)
             column = self._column(scope, attribute, item.alias)
-            if not any(c.name == column.name for c in columns):
-                columns.append(column)
+            if not any(c.name == column.name for c in found.columns):
+                found.columns.append(column)
         for order in part.orders:
-            orders.append((scope, order))
+            found.orders.append((scope, order))
         for link in part.links:
-            self._link(scope, link, columns, orders, conditions, links, wheres, aggregate_parts, aggregate)
+            self._link(scope, link, found, aggregate)
 
     def _column(self, scope: _LinkScope, attribute: Attribute, alias: str | None) -> b.FetchColumn:
         ref = b.PropertyRef(scope.path, scope.entity, attribute)
@@ -155,13 +164,12 @@ class FetchBinder(ExpressionBinder):
             return b.FetchColumn(f"{scope.alias}.{attribute.name}", ref, attribute.name)
         return b.FetchColumn(attribute.property_name, ref)
 
-    def _link(self, parent: _LinkScope, link: ast.FetchLink, columns, orders, conditions, links, wheres,
-              aggregate_parts, aggregate: bool) -> None:
+    def _link(self, parent: _LinkScope, link: ast.FetchLink, found: _Collected, aggregate: bool) -> None:
         if link.link_type not in ("inner", "outer"):
             raise UnsupportedQuery(f"The link-type '{link.link_type}' is not supported by the emulator: use "
                                    f"'inner' or 'outer'.")
         if len(self._scopes) >= MAX_LINK_ENTITIES:
-            raise FetchXmlError("Number of link entities in query exceeded maximum limit.", code="0x8004430d")
+            raise FetchXmlError("Number of link entities in query exceeded maximum limit.", code=Code.LINK_ENTITY_LIMIT)
         target = self._table(link.name)
         if target is None:
             raise FetchXmlError.no_entity(link.name)
@@ -169,7 +177,7 @@ class FetchBinder(ExpressionBinder):
         from_attribute = self._attribute(target, link.from_attribute)
         alias = link.alias or self._generated_alias(target)
         if alias in self._scopes or alias == self.entity.logical_name:
-            raise FetchXmlError(f"The alias '{alias}' is used by more than one link-entity.", code="0x80041109")
+            raise FetchXmlError(f"The alias '{alias}' is used by more than one link-entity.", code=Code.QUERY_DUPLICATE_ALIAS)
         # Many linked rows per row unless the link lands on the target's key (a lookup followed).
         multiplies = from_attribute.name != target.primary_id
         step = b.Link(alias, to_attribute.name, target.logical_name, from_attribute.name,
@@ -177,13 +185,14 @@ class FetchBinder(ExpressionBinder):
         scope = _LinkScope(target, alias, parent.path + (step,))
         self._scopes[alias] = scope
         path = tuple(s.navigation for s in scope.path)
-        links.append(scope.path)
+        found.links.append(scope.path)
         if link.filter is not None:
-            conditions.append((path, self._bind_condition_tree(link.filter, scope, inside_link=True)))
+            found.conditions.append((path, self._bind_condition_tree(link.filter, scope, inside_link=True)))
         if not step.outer:
             # An inner link keeps only rows that found a match: the join's key is not null.
-            wheres.append(b.Compare("ne", b.PropertyRef(scope.path, target, from_attribute), b.Const(None, "null")))
-        self._collect(scope, link, columns, orders, conditions, links, wheres, aggregate_parts, aggregate)
+            found.wheres.append(b.Compare("ne", b.PropertyRef(scope.path, target, from_attribute),
+                                          b.Const(None, "null")))
+        self._collect(scope, link, found, aggregate)
 
     def _table(self, logical_name: str) -> Entity | None:
         """The table a FetchXML entity name names. EntityDefinitions are the model itself, not
@@ -203,12 +212,13 @@ class FetchBinder(ExpressionBinder):
             raise FetchXmlError.no_attribute(entity.logical_name, name)
         return attribute
 
-    def _order_key(self, scope: _LinkScope, order: ast.FetchOrder, by_alias: dict) -> b.OrderKey:
+    def _order_key(self, scope: _LinkScope, order: ast.FetchOrder, by_alias: dict[str, b.FetchColumn]) -> b.OrderKey:
         if order.alias is not None:
             column = by_alias.get(order.alias)
             if column is None:
-                raise FetchXmlError(f"The order alias '{order.alias}' names no aliased attribute.", code="0x8004110a")
+                raise FetchXmlError(f"The order alias '{order.alias}' names no aliased attribute.", code=Code.QUERY_UNKNOWN_ALIAS)
             return b.OrderKey(column.ref, order.descending)
+        assert order.attribute is not None  # both front ends refuse an order without attribute or alias
         attribute = self._attribute(scope.entity, order.attribute)
         return b.OrderKey(b.PropertyRef(scope.path, scope.entity, attribute), order.descending)
 
@@ -224,10 +234,11 @@ class FetchBinder(ExpressionBinder):
                     if inside_link:
                         raise UnsupportedQuery("The 'entityname' attribute of a condition inside a link-entity is "
                                                "not supported by the emulator.")
-                    target = binder._scopes.get(condition.entity)
-                    if target is None:
+                    linked = binder._scopes.get(condition.entity)
+                    if linked is None:
                         raise FetchXmlError(f"The entityname '{condition.entity}' of a condition names no "
-                                            f"link-entity alias.", code="0x8004110a")
+                                            f"link-entity alias.", code=Code.QUERY_UNKNOWN_ALIAS)
+                    target = linked
                 return binder.bind_condition(condition, target.entity, target.path)
 
         inner = _ConditionBinder(self.model, self.entity, self.strict, self.aliases)
@@ -236,131 +247,198 @@ class FetchBinder(ExpressionBinder):
     def visit_Condition(self, condition: ast.Condition, scope: Scope):
         return self.bind_condition(condition, scope.entity, scope.steps)
 
-    def bind_condition(self, condition: ast.Condition, entity: Entity, path: tuple) -> b.Expr:
+    def bind_condition(self, condition: ast.Condition, entity: Entity, path: tuple[b.JoinStep, ...]) -> b.Expr:
         attribute = self._attribute(entity, condition.attribute)
-        ref = b.PropertyRef(path, entity, attribute)
-        operator = condition.operator
-        values = condition.values
-
-        def expect(n: int) -> None:
-            if len(values) != n:
-                raise FetchXmlError(
-                    f"The condition operator '{operator}' on '{attribute.name}' takes {n} value"
-                    f"{'' if n == 1 else 's'}; {len(values)} given.", code="0x80041106")
-
-        def converted() -> list:
-            return [condition_value(v, ref, operator) for v in values]
-
-        if operator in _COMPARISONS:
-            expect(1)
-            return b.Compare(_COMPARISONS[operator], ref, b.Const(converted()[0], ref.edm_type))
-        if operator in ("Null", "NotNull"):
-            expect(0)
-            return b.Compare("eq" if operator == "Null" else "ne", ref, b.Const(None, "null"))
-        if operator in _PATTERNS:
-            expect(1)
-            if attribute.type not in (T.STRING, T.MEMO):
-                raise FetchXmlError(f"The condition operator '{operator}' applies to text columns; "
-                                    f"'{attribute.name}' is {attribute.edm_type}.", code="0x80041106")
-            prefix, suffix, negated = _PATTERNS[operator]
-            return b.Like(ref, f"{prefix}{values[0]}{suffix}", negated)
-        if operator in ("In", "NotIn"):
-            if not values:
-                raise FetchXmlError(f"The condition operator '{operator}' on '{attribute.name}' needs at least one "
-                                    f"value.", code="0x80041106")
-            return b.InList(ref, tuple(converted()), negated=operator == "NotIn")
-        if operator in ("Between", "NotBetween"):
-            expect(2)
-            low, high = converted()
-            return b.Range(ref, low, high, negated=operator == "NotBetween")
-        if operator in CALLER_FUNCTIONS:
-            expect(0)
-            if attribute.type not in (T.LOOKUP, T.OWNER, T.UNIQUEIDENTIFIER):
-                raise FetchXmlError(f"The condition operator '{operator}' applies to lookup columns; "
-                                    f"'{attribute.name}' is {attribute.edm_type}.", code="0x80041106")
-            which, negated = CALLER_FUNCTIONS[operator]
-            return b.CallerCondition(ref, which, negated)
-        if operator in ON_FUNCTIONS or operator in CLOCK_FUNCTIONS:
-            if attribute.type is not T.DATETIME:
-                raise FetchXmlError(f"The condition operator '{operator}' applies to date and time columns; "
-                                    f"'{attribute.name}' is {attribute.edm_type}.", code="0x80041106")
-            if operator in ON_FUNCTIONS:
-                expect(1)
-                return day_condition(operator, ref, from_epoch(converted()[0]).date())
-            if CLOCK_FUNCTIONS[operator].takes_value:
-                expect(1)
-                text = values[0].strip()
-                if not (text.isascii() and text.isdigit()) or whole_number(text) > 2 ** 31 - 1:
-                    raise FetchXmlError(f"The condition operator '{operator}' takes a whole number of at least 0, "
-                                        f"not '{values[0]}'.", code="0x80041108")
-                return b.ClockCondition(operator, ref, whole_number(text))
-            expect(0)
-            return b.ClockCondition(operator, ref, None)
-        raise FetchXmlError(f"The condition operator '{operator}' is not valid.", code="0x80041120")
+        bind = _CONDITIONS.get(condition.operator)
+        if bind is None:
+            raise FetchXmlError(f"The condition operator '{condition.operator}' is not valid.",
+                                code=Code.QUERY_CONDITION_OPERATOR)
+        return bind(_Operands(condition.operator, attribute, b.PropertyRef(path, entity, attribute), condition.values))
 
     # ------------------------------------------------------------------------------ aggregates
 
-    def _bind_aggregate(self, parts, orders, where) -> b.BoundApply:
+    def _bind_aggregate(self, parts: list[tuple[_LinkScope, ast.FetchAttribute]],
+                        orders: list[tuple[_LinkScope, ast.FetchOrder]], where: b.Expr | None) -> b.BoundApply:
+        _check_aggregate_counts(parts)
         keys: list[b.GroupKey] = []
         values: list[b.AggregateValue] = []
         names: set[str] = set()
-        if not parts:
-            raise FetchXmlError("An aggregate query needs at least one attribute with 'aggregate' or 'groupby'.",
-                                code="0x8004111a")
-        grouped = sum(1 for _scope, item in parts if item.groupby)
-        if grouped > MAX_GROUP_KEYS:
-            raise FetchXmlError(f"An aggregate query can include at most {MAX_GROUP_KEYS} attributes with "
-                                f"groupby='true'.", code="0x80040203")
-        if len(parts) - grouped > MAX_AGGREGATES:
-            raise FetchXmlError(f"An aggregate query can include at most {MAX_AGGREGATES} attributes with "
-                                f"aggregate='...'.", code="0x80040203")
         for scope, item in parts:
             attribute = self._attribute(scope.entity, item.name)
             ref = b.PropertyRef(scope.path, scope.entity, attribute)
             if item.alias is None:
                 raise FetchXmlError(f"An attribute of an aggregate query needs an alias ('{item.name}' has none).",
-                                    code="0x8004110b")
+                                    code=Code.QUERY_ALIAS_REQUIRED)
             if item.alias in names:
-                raise FetchXmlError(f"The alias '{item.alias}' is used more than once.", code="0x80041109")
+                raise FetchXmlError(f"The alias '{item.alias}' is used more than once.", code=Code.QUERY_DUPLICATE_ALIAS)
             names.add(item.alias)
             if item.groupby == (item.aggregate is not None):
                 raise FetchXmlError(f"The attribute '{item.name}' of an aggregate query takes either "
-                                    f"aggregate='...' or groupby='true'.", code="0x8004111a")
+                                    f"aggregate='...' or groupby='true'.", code=Code.QUERY_AGGREGATE)
             if item.groupby:
-                grouping = item.dategrouping
-                if grouping is not None:
-                    if grouping.startswith("fiscal"):
-                        raise UnsupportedQuery(f"The date grouping '{grouping}' is not supported by the emulator.")
-                    if attribute.type is not T.DATETIME:
-                        raise FetchXmlError(f"The date grouping '{grouping}' applies to date and time columns; "
-                                            f"'{attribute.name}' is {attribute.edm_type}.", code="0x8004111a")
-                keys.append(b.GroupKey(ref, item.alias, grouping, attribute.name))
-                continue
-            if item.dategrouping is not None:
-                raise FetchXmlError("'dategrouping' goes with groupby='true'.", code="0x8004111a")
-            method = _AGGREGATE_METHOD[item.aggregate]
-            if item.distinct:
-                if method != "countcolumn":
-                    raise FetchXmlError("distinct='true' applies to the countcolumn aggregate only.",
-                                        code="0x8004111a")
-                method = "countdistinct"
-            if method in ("sum", "average") and attribute.type not in _NUMERIC:
-                raise FetchXmlError(f"The aggregate '{item.aggregate}' applies to number columns; "
-                                    f"'{attribute.name}' is {attribute.edm_type}.", code="0x8004111a")
-            if method in ("min", "max") and attribute.type not in _NUMERIC | {T.DATETIME}:
-                raise FetchXmlError(f"The aggregate '{item.aggregate}' applies to number and date columns; "
-                                    f"'{attribute.name}' is {attribute.edm_type}.", code="0x8004111a")
-            edm = {"count": "Edm.Int32", "countcolumn": "Edm.Int32", "countdistinct": "Edm.Int32",
-                   "average": "Edm.Decimal"}.get(method, ref.edm_type)
-            values.append(b.AggregateValue(method, None if method == "count" else ref, item.alias, edm,
-                                           attribute.name))
+                keys.append(_group_key(item, item.alias, attribute, ref))
+            else:
+                values.append(_aggregate_value(item, item.alias, attribute, ref))
         orderby = []
         for _scope, order in orders:
             if order.alias is None:
-                raise FetchXmlError("An aggregate query orders by alias: <order alias='...'/>.", code="0x8004110a")
+                raise FetchXmlError("An aggregate query orders by alias: <order alias='...'/>.", code=Code.QUERY_UNKNOWN_ALIAS)
             if order.alias not in names:
                 raise FetchXmlError(f"The order alias '{order.alias}' names no attribute of the query.",
-                                    code="0x8004110a")
+                                    code=Code.QUERY_UNKNOWN_ALIAS)
             orderby.append(b.AggregateOrder(order.alias, order.descending))
         return b.BoundApply(where, tuple(keys), tuple(values), None, tuple(orderby))
 
+
+def _check_page_limits(fetch: ast.Fetch) -> None:
+    if fetch.top is not None and fetch.top > MAX_TOP:
+        raise FetchXmlError(f"The 'top' attribute can't be greater than {MAX_TOP}.", code=Code.QUERY_PAGING_LIMIT)
+    if fetch.count is not None and fetch.count > MAX_PAGE_SIZE:
+        raise FetchXmlError(f"The 'count' attribute can't be greater than {MAX_PAGE_SIZE}.", code=Code.QUERY_PAGING_LIMIT)
+
+
+# ---------------------------------------------------------------------------------- conditions
+
+
+@dataclass(frozen=True)
+class _Operands:
+    """A condition being bound: its operator, the column it tests and the values as written."""
+
+    operator: str
+    attribute: Attribute
+    ref: b.PropertyRef
+    values: tuple[str, ...]
+
+    def expect(self, n: int) -> None:
+        if len(self.values) != n:
+            raise FetchXmlError(
+                f"The condition operator '{self.operator}' on '{self.attribute.name}' takes {n} value"
+                f"{'' if n == 1 else 's'}; {len(self.values)} given.", code=Code.QUERY_CONDITION_VALUE)
+
+    def converted(self) -> list[Any]:  # storage forms: int, float, str
+        return [condition_value(v, self.ref, self.operator) for v in self.values]
+
+    def require(self, types: set[T], what: str) -> None:
+        if self.attribute.type not in types:
+            raise FetchXmlError(f"The condition operator '{self.operator}' applies to {what} columns; "
+                                f"'{self.attribute.name}' is {self.attribute.edm_type}.",
+                                code=Code.QUERY_CONDITION_VALUE)
+
+
+def _comparison(o: _Operands) -> b.Expr:
+    o.expect(1)
+    return b.Compare(_COMPARISONS[o.operator], o.ref, b.Const(o.converted()[0], o.ref.edm_type))
+
+
+def _null(o: _Operands) -> b.Expr:
+    o.expect(0)
+    return b.Compare("eq" if o.operator == "Null" else "ne", o.ref, b.Const(None, "null"))
+
+
+def _pattern(o: _Operands) -> b.Expr:
+    o.expect(1)
+    o.require({T.STRING, T.MEMO}, "text")
+    prefix, suffix, negated = _PATTERNS[o.operator]
+    return b.Like(o.ref, f"{prefix}{o.values[0]}{suffix}", negated)
+
+
+def _in_list(o: _Operands) -> b.Expr:
+    if not o.values:
+        raise FetchXmlError(f"The condition operator '{o.operator}' on '{o.attribute.name}' needs at least one "
+                            f"value.", code=Code.QUERY_CONDITION_VALUE)
+    return b.InList(o.ref, tuple(o.converted()), negated=o.operator == "NotIn")
+
+
+def _range(o: _Operands) -> b.Expr:
+    o.expect(2)
+    low, high = o.converted()
+    return b.Range(o.ref, low, high, negated=o.operator == "NotBetween")
+
+
+def _caller(o: _Operands) -> b.Expr:
+    o.expect(0)
+    o.require({T.LOOKUP, T.OWNER, T.UNIQUEIDENTIFIER}, "lookup")
+    which, negated = CALLER_FUNCTIONS[o.operator]
+    return b.CallerCondition(o.ref, which, negated)
+
+
+def _on_day(o: _Operands) -> b.Expr:
+    o.require({T.DATETIME}, "date and time")
+    o.expect(1)
+    return day_condition(o.operator, o.ref, from_epoch(o.converted()[0]).date())
+
+
+def _clock(o: _Operands) -> b.Expr:
+    o.require({T.DATETIME}, "date and time")
+    if not CLOCK_FUNCTIONS[o.operator].takes_value:
+        o.expect(0)
+        return b.ClockCondition(o.operator, o.ref, None)
+    o.expect(1)
+    text = o.values[0].strip()
+    if not (text.isascii() and text.isdigit()) or whole_number(text) > 2 ** 31 - 1:
+        raise FetchXmlError(f"The condition operator '{o.operator}' takes a whole number of at least 0, "
+                            f"not '{o.values[0]}'.", code=Code.QUERY_PAGING_LIMIT)
+    return b.ClockCondition(o.operator, o.ref, whole_number(text))
+
+
+# ConditionOperator name -> how it binds. Where a name were in two groups, the later entry wins
+# (comparisons first, then Null, patterns, In, Between, the caller's ids, On..., the clock functions).
+_CONDITIONS: dict[str, Callable[[_Operands], b.Expr]] = {
+    **dict.fromkeys(CLOCK_FUNCTIONS, _clock),
+    **dict.fromkeys(ON_FUNCTIONS, _on_day),
+    **dict.fromkeys(CALLER_FUNCTIONS, _caller),
+    "Between": _range, "NotBetween": _range,
+    "In": _in_list, "NotIn": _in_list,
+    **dict.fromkeys(_PATTERNS, _pattern),
+    "Null": _null, "NotNull": _null,
+    **dict.fromkeys(_COMPARISONS, _comparison),
+}
+
+
+# ---------------------------------------------------------------------------------- aggregates
+
+
+def _check_aggregate_counts(parts: list[tuple[_LinkScope, ast.FetchAttribute]]) -> None:
+    if not parts:
+        raise FetchXmlError("An aggregate query needs at least one attribute with 'aggregate' or 'groupby'.",
+                            code=Code.QUERY_AGGREGATE)
+    grouped = sum(1 for _scope, item in parts if item.groupby)
+    if grouped > MAX_GROUP_KEYS:
+        raise FetchXmlError(f"An aggregate query can include at most {MAX_GROUP_KEYS} attributes with "
+                            f"groupby='true'.")
+    if len(parts) - grouped > MAX_AGGREGATES:
+        raise FetchXmlError(f"An aggregate query can include at most {MAX_AGGREGATES} attributes with "
+                            f"aggregate='...'.")
+
+
+def _group_key(item: ast.FetchAttribute, alias: str, attribute: Attribute, ref: b.PropertyRef) -> b.GroupKey:
+    grouping = item.dategrouping
+    if grouping is not None:
+        if grouping.startswith("fiscal"):
+            raise UnsupportedQuery(f"The date grouping '{grouping}' is not supported by the emulator.")
+        if attribute.type is not T.DATETIME:
+            raise FetchXmlError(f"The date grouping '{grouping}' applies to date and time columns; "
+                                f"'{attribute.name}' is {attribute.edm_type}.", code=Code.QUERY_AGGREGATE)
+    return b.GroupKey(ref, alias, grouping, attribute.name)
+
+
+def _aggregate_value(item: ast.FetchAttribute, alias: str, attribute: Attribute,
+                     ref: b.PropertyRef) -> b.AggregateValue:
+    if item.dategrouping is not None:
+        raise FetchXmlError("'dategrouping' goes with groupby='true'.", code=Code.QUERY_AGGREGATE)
+    assert item.aggregate is not None  # an attribute of an aggregate query groups or aggregates
+    method = _AGGREGATE_METHOD[item.aggregate]
+    if item.distinct:
+        if method != "countcolumn":
+            raise FetchXmlError("distinct='true' applies to the countcolumn aggregate only.",
+                                code=Code.QUERY_AGGREGATE)
+        method = "countdistinct"
+    if method in ("sum", "average") and attribute.type not in _NUMERIC:
+        raise FetchXmlError(f"The aggregate '{item.aggregate}' applies to number columns; "
+                            f"'{attribute.name}' is {attribute.edm_type}.", code=Code.QUERY_AGGREGATE)
+    if method in ("min", "max") and attribute.type not in _NUMERIC | {T.DATETIME}:
+        raise FetchXmlError(f"The aggregate '{item.aggregate}' applies to number and date columns; "
+                            f"'{attribute.name}' is {attribute.edm_type}.", code=Code.QUERY_AGGREGATE)
+    edm = {"count": "Edm.Int32", "countcolumn": "Edm.Int32", "countdistinct": "Edm.Int32",
+           "average": "Edm.Decimal"}.get(method, ref.edm_type)
+    return b.AggregateValue(method, None if method == "count" else ref, alias, edm, attribute.name)

@@ -17,7 +17,7 @@ from functools import lru_cache
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 
-from ...errors import FetchXmlError
+from ...errors import Code, FetchXmlError
 from .. import ast
 from ..numbers import whole_number
 
@@ -81,7 +81,7 @@ DATE_GROUPINGS = {"day", "week", "month", "quarter", "year", "fiscal-period", "f
 LINK_TYPES = {"inner", "outer", "any", "not any", "all", "not all", "exists", "in", "matchfirstrowusingcrossapply"}
 
 
-def _error(message: str, code: str = "0x8004111c") -> FetchXmlError:
+def _error(message: str, code: str = Code.FETCHXML_MALFORMED) -> FetchXmlError:
     return FetchXmlError(message, code=code)
 
 
@@ -110,7 +110,7 @@ def _whole(element: ET.Element, name: str, *, minimum: int = 0) -> int | None:
     text = value.strip()
     if not (text.isascii() and text.isdigit()) or not minimum <= whole_number(text) <= 2 ** 31 - 1:
         raise _error(f"The '{name}' attribute of '{element.tag}' must be a whole number of at least {minimum}, "
-                     f"not '{value}'.", code="0x80041108")
+                     f"not '{value}'.", code=Code.QUERY_PAGING_LIMIT)
     return whole_number(text)
 
 
@@ -124,18 +124,17 @@ def _required(element: ET.Element, name: str) -> str:
 @lru_cache(maxsize=512)
 def parse_fetchxml(text: str) -> ast.Fetch:
     if len(text) > MAX_FETCHXML_LENGTH:
-        raise _error(f"The FetchXML document is longer than {MAX_FETCHXML_LENGTH} characters.", code="0x80040203")
+        raise FetchXmlError(f"The FetchXML document is longer than {MAX_FETCHXML_LENGTH} characters.")
     if not text.strip():
-        raise _error("The FetchXML document is empty.", code="0x80041124")
+        raise _error("The FetchXML document is empty.", code=Code.FETCHXML_EMPTY)
     try:
         root = safe_fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
-        raise _error("The FetchXML document declares a DTD or entities, which are not allowed.",
-                     code="0x80040203") from None
+        raise FetchXmlError("The FetchXML document declares a DTD or entities, which are not allowed.") from None
     except ET.ParseError as exc:
         line, column = exc.position
-        raise _error(f"The FetchXML document is not well-formed XML: {_parse_reason(exc)} "
-                     f"Line {line}, position {column + 1}.", code="0x80040203") from None
+        raise FetchXmlError(f"The FetchXML document is not well-formed XML: {_parse_reason(exc)} "
+                            f"Line {line}, position {column + 1}.") from None
     return from_element(root)
 
 
@@ -147,7 +146,7 @@ def _parse_reason(exc: ET.ParseError) -> str:
 def from_element(root: ET.Element) -> ast.Fetch:
     """A `<fetch>` element already parsed (safely) -> the query tree."""
     if root.tag != "fetch":
-        raise _error(f"The root element of a FetchXML query is 'fetch', not '{root.tag}'.", code="0x80041125")
+        raise _error(f"The root element of a FetchXML query is 'fetch', not '{root.tag}'.", code=Code.FETCHXML_ROOT)
     _check_names(root, _FETCH_NAMES)
     entities = [child for child in root if child.tag == "entity"]
     # The schema allows `order` directly under `fetch` "for the Reports view only": a query is
@@ -156,7 +155,8 @@ def from_element(root: ET.Element) -> ast.Fetch:
         if child.tag not in ("entity", "order"):
             raise _error(f"The element '{child.tag}' is not valid inside 'fetch'.")
     if len(entities) != 1:
-        raise _error("A FetchXML query has exactly one 'entity' element.", code="0x80041117" if entities else "0x8004111c")
+        raise _error("A FetchXML query has exactly one 'entity' element.",
+                     code=Code.QUERY_STRUCTURE if entities else Code.FETCHXML_MALFORMED)
     entity = entities[0]
     _check_names(entity, _ENTITY_NAMES)
     name = _required(entity, "name")
@@ -166,7 +166,7 @@ def from_element(root: ET.Element) -> ast.Fetch:
     page = _whole(root, "page", minimum=1)
     if top is not None and (count is not None or page is not None):
         raise _error("The 'top' attribute can't be specified with paging attribute 'page' or 'count'.",
-                     code="0x80041108")
+                     code=Code.QUERY_PAGING_LIMIT)
     aggregate_limit = _whole(root, "aggregatelimit", minimum=1)
     return ast.Fetch(
         entity=name,
@@ -188,7 +188,7 @@ def from_element(root: ET.Element) -> ast.Fetch:
 
 def _children(element: ET.Element, depth: int) -> dict:
     if depth > MAX_DEPTH:
-        raise _error(f"The FetchXML query nests more than {MAX_DEPTH} levels.", code="0x80040203")
+        raise FetchXmlError(f"The FetchXML query nests more than {MAX_DEPTH} levels.")
     attributes, orders, links, filters = [], [], [], []
     all_attributes = False
     for child in element:
@@ -222,11 +222,11 @@ def _attribute(element: ET.Element) -> ast.FetchAttribute:
     aggregate = element.get("aggregate")
     if aggregate is not None and aggregate not in AGGREGATES:
         raise _error(f"The aggregate '{aggregate}' is not valid: use one of {', '.join(sorted(AGGREGATES))}.",
-                     code="0x8004111a")
+                     code=Code.QUERY_AGGREGATE)
     grouping = element.get("dategrouping")
     if grouping is not None and grouping not in DATE_GROUPINGS:
         raise _error(f"The date grouping '{grouping}' is not valid: use one of "
-                     f"{', '.join(sorted(DATE_GROUPINGS))}.", code="0x8004111a")
+                     f"{', '.join(sorted(DATE_GROUPINGS))}.", code=Code.QUERY_AGGREGATE)
     alias = _alias(element)
     return ast.FetchAttribute(_required(element, "name"), alias, aggregate, _boolean(element, "groupby"),
                               grouping, _boolean(element, "distinct"))
@@ -238,7 +238,7 @@ def _alias(element: ET.Element) -> str | None:
     if alias is not None and not (alias and alias.isascii() and (alias[0].isalpha() or alias[0] == "_")
                                   and all(c.isalnum() or c == "_" for c in alias)):
         raise _error(f"The alias '{alias}' is not valid: an alias starts with a letter or '_' and holds only "
-                     f"letters, digits and '_'.", code="0x80041109")
+                     f"letters, digits and '_'.", code=Code.QUERY_DUPLICATE_ALIAS)
     return alias
 
 
@@ -246,10 +246,10 @@ def _order(element: ET.Element) -> ast.FetchOrder:
     _check_names(element, _ORDER_NAMES)
     attribute, alias = element.get("attribute"), element.get("alias")
     if (attribute is None) == (alias is None):
-        raise _error("An 'order' element names either an 'attribute' or an 'alias'.", code="0x80041121")
+        raise _error("An 'order' element names either an 'attribute' or an 'alias'.", code=Code.QUERY_ORDER)
     if element.get("entityname") is not None:
         raise _error("The 'entityname' attribute of 'order' is not supported by the emulator: put the order "
-                     "inside the link-entity.", code="0x80041121")
+                     "inside the link-entity.", code=Code.QUERY_ORDER)
     return ast.FetchOrder(attribute, alias, _boolean(element, "descending"))
 
 
@@ -259,11 +259,11 @@ def _filter_parts(element: ET.Element, depth: int, outer: str) -> list:
     has one shape however its filters were nested, and the printer's flat output parses back to
     the same tree."""
     if depth > MAX_DEPTH:
-        raise _error(f"The FetchXML query nests more than {MAX_DEPTH} levels.", code="0x80040203")
+        raise FetchXmlError(f"The FetchXML query nests more than {MAX_DEPTH} levels.")
     _check_names(element, _FILTER_NAMES)
     kind = element.get("type", "and")
     if kind not in ("and", "or"):
-        raise _error(f"The filter type '{kind}' is not valid: use 'and' or 'or'.", code="0x80041122")
+        raise _error(f"The filter type '{kind}' is not valid: use 'and' or 'or'.", code=Code.QUERY_FILTER_TYPE)
     parts = []
     for child in element:
         if child.tag == "condition":
@@ -271,7 +271,7 @@ def _filter_parts(element: ET.Element, depth: int, outer: str) -> list:
         elif child.tag == "filter":
             parts.extend(_filter_parts(child, depth + 1, kind))
         elif child.tag == "link-entity":
-            raise _error("A link-entity inside a filter is not supported by the emulator.", code="0x80041117")
+            raise _error("A link-entity inside a filter is not supported by the emulator.", code=Code.QUERY_STRUCTURE)
         else:
             raise _error(f"The element '{child.tag}' is not valid inside 'filter'.")
     if kind == outer or len(parts) < 2:
@@ -297,11 +297,11 @@ def _condition(element: ET.Element) -> ast.Condition:
     operator = OPERATORS.get(written)
     if operator is None:
         if written in KNOWN_UNSUPPORTED:
-            raise _error(f"The condition operator '{written}' is not supported by the emulator.", code="0x8006088a")
-        raise _error(f"The condition operator '{written}' is not valid.", code="0x80041120")
+            raise _error(f"The condition operator '{written}' is not supported by the emulator.", code=Code.RESOURCE_NOT_FOUND)
+        raise _error(f"The condition operator '{written}' is not valid.", code=Code.QUERY_CONDITION_OPERATOR)
     for name in ("valueof", "column", "aggregate", "rowaggregate", "alias"):
         if element.get(name) is not None:
-            raise _error(f"The '{name}' attribute of 'condition' is not supported by the emulator.", code="0x8006088a")
+            raise _error(f"The '{name}' attribute of 'condition' is not supported by the emulator.", code=Code.RESOURCE_NOT_FOUND)
     values = []
     for child in element:
         if child.tag != "value":
@@ -309,11 +309,11 @@ def _condition(element: ET.Element) -> ast.Condition:
         if len(child):
             raise _error("The 'value' element holds text only.")
         values.append(child.text or "")
-    written = element.get("value")
+    single = element.get("value")
     # Tools write `<condition operator='in' value=''><value>1</value>...`: Dataverse ignores the
     # empty attribute when value elements are there.
-    if written is not None and not (written == "" and values):
-        values.insert(0, written)
+    if single is not None and not (single == "" and values):
+        values.insert(0, single)
     return ast.Condition(_required(element, "attribute"), operator, tuple(values), element.get("entityname"))
 
 
@@ -321,7 +321,7 @@ def _link(element: ET.Element, depth: int) -> ast.FetchLink:
     _check_names(element, _LINK_NAMES)
     link_type = element.get("link-type", "inner")
     if link_type not in LINK_TYPES:
-        raise _error(f"The link-type '{link_type}' is not valid.", code="0x80041117")
+        raise _error(f"The link-type '{link_type}' is not valid.", code=Code.QUERY_STRUCTURE)
     alias = _alias(element)
     parts = _children(element, depth)
     return ast.FetchLink(

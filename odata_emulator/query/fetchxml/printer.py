@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from .. import ast
 from .parse import OPERATORS
 
-_OPERATOR_NAMES = {}
+_OPERATOR_NAMES: dict[str, str] = {}
 for _written, _name in OPERATORS.items():
     _OPERATOR_NAMES.setdefault(_name, _written)
 
@@ -29,11 +29,11 @@ def to_fetchxml(fetch: ast.Fetch) -> str:
     return ET.tostring(root, encoding="unicode")
 
 
-def _flags(*pairs) -> dict:
+def _flags(*pairs: tuple[str, bool]) -> dict[str, str]:
     return {name: "true" for name, on in pairs if on}
 
 
-def _print_children(element: ET.Element, part) -> None:
+def _print_children(element: ET.Element, part: ast.Fetch | ast.FetchLink) -> None:
     if part.all_attributes:
         ET.SubElement(element, "all-attributes")
     for attribute in part.attributes:
@@ -45,7 +45,11 @@ def _print_children(element: ET.Element, part) -> None:
         values.update(_flags(("groupby", attribute.groupby), ("distinct", attribute.distinct)))
         ET.SubElement(element, "attribute", values)
     for order in part.orders:
-        values = {"attribute": order.attribute} if order.attribute is not None else {"alias": order.alias}
+        if order.attribute is not None:
+            values = {"attribute": order.attribute}
+        else:
+            assert order.alias is not None  # an order names an attribute or an alias (parse.py)
+            values = {"alias": order.alias}
         values.update(_flags(("descending", order.descending)))
         ET.SubElement(element, "order", values)
     if part.filter is not None:
@@ -68,6 +72,7 @@ def _print_filter(parent: ET.Element, node: ast.Node) -> None:
         elif isinstance(current, ast.BinaryOp):
             _print_filter(element, current)
         else:
+            assert isinstance(current, ast.Condition)  # and/or nodes over conditions: all a filter holds
             _print_condition(element, current)
 
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import math
 import re
+from typing import overload
 
-from ...errors import FetchXmlError
+from ...errors import Code, FetchXmlError
 from .. import ast
 from ..literals import declared_value
 from .parse import OPERATORS, combine
@@ -75,11 +76,11 @@ _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 def _payload(message: str) -> FetchXmlError:
     """A QueryExpression the Web API's deserializer would refuse."""
-    return FetchXmlError(message, code="0x80048d19")
+    return FetchXmlError(message, code=Code.INVALID_PAYLOAD)
 
 
 def _unsupported(message: str) -> FetchXmlError:
-    return FetchXmlError(f"{message} is not supported by the emulator.", code="0x8006088a")
+    return FetchXmlError(f"{message} is not supported by the emulator.", code=Code.RESOURCE_NOT_FOUND)
 
 
 def parse_query_expression(query) -> ast.Fetch:
@@ -87,7 +88,7 @@ def parse_query_expression(query) -> ast.Fetch:
     if not isinstance(query, dict):
         raise _payload("A query of the QuerySet must be a QueryExpression JSON object.")
     _check_keys(query, _QUERY_KEYS, "QueryExpression")
-    entity = _name(query, "EntityName", "QueryExpression", required=True)
+    entity = _required_name(query, "EntityName", "QueryExpression")
     if query.get("SubQueryExpression") is not None:
         raise _unsupported("SubQueryExpression")
     data_source = _optional(query, "DataSource", str, "QueryExpression")
@@ -99,10 +100,10 @@ def parse_query_expression(query) -> ast.Fetch:
     attributes, all_attributes = _column_set(query.get("ColumnSet"), "ColumnSet")
     top = _optional(query, "TopCount", int, "QueryExpression")
     if top is not None and top < 1:
-        raise FetchXmlError(f"TopCount must be at least 1, not {top}.", code="0x80041108")
+        raise FetchXmlError(f"TopCount must be at least 1, not {top}.", code=Code.QUERY_PAGING_LIMIT)
     count, page, cookie, total = _page_info(query.get("PageInfo"))
     if top is not None and (count is not None or page is not None):
-        raise FetchXmlError("TopCount can't be specified with PageInfo's Count or PageNumber.", code="0x80041108")
+        raise FetchXmlError("TopCount can't be specified with PageInfo's Count or PageNumber.", code=Code.QUERY_PAGING_LIMIT)
     return ast.Fetch(
         entity=entity,
         attributes=attributes,
@@ -132,7 +133,15 @@ def _check_keys(obj: dict, allowed: set[str], type_name: str) -> None:
                            f"Make sure to only use property names that are defined by the type.")
 
 
-def _optional(obj: dict, key: str, kind: type, type_name: str):
+@overload
+def _optional(obj: dict, key: str, kind: type[bool], type_name: str) -> bool | None: ...
+@overload
+def _optional(obj: dict, key: str, kind: type[int], type_name: str) -> int | None: ...
+@overload
+def _optional(obj: dict, key: str, kind: type[str], type_name: str) -> str | None: ...
+
+
+def _optional(obj: dict, key: str, kind: type, type_name: str) -> object:
     value = obj.get(key)
     if value is None:
         return None
@@ -141,23 +150,28 @@ def _optional(obj: dict, key: str, kind: type, type_name: str):
         expected = {bool: "Edm.Boolean", int: "Edm.Int32", str: "Edm.String"}[kind]
         raise _payload(f"The property '{key}' of '{type_name}' must be of type '{expected}', not "
                        f"{_json_type(value)}.")
-    if kind is int and not -2 ** 31 <= value < 2 ** 31:
+    if kind is int and isinstance(value, int) and not -2 ** 31 <= value < 2 ** 31:
         raise _payload(f"The property '{key}' of '{type_name}' must be a 32-bit integer.")
-    if kind is str:
+    if kind is str and isinstance(value, str):
         _xml_safe(value, key)
     return value
 
 
-def _name(obj: dict, key: str, type_name: str, *, required: bool = False) -> str | None:
+def _name(obj: dict, key: str, type_name: str) -> str | None:
     value = _optional(obj, key, str, type_name)
     if value is None or not value.strip():
-        if required:
-            # A missing table name reads as QueryBuilder's "entity not found"; anything else is an
-            # invalid argument.
-            code = "0x80041102" if key.endswith("EntityName") else "0x80040203"
-            raise FetchXmlError(f"The '{key}' of a {type_name} is required.", code=code)
         return None
     return value.strip()
+
+
+def _required_name(obj: dict, key: str, type_name: str) -> str:
+    name = _name(obj, key, type_name)
+    if name is None:
+        # A missing table name reads as QueryBuilder's "entity not found"; anything else is an
+        # invalid argument.
+        code = Code.QUERY_ENTITY_NOT_FOUND if key.endswith("EntityName") else Code.INVALID_ARGUMENT
+        raise FetchXmlError(f"The '{key}' of a {type_name} is required.", code=code)
+    return name
 
 
 def _list(value, key: str) -> list:
@@ -203,7 +217,7 @@ def _column_set(value, key: str) -> tuple[tuple[ast.FetchAttribute, ...], bool]:
     if _list(column_set.get("AttributeExpressions"), "AttributeExpressions"):
         raise _unsupported("An aggregate ColumnSet (AttributeExpressions)")
     all_columns = bool(_optional(column_set, "AllColumns", bool, "ColumnSet"))
-    attributes = []
+    attributes: list[ast.FetchAttribute] = []
     for name in _list(column_set.get("Columns"), "Columns"):
         if not isinstance(name, str) or not name.strip():
             raise _payload(f"The Columns of a ColumnSet are column names, not {_json_type(name)}.")
@@ -222,7 +236,7 @@ def _page_info(value) -> tuple[int | None, int | None, str | None, bool]:
     page = _optional(info, "PageNumber", int, "PagingInfo")
     for name, number in (("Count", count), ("PageNumber", page)):
         if number is not None and number < 0:
-            raise FetchXmlError(f"PageInfo's {name} can't be negative.", code="0x80041108")
+            raise FetchXmlError(f"PageInfo's {name} can't be negative.", code=Code.QUERY_PAGING_LIMIT)
     cookie = _optional(info, "PagingCookie", str, "PagingInfo")
     total = bool(_optional(info, "ReturnTotalRecordCount", bool, "PagingInfo"))
     # The SDK's `new PagingInfo()` sends 0 for "not set".
@@ -233,7 +247,7 @@ def _filter(value, key: str, depth: int) -> ast.Node | None:
     if value is None:
         return None
     if depth > MAX_DEPTH:
-        raise FetchXmlError(f"The query nests more than {MAX_DEPTH} levels.", code="0x80040203")
+        raise FetchXmlError(f"The query nests more than {MAX_DEPTH} levels.")
     expression = _object(value, key)
     _check_keys(expression, _FILTER_KEYS, "FilterExpression")
     operator = expression.get("FilterOperator", "And")
@@ -251,7 +265,7 @@ def _filter(value, key: str, depth: int) -> ast.Node | None:
 def _condition(value) -> ast.Condition:
     condition = _object(value, "Conditions")
     _check_keys(condition, _CONDITION_KEYS, "ConditionExpression")
-    attribute = _name(condition, "AttributeName", "ConditionExpression", required=True)
+    attribute = _required_name(condition, "AttributeName", "ConditionExpression")
     if _optional(condition, "CompareColumns", bool, "ConditionExpression"):
         raise _unsupported("Comparing two columns (CompareColumns)")
     operator = condition.get("Operator")
@@ -306,7 +320,7 @@ def _orders(value) -> tuple[ast.FetchOrder, ...]:
         attribute = _name(order, "AttributeName", "OrderExpression")
         alias = _name(order, "Alias", "OrderExpression")
         if (attribute is None) == (alias is None):
-            raise FetchXmlError("An OrderExpression names either an AttributeName or an Alias.", code="0x80041121")
+            raise FetchXmlError("An OrderExpression names either an AttributeName or an Alias.", code=Code.QUERY_ORDER)
         descending = _enum(order.get("OrderType", "Ascending"), ORDER_TYPES, "OrderType", "OrderType")
         orders.append(ast.FetchOrder(attribute, alias, descending))
     return tuple(orders)
@@ -316,16 +330,16 @@ def _links(value, parent: str, aliases: set[str], depth: int) -> tuple[ast.Fetch
     links = []
     for item in _list(value, "LinkEntities"):
         if depth > MAX_DEPTH:
-            raise FetchXmlError(f"The query nests more than {MAX_DEPTH} levels.", code="0x80040203")
+            raise FetchXmlError(f"The query nests more than {MAX_DEPTH} levels.")
         link = _object(item, "LinkEntities")
         _check_keys(link, _LINK_KEYS, "LinkEntity")
-        target = _name(link, "LinkToEntityName", "LinkEntity", required=True)
-        from_attribute = _name(link, "LinkFromAttributeName", "LinkEntity", required=True)
-        to_attribute = _name(link, "LinkToAttributeName", "LinkEntity", required=True)
+        target = _required_name(link, "LinkToEntityName", "LinkEntity")
+        from_attribute = _required_name(link, "LinkFromAttributeName", "LinkEntity")
+        to_attribute = _required_name(link, "LinkToAttributeName", "LinkEntity")
         starts_at = _name(link, "LinkFromEntityName", "LinkEntity")
         if starts_at is not None and starts_at != parent:
             raise FetchXmlError(f"The LinkFromEntityName '{starts_at}' is not the entity the link starts from "
-                                f"('{parent}').", code="0x80041102")
+                                f"('{parent}').", code=Code.QUERY_ENTITY_NOT_FOUND)
         operator = link.get("JoinOperator", "Inner")
         if isinstance(operator, (str, int)) and not isinstance(operator, bool) and operator in UNSUPPORTED_JOINS:
             raise _unsupported(f"The JoinOperator '{operator}'")
@@ -334,9 +348,9 @@ def _links(value, parent: str, aliases: set[str], depth: int) -> tuple[ast.Fetch
         if alias is not None:
             if not _ALIAS.match(alias):
                 raise FetchXmlError(f"The alias '{alias}' is not valid: an alias starts with a letter or '_' and holds "
-                                    f"only letters, digits and '_'.", code="0x80041109")
+                                    f"only letters, digits and '_'.", code=Code.QUERY_DUPLICATE_ALIAS)
             if alias in aliases:
-                raise FetchXmlError(f"The alias '{alias}' is used by more than one LinkEntity.", code="0x80041109")
+                raise FetchXmlError(f"The alias '{alias}' is used by more than one LinkEntity.", code=Code.QUERY_DUPLICATE_ALIAS)
             aliases.add(alias)
         attributes, all_attributes = _column_set(link.get("Columns"), "Columns")
         links.append(ast.FetchLink(

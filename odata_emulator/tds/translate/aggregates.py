@@ -4,7 +4,8 @@ is SQLite's GROUP_CONCAT."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -50,14 +51,14 @@ def average(t: Rewriter, node: exp.Avg) -> Typed:
     return exp.Avg(this=inner), sqltype
 
 
-def min_max(t: Rewriter, node: exp.Expression) -> Typed:
+def min_max(t: Rewriter, node: exp.Expr) -> Typed:
     inner, sqltype = _argument(t, node)
     if sqltype.is_string:
         inner = nocase(inner)
     return node.__class__(this=inner), sqltype
 
 
-def _argument(t: Rewriter, node: exp.Expression) -> Typed:
+def _argument(t: Rewriter, node: exp.Expr) -> Typed:
     inner = node.this
     if isinstance(inner, exp.Distinct):
         values = [t.expr(v) for v in inner.expressions]
@@ -74,7 +75,7 @@ def string_agg(t: Rewriter, node: exp.GroupConcat) -> Typed:
     return exp.GroupConcat(this=text, separator=separator), NVARCHAR_MAX if sqltype.is_max else STRING
 
 
-HANDLERS = {
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {
     exp.Count: count,
     exp.Sum: total,
     exp.Avg: average,

@@ -5,7 +5,7 @@ or called with arguments it does not take, is SQL Server's "not a recognized bui
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -19,7 +19,7 @@ from .type_rules import NULL, unify
 if TYPE_CHECKING:  # pragma: no cover
     from .rewriter import Rewriter, Typed
 
-Arguments = list[exp.Expression]
+Arguments = list[exp.Expr]
 
 
 def anonymous(t: Rewriter, node: exp.Anonymous) -> Typed:
@@ -119,4 +119,4 @@ _FUNCTIONS: dict[str, Callable[[Rewriter, Arguments], Typed | None]] = {
     "eomonth": _eomonth,
 }
 
-HANDLERS = {exp.Anonymous: anonymous}
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {exp.Anonymous: anonymous}

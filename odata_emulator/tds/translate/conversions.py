@@ -17,8 +17,8 @@ from .nodes import literal_text, nocase, number, paren, string, udf
 from .type_rules import STRING, unify
 
 
-def convert(node: exp.Expression, source: SqlType, target: SqlType, *, explicit: bool = False,
-            style: int | None = None) -> exp.Expression:
+def convert(node: exp.Expr, source: SqlType, target: SqlType, *, explicit: bool = False,
+            style: int | None = None) -> exp.Expr:
     """`node` (in `source`'s storage form) in `target`'s storage form."""
     s, t = source.name, target.name
     if s == "null":
@@ -39,31 +39,41 @@ def convert(node: exp.Expression, source: SqlType, target: SqlType, *, explicit:
     if t == "bit":
         return _to_bit(node, source)
     if target.is_integer:
-        if source.is_integer:
-            return node
-        text = literal_text(node)
-        if text is not None:
-            try:
-                return number(int(text.strip()))
-            except ValueError:
-                raise ConversionFailed(f"Conversion failed when converting the nvarchar value '{text}' to "
-                                       f"data type {target}.") from None
-        return exp.Cast(this=node, to=exp.DataType.build("INTEGER"))
+        return _to_integer(node, source, target)
     if t in ("float", "real", "decimal", "money"):
-        text = literal_text(node)
-        if text is not None:
-            try:
-                return number(float(text.strip()) if t in ("float", "real") else float(decimal.Decimal(text.strip())))
-            except (ValueError, decimal.InvalidOperation):
-                raise ConversionFailed(f"Error converting data type nvarchar to {target}.") from None
-        if t in ("decimal", "money") and explicit:
-            return exp.Round(this=exp.Cast(this=node, to=exp.DataType.build("REAL")),
-                             decimals=exp.Literal.number(target.decimal_shape()[1]))
-        return exp.Cast(this=node, to=exp.DataType.build("REAL")) if not source.is_numeric else node
+        return _to_real(node, source, target, explicit)
     raise Refused(f"Conversion from {source} to {target} is not supported by the emulator.")
 
 
-def _to_temporal(node: exp.Expression, source: SqlType, target: SqlType) -> exp.Expression:
+def _to_integer(node: exp.Expr, source: SqlType, target: SqlType) -> exp.Expr:
+    if source.is_integer:
+        return node
+    text = literal_text(node)
+    if text is not None:
+        try:
+            return number(int(text.strip()))
+        except ValueError:
+            raise ConversionFailed(f"Conversion failed when converting the nvarchar value '{text}' to "
+                                   f"data type {target}.") from None
+    return exp.Cast(this=node, to=exp.DataType.build("INTEGER"))
+
+
+def _to_real(node: exp.Expr, source: SqlType, target: SqlType, explicit: bool) -> exp.Expr:
+    """float, real, decimal and money: all REAL in the store (decimal and money rounded when CAST)."""
+    t = target.name
+    text = literal_text(node)
+    if text is not None:
+        try:
+            return number(float(text.strip()) if t in ("float", "real") else float(decimal.Decimal(text.strip())))
+        except (ValueError, decimal.InvalidOperation):
+            raise ConversionFailed(f"Error converting data type nvarchar to {target}.") from None
+    if t in ("decimal", "money") and explicit:
+        return exp.Round(this=exp.Cast(this=node, to=exp.DataType.build("REAL")),
+                         decimals=exp.Literal.number(target.decimal_shape()[1]))
+    return exp.Cast(this=node, to=exp.DataType.build("REAL")) if not source.is_numeric else node
+
+
+def _to_temporal(node: exp.Expr, source: SqlType, target: SqlType) -> exp.Expr:
     s, t = source.name, target.name
     if s in ("datetime", "date"):
         return udf("tds_floor_day", node) if t == "date" and s == "datetime" else node
@@ -83,8 +93,8 @@ def _to_temporal(node: exp.Expression, source: SqlType, target: SqlType) -> exp.
     raise Refused(f"Explicit conversion from data type {source} to {target} is not allowed.")
 
 
-def _to_text(node: exp.Expression, source: SqlType, target: SqlType, explicit: bool,
-             style: int | None) -> exp.Expression:
+def _to_text(node: exp.Expr, source: SqlType, target: SqlType, explicit: bool,
+             style: int | None) -> exp.Expr:
     s = source.name
     if s in ("datetime", "date"):
         chosen = 0 if style is None else style
@@ -106,7 +116,7 @@ def _to_text(node: exp.Expression, source: SqlType, target: SqlType, explicit: b
     return converted
 
 
-def _to_guid(node: exp.Expression, source: SqlType) -> exp.Expression:
+def _to_guid(node: exp.Expr, source: SqlType) -> exp.Expr:
     s = source.name
     if s == "uniqueidentifier":
         return node
@@ -122,7 +132,7 @@ def _to_guid(node: exp.Expression, source: SqlType) -> exp.Expression:
     raise Refused(f"Explicit conversion from data type {source} to uniqueidentifier is not allowed.")
 
 
-def _to_bit(node: exp.Expression, source: SqlType) -> exp.Expression:
+def _to_bit(node: exp.Expr, source: SqlType) -> exp.Expr:
     text = literal_text(node)
     if text is not None:
         lowered = text.strip().lower()
@@ -139,18 +149,18 @@ def _to_bit(node: exp.Expression, source: SqlType) -> exp.Expression:
                     default=exp.Literal.number(0))
 
 
-def fit(node: exp.Expression, have: SqlType, want: SqlType) -> exp.Expression:
+def fit(node: exp.Expr, have: SqlType, want: SqlType) -> exp.Expr:
     """`node` converted to a CASE/COALESCE's result type (a NULL on either side needs nothing)."""
     if have.name in ("null", want.name) or want.name == "null":
         return node
     return convert(node, have, want)
 
 
-def as_text(node: exp.Expression, sqltype: SqlType) -> exp.Expression:
+def as_text(node: exp.Expr, sqltype: SqlType) -> exp.Expr:
     return node if sqltype.is_string or sqltype.name == "null" else convert(node, sqltype, STRING)
 
 
-def compare_pair(left: exp.Expression, lt: SqlType, right: exp.Expression, rt: SqlType):
+def compare_pair(left: exp.Expr, lt: SqlType, right: exp.Expr, rt: SqlType):
     """Both sides in one storage form; strings compared without regard to case."""
     if lt.name != rt.name and "null" not in (lt.name, rt.name):
         target = unify(lt, rt)

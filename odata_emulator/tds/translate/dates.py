@@ -4,7 +4,8 @@ function, DATEDIFF/DATEPART/DATENAME/EOMONTH are `tds_` functions (`functions.py
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -19,11 +20,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .rewriter import Rewriter, Typed
 
 
-def current(t: Rewriter, node: exp.Expression) -> Typed:
+def current(t: Rewriter, node: exp.Expr) -> Typed:
     return t.now(), DATETIME_TYPE
 
 
-def as_datetime(t: Rewriter, node: exp.Expression) -> Typed:
+def as_datetime(t: Rewriter, node: exp.Expr) -> Typed:
     """A date argument: sqlglot wraps them in TimeStrToTime/TsOrDsToDate; strings are read as dates."""
     while isinstance(node, (exp.TimeStrToTime, exp.TsOrDsToDate, exp.TsOrDsToTimestamp)):
         node = node.this
@@ -33,7 +34,7 @@ def as_datetime(t: Rewriter, node: exp.Expression) -> Typed:
     return convert(value, sqltype, DATETIME_TYPE), DATETIME_TYPE
 
 
-def _unit(node: exp.Expression) -> str:
+def _unit(node: exp.Expr) -> str:
     unit = node.args.get("unit")
     name = (unit.name if unit is not None else "day").lower()
     canonical = UNITS.get(name)
@@ -78,7 +79,7 @@ def extract(t: Rewriter, node: exp.Extract) -> Typed:
 
 def _part(unit: str):
     """YEAR(), MONTH(), DAY(): DATEPART of that unit."""
-    def handle(t: Rewriter, node: exp.Expression) -> Typed:
+    def handle(t: Rewriter, node: exp.Expr) -> Typed:
         date, _ = as_datetime(t, node.this)
         return udf("tds_datepart", string(unit), date), INT
     return handle
@@ -98,7 +99,7 @@ def last_day(t: Rewriter, node: exp.LastDay) -> Typed:
     return udf("tds_eomonth", date, exp.Literal.number(0)), DATE
 
 
-HANDLERS = {
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {
     exp.CurrentTimestamp: current,
     exp.CurrentDate: current,
     exp.DateAdd: dateadd,

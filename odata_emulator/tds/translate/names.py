@@ -19,14 +19,14 @@ from ..catalog import Catalog, Table
 from ..errors import Refused
 
 
-def first_select(node: exp.Expression) -> exp.Expression:
+def first_select(node: exp.Expr) -> exp.Expr:
     """The SELECT whose projections name a set operation's (or a parenthesized query's) columns."""
     while isinstance(node, (exp.SetOperation, exp.Subquery)):
         node = node.left if isinstance(node, exp.SetOperation) else node.this
     return node
 
 
-def written_names(node: exp.Expression) -> list[str | None] | None:
+def written_names(node: exp.Expr) -> list[str | None] | None:
     select = first_select(node)
     if not isinstance(select, exp.Select):
         return None
@@ -39,7 +39,7 @@ def written_names(node: exp.Expression) -> list[str | None] | None:
     return names
 
 
-def name_of(projection: exp.Expression) -> str:
+def name_of(projection: exp.Expr) -> str:
     """The column name SQL Server reports: an alias as written, a column's name as written, or none."""
     if isinstance(projection, exp.Alias):
         return projection.alias
@@ -48,7 +48,7 @@ def name_of(projection: exp.Expression) -> str:
     return ""
 
 
-def normalize(node: exp.Expression, catalog: Catalog) -> None:
+def normalize(node: exp.Expr, catalog: Catalog) -> None:
     """Tables renamed to the catalog's names, aliases and column names lowercased, in place."""
     ctes: set[str] = set()
     for table in list(node.find_all(exp.Table)):
@@ -81,7 +81,7 @@ def normalize(node: exp.Expression, catalog: Catalog) -> None:
             alias.set("columns", [exp.to_identifier(c.name.lower()) for c in alias.args["columns"]])
 
 
-def qualify_columns(node: exp.Expression, catalog: Catalog) -> exp.Expression:
+def qualify_columns(node: exp.Expr, catalog: Catalog) -> exp.Expr:
     try:
         return qualify(node, schema=catalog.schema(), dialect="tsql", validate_qualify_columns=True,
                        expand_alias_refs=False,

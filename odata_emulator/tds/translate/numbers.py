@@ -3,7 +3,8 @@ RAND() from RANDOM(), NEWID() a `tds_` function; FLOOR/CEILING of a whole number
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -65,11 +66,11 @@ def rand(t: Rewriter, node: exp.Rand) -> Typed:
                    expression=exp.Literal.number(0.5)), FLOAT
 
 
-def newid(t: Rewriter, node: exp.Expression) -> Typed:
+def newid(t: Rewriter, node: exp.Expr) -> Typed:
     return udf("tds_newid"), GUID
 
 
-HANDLERS = {
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {
     **dict.fromkeys(_SQLITE_NAMES, unary),
     exp.Round: round_,
     exp.Pow: power,

@@ -5,7 +5,8 @@ lookup's `...name` column becomes a CASE or a subquery), literals typed as SQL S
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
@@ -26,6 +27,7 @@ def column(t: Rewriter, node: exp.Column) -> Typed:
         return node, INT
     alias, name = node.table, node.name
     if not alias:
+        assert t.scope is not None  # columns are rewritten scope by scope
         for projection_name, sqltype in t.types.get(id(t.scope.expression), ()):
             if projection_name == name:
                 return node, sqltype
@@ -46,9 +48,10 @@ def column(t: Rewriter, node: exp.Column) -> Typed:
     raise Refused(f"Invalid column name '{name}'.")
 
 
-def _virtual(t: Rewriter, column: Column, alias: str) -> exp.Expression:
+def _virtual(t: Rewriter, column: Column, alias: str) -> exp.Expr:
     """A column the store does not hold: a choice's label (CASE) or a lookup's name (a subquery per
     target table; several targets are told apart by the type column, else the first found wins)."""
+    assert column.source is not None  # a virtual column is derived from a stored one
     source = exp.column(column.source, table=alias)
     if column.kind == "label":
         return exp.Case(this=source, ifs=[exp.If(this=exp.Literal.number(value), true=string(label))
@@ -157,7 +160,7 @@ def subquery(t: Rewriter, node: exp.Subquery) -> Typed:
     return node, types[0][1]
 
 
-def select(t: Rewriter, node: exp.Expression) -> Typed:
+def select(t: Rewriter, node: exp.Expr) -> Typed:
     types = t.types_of(node)
     return node, types[0][1] if types else INT
 
@@ -166,7 +169,7 @@ def star(t: Rewriter, node: exp.Star) -> Typed:
     return node, INT
 
 
-HANDLERS = {
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {
     exp.Column: column,
     exp.Literal: literal,
     exp.National: national,

@@ -5,7 +5,8 @@ IIF, COALESCE/ISNULL and NULLIF convert their branches to one result type."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -83,7 +84,7 @@ def comparison(t: Rewriter, node: exp.Binary) -> Typed:
     return node.__class__(this=left, expression=right), BIT_TYPE
 
 
-def logical(t: Rewriter, node: exp.Expression) -> Typed:
+def logical(t: Rewriter, node: exp.Expr) -> Typed:
     for key in ("this", "expression"):
         if node.args.get(key) is not None:
             t.replace(node.args[key])
@@ -239,7 +240,7 @@ def convert_call(t: Rewriter, node: exp.Convert) -> Typed:
     return convert(value, source, target, explicit=True, style=style_value), target
 
 
-HANDLERS = {
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {
     exp.Add: arithmetic,
     exp.Sub: arithmetic,
     exp.Mul: arithmetic,

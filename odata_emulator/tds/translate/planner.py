@@ -32,7 +32,7 @@ class Translator:
         self.env = env
         self.rewriter = Rewriter(env)
 
-    def translate(self, node: exp.Expression, targets: list[SqlType] | None = None) -> Query:
+    def translate(self, node: exp.Expr, targets: list[SqlType] | None = None) -> Query:
         """`node` (a SELECT or a set operation) as SQLite; `targets`: the types its columns must have."""
         check_subset(node)
         names = written_names(node)
@@ -45,8 +45,7 @@ class Translator:
         if targets is not None:
             self._retype_projections(node, targets)
         root_types = rewriter.types_of(node)
-        columns = [(names[i] if names and i < len(names) and names[i] is not None else name, output_type(t))
-                   for i, (name, t) in enumerate(root_types)]
+        columns = [(_written_name(names, i, name), output_type(t)) for i, (name, t) in enumerate(root_types)]
         self._default_order(node)
         _rename_outputs(node)
         try:
@@ -57,7 +56,7 @@ class Translator:
         return Query(sql, dict(rewriter.args), tuple(dict.fromkeys(rewriter.late)), columns,
                      f"SELECT {wire} FROM ({sql}) AS _q")
 
-    def translate_expression(self, node: exp.Expression, target: SqlType) -> Query:
+    def translate_expression(self, node: exp.Expr, target: SqlType) -> Query:
         """`SELECT <node>` converted to `target` (a DECLARE's default, SET @x = ...)."""
         return self.translate(exp.Select(expressions=[node]), [target])
 
@@ -74,6 +73,13 @@ class Translator:
             _, sqltype = rewriter.replace(projection)
             types.append((projection.alias_or_name.lower(), sqltype))
         rewriter.types[id(node)] = types
+        self._rewrite_clauses(node)
+        self._rewrite_limits(node)
+        check_grouping(node)
+
+    def _rewrite_clauses(self, node: exp.Select) -> None:
+        """A SELECT's ON, WHERE, HAVING, GROUP BY and ORDER BY expressions, in that order."""
+        rewriter = self.rewriter
         for join in node.args.get("joins") or ():
             if join.args.get("on") is not None:
                 rewriter.replace(join.args["on"])
@@ -89,10 +95,11 @@ class Translator:
         if order is not None:
             for ordered in order.expressions:
                 rewriter.replace(ordered.this)
+
+    def _rewrite_limits(self, node: exp.Select | exp.SetOperation) -> None:
         for key in ("limit", "offset"):
             if node.args.get(key) is not None:
                 self._limit(node.args[key])
-        check_grouping(node)
 
     def _rewrite_set_operation(self, node: exp.SetOperation) -> None:
         """UNION/INTERSECT/EXCEPT: both branches converted to the types they unify to."""
@@ -110,11 +117,9 @@ class Translator:
             for ordered in order.expressions:
                 if not isinstance(ordered.this, exp.Column):
                     rewriter.replace(ordered.this)
-        for key in ("limit", "offset"):
-            if node.args.get(key) is not None:
-                self._limit(node.args[key])
+        self._rewrite_limits(node)
 
-    def _retype_projections(self, branch: exp.Expression, targets: list[SqlType]) -> None:
+    def _retype_projections(self, branch: exp.Expr, targets: list[SqlType]) -> None:
         while isinstance(branch, exp.Subquery):
             branch = branch.this
         if isinstance(branch, exp.SetOperation):
@@ -123,13 +128,13 @@ class Translator:
             return
         types = self.rewriter.types
         current = types[id(branch)]
-        for projection, (name, have), want in zip(branch.expressions, current, targets):
+        for projection, (_name, have), want in zip(branch.expressions, current, targets):
             if have.name != want.name and have.name != "null":
                 inner = projection.this if isinstance(projection, exp.Alias) else projection
                 inner.replace(convert(inner.copy(), have, want))
         types[id(branch)] = [(name, want) for (name, _), want in zip(current, targets)]
 
-    def _limit(self, clause: exp.Expression) -> None:
+    def _limit(self, clause: exp.Expr) -> None:
         for key in ("expression", "count"):
             value = clause.args.get(key)
             if value is not None:
@@ -140,7 +145,7 @@ class Translator:
                 if new is not value:
                     value.replace(new)
 
-    def _default_order(self, node: exp.Expression) -> None:
+    def _default_order(self, node: exp.Expr) -> None:
         """TOP/OFFSET without ORDER BY on one table reads it by its primary key, as the Web API pages it."""
         if not isinstance(node, exp.Select) or node.args.get("order") is not None:
             return
@@ -161,7 +166,7 @@ class Translator:
                                                                               table=table.alias_or_name))]))
 
 
-def _rename_outputs(node: exp.Expression) -> None:
+def _rename_outputs(node: exp.Expr) -> None:
     """The result's columns become _c0, _c1... (the names reported are `columns`'), so that the
     wire form can be read from them whatever they were called (duplicates and '' included)."""
     select = first_select(node)
@@ -178,3 +183,10 @@ def _rename_outputs(node: exp.Expression) -> None:
         for column in [ordered.this] + list(ordered.this.find_all(exp.Column)):
             if isinstance(column, exp.Column) and not column.table and column.name.lower() in renamed:
                 column.set("this", exp.to_identifier(renamed[column.name.lower()]))
+
+
+def _written_name(names: list[str | None] | None, index: int, name: str) -> str:
+    """The output name the client wrote for column `index` (set operations take the first SELECT's),
+    else the one the projection has."""
+    written = names[index] if names and index < len(names) else None
+    return written if written is not None else name

@@ -21,7 +21,7 @@ from .statement import Environment
 from .subset import not_a_function
 from .type_rules import NULL
 
-Typed = tuple[exp.Expression, SqlType]
+Typed = tuple[exp.Expr, SqlType]
 
 
 class Rewriter:
@@ -33,7 +33,7 @@ class Rewriter:
         self.scope: Scope | None = None  # the scope being rewritten
         self._aliases = 0
 
-    def expr(self, node: exp.Expression) -> Typed:
+    def expr(self, node: exp.Expr) -> Typed:
         """`node` rewritten (a new node, or `node` changed in place) and its type."""
         handler = HANDLERS.get(type(node))
         if handler is None:
@@ -42,20 +42,20 @@ class Rewriter:
             raise Refused(f"'{node.sql('tsql')[:60]}' is not supported by the emulator.")
         return handler(self, node)
 
-    def replace(self, node: exp.Expression) -> Typed:
+    def replace(self, node: exp.Expr) -> Typed:
         """`node` rewritten where it stands in its tree."""
         new, sqltype = self.expr(node)
         if new is not node:
             node.replace(new)
         return new, sqltype
 
-    def child(self, node: exp.Expression, key: str) -> tuple[exp.Expression | None, SqlType]:
+    def child(self, node: exp.Expr, key: str) -> tuple[exp.Expr | None, SqlType]:
         value = node.args.get(key)
         if value is None:
             return None, NULL
         return self.expr(value)
 
-    def types_of(self, node: exp.Expression) -> list[tuple[str, SqlType]]:
+    def types_of(self, node: exp.Expr) -> list[tuple[str, SqlType]]:
         while isinstance(node, exp.Subquery):
             node = node.this
         return self.types[id(node)]
@@ -74,7 +74,7 @@ class Rewriter:
         self.late.append(key)
         return exp.Placeholder(this=key)
 
-    def now(self) -> exp.Expression:
+    def now(self) -> exp.Expr:
         return self.late_value("__now")
 
     def new_alias(self) -> str:

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .rewriter import Rewriter, Typed
 
 
-def text_argument(t: Rewriter, node: exp.Expression) -> Typed:
+def text_argument(t: Rewriter, node: exp.Expr) -> Typed:
     """sqlglot wraps some string arguments in CAST(... AS TEXT): the argument itself, as text."""
     if isinstance(node, exp.Cast) and node.args["to"].this == exp.DataType.Type.TEXT:
         node = node.this
@@ -31,7 +32,7 @@ def length(t: Rewriter, node: exp.Length) -> Typed:
     return exp.Length(this=exp.Trim(this=text, position="TRAILING")), INT
 
 
-def upper_lower(t: Rewriter, node: exp.Expression) -> Typed:
+def upper_lower(t: Rewriter, node: exp.Expr) -> Typed:
     text, sqltype = text_argument(t, node.this)
     return node.__class__(this=text), sqltype
 
@@ -86,7 +87,7 @@ def concat(t: Rewriter, node: exp.Concat) -> Typed:
         text, sqltype = text_argument(t, value)
         longest_max = longest_max or sqltype.is_max
         parts.append(exp.Coalesce(this=text, expressions=[string("")]))
-    result = parts[0]
+    result: exp.Expr = parts[0]
     for part in parts[1:]:
         result = exp.DPipe(this=result, expression=part)
     return exp.Paren(this=result), NVARCHAR_MAX if longest_max else STRING
@@ -124,7 +125,7 @@ def stuff(t: Rewriter, node: exp.Stuff) -> Typed:
     return udf("tds_stuff", text, start, count, insert), STRING
 
 
-HANDLERS = {
+HANDLERS: dict[type, Callable[[Rewriter, Any], Typed]] = {
     exp.Length: length,
     exp.Upper: upper_lower,
     exp.Lower: upper_lower,

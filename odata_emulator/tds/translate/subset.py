@@ -9,6 +9,7 @@ USING joins are refused with the errors Dataverse gives (one check per expressio
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlglot import exp
 
@@ -23,7 +24,7 @@ def not_a_function(name: str) -> Refused:
     return Refused(f"'{name}' is not a recognized built-in function name.")
 
 
-def check_subset(node: exp.Expression) -> None:
+def check_subset(node: exp.Expr) -> None:
     """Raises the refusal for the first construct (in walk order) outside Dataverse's subset."""
     for item in node.walk():
         check = _CHECKS.get(type(item))
@@ -31,8 +32,8 @@ def check_subset(node: exp.Expression) -> None:
             check(item)
 
 
-def _refusing(name: str) -> Callable[[exp.Expression], None]:
-    def check(item: exp.Expression) -> None:
+def _refusing(name: str) -> Callable[[exp.Expr], None]:
+    def check(item: exp.Expr) -> None:
         raise refuse_clause(name)
     return check
 
@@ -73,7 +74,7 @@ def _join(item: exp.Join) -> None:
 
 
 # Exact classes: none of them has a subclass in sqlglot, so this is the isinstance chain it replaced.
-_CHECKS: dict[type, Callable[[exp.Expression], None]] = {
+_CHECKS: dict[type, Callable[[Any], None]] = {  # each check takes its own class
     exp.With: _refusing("WITH common_table_expression"),
     exp.Window: _refusing("OVER"),
     exp.Pivot: _pivot,
@@ -109,7 +110,7 @@ def check_grouping(node: exp.Select) -> None:
                            f"an aggregate function or the GROUP BY clause.")
 
 
-def _own_aggregate(node: exp.Expression) -> bool:
+def _own_aggregate(node: exp.Expr) -> bool:
     """An aggregate of this SELECT (not one inside a subquery)."""
     stack = [node]
     while stack:
@@ -122,7 +123,7 @@ def _own_aggregate(node: exp.Expression) -> bool:
     return False
 
 
-def _loose_columns(node: exp.Expression, grouped: set[str]) -> list[exp.Column]:
+def _loose_columns(node: exp.Expr, grouped: set[str]) -> list[exp.Column]:
     """Columns of `node` outside aggregates, subqueries and grouped expressions."""
     found = []
     stack = [node]
