@@ -5,6 +5,8 @@ module per kind of resource:
     documents.py     the service document, $metadata, WhoAmI
     collection.py    entity set reads: OData query options, FetchXML, $apply, /$count
     single.py        one row by key, one of its properties, a navigation from it
+    metadata.py      the metadata API below EntityDefinitions(<key>), GlobalOptionSetDefinitions,
+                     RelationshipDefinitions
     writes.py        PATCH/DELETE of system jobs (POST refused)
     actions.py       BulkDelete
     batch.py         $batch, whose parts run through this table again
@@ -16,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from . import actions, batch, collection, documents, single, writes
+from . import actions, batch, collection, documents, metadata, single, writes
 from .auth import resolve_caller
 from .resource import split_path
 from .responses import API_PREFIX
@@ -39,6 +41,11 @@ ROUTES: tuple[Route, ...] = (
     Route("{set}({key})/{property}",         "GET",    single.property_value),
     Route("{set}({key})/{property}/$value",  "GET",    single.raw_value),
     Route("{set}({key})/{navigation}",       "GET",    single.navigation),
+    Route("EntityDefinitions({key})/{path}", "GET",    metadata.below_table),
+    Route("GlobalOptionSetDefinitions",      "GET",    metadata.global_option_sets),
+    Route("GlobalOptionSetDefinitions({text})", "GET", metadata.global_option_set),
+    Route("RelationshipDefinitions",         "GET",    metadata.relationship_definitions),
+    Route("RelationshipDefinitions({text})", "GET",    metadata.relationship_definition),
     Route("{set}({key})/{path}",             "GET",    single.not_found_below),
 )
 

@@ -9,6 +9,7 @@ A route's path is a pattern of segments separated by `/` (`""` is the service ro
     {set}                         an entity set of the model, without parentheses
     {set}({key})                  an entity set and a key: a GUID or an alternate key (`parse_key`)
     asyncoperations({id})         that entity set, and a key that is a GUID
+    GlobalOptionSetDefinitions({text})   any text between the parentheses, read by the endpoint
     {property}                    a structural property of the entity so far (`name`, `_ownerid_value`)
     {navigation}                  a navigation property of the entity so far (`owninguser`)
     {path}                        the rest of the path, one segment or more
@@ -38,7 +39,7 @@ from .resource import EntityKey, Segment, parse_key
 from .responses import service_root
 
 _PART = re.compile(r"^(?P<name>[^(){}/]+|\{set\}|\{property\}|\{navigation\}|\{path\})"
-                   r"(?:\((?P<key>|\{key\}|\{id\})\))?$")
+                   r"(?:\((?P<key>|\{key\}|\{id\}|\{text\})\))?$")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Bound:
     attribute: Attribute | None = None
     navigation: ManyToOne | OneToMany | None = None
     rest: tuple[Segment, ...] = ()  # what `{path}` took
+    text: str | None = None  # what `({text})` took, as written
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class _Part:
     """One segment of a route's path."""
 
     name: str               # a literal, or "{set}", "{property}", "{navigation}", "{path}"
-    key: str | None = None  # None: no parentheses; "": optional "()"; "{key}"; "{id}"
+    key: str | None = None  # None: no parentheses; "": optional "()"; "{key}"; "{id}"; "{text}"
 
     def match(self, segment: Segment, bound: Bound, model: EntityModel) -> Bound | None:
         named = self._name(segment.name, bound, model)
@@ -83,6 +85,8 @@ class _Part:
             return bound if text is None else None
         if self.key == "":
             return bound if text in (None, "") else None
+        if self.key == "{text}":
+            return None if text is None else dataclasses.replace(bound, text=text)
         if text is None or bound.entity is None:
             return None
         key = parse_key(bound.entity, text)  # raises for a key that is not one

@@ -104,7 +104,7 @@ ASYNCOPERATION = Entity(
         string("workload", 256, description="The workload name.", **CW),
         hidden("versionnumber", T.BIGINT),
         # The emulator's own: until when the instance that locked the job holds it (epoch seconds).
-        hidden("leaseexpires", T.INTEGER),
+        hidden("leaseexpires", T.INTEGER, emulator_only=True),
     ),
     many_to_one=(
         ManyToOne("createdby", "createdby", "systemuser", "lk_asyncoperation_createdby", "lk_asyncoperation_createdby"),
@@ -200,6 +200,14 @@ ENTITY_METADATA = Entity(
         boolean("IsCustomEntity"),
         boolean("IsActivity"),
         boolean("IsIntersect"),
+        boolean("IsPrivate"),
+        boolean("IsManaged"),
+        boolean("IsLogicalEntity"),
+        boolean("IsValidForAdvancedFind"),
+        boolean("IsChildEntity"),
+        boolean("HasActivities"),
+        boolean("HasNotes"),
+        string("IntroducedVersion", 48),
     ),
 )
 

@@ -116,6 +116,8 @@ class Attribute:
     # False for columns stored for the platform's sake but not surfaced as Web API properties
     # (a polymorphic lookup's type code, the row version).
     in_webapi: bool = True
+    # The emulator's own bookkeeping, which Dataverse does not have (and the metadata API omits).
+    emulator_only: bool = False
 
     @property
     def edm_type(self) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..model import EntityModel
+from ..model.metadata import entity_definition_row
 from .driver import Snapshot, driver_connection
 from .schema import METADATA
 
@@ -175,26 +176,10 @@ async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
     """EntityDefinitions rows are the model itself: at every start they are made to match it
     (rewritten only when they differ, so that starting on an up-to-date store writes nothing)."""
     table = METADATA.tables["EntityMetadata"]
-    rows = [
-        {
-            "MetadataId": e.metadata_id,
-            "LogicalName": e.logical_name,
-            "SchemaName": e.schema_name,
-            "EntitySetName": e.entity_set,
-            "LogicalCollectionName": e.entity_set,
-            "CollectionSchemaName": e.schema_name + "s",
-            "PrimaryIdAttribute": e.primary_id,
-            "PrimaryNameAttribute": e.primary_name,
-            "ObjectTypeCode": e.object_type_code,
-            "OwnershipType": e.ownership,
-            "TableType": "Standard",
-            "IsCustomEntity": 0,
-            "IsActivity": 0,
-            "IsIntersect": 0,
-        }
-        for e in model.entities
-        if not e.is_metadata
-    ]
+    rows = [entity_definition_row(e) for e in model.entities if not e.is_metadata]
+    stored_columns = {row[1] for row in await conn.exec_driver_sql("PRAGMA table_info('EntityMetadata')")}
+    if stored_columns != {c.name for c in table.columns}:  # a store made before the model grew a property
+        await conn.run_sync(lambda sync: (table.drop(sync), table.create(sync)))
     columns = [table.c[name] for name in rows[0]]
     stored = [dict(row._mapping) for row in await conn.execute(select(*columns).order_by(table.c.LogicalName))]
     if stored == sorted(rows, key=lambda row: str(row["LogicalName"])):
