@@ -52,6 +52,19 @@ def audit_columns(logical: str) -> tuple[Attribute, ...]:
     )
 
 
+def owner_columns(logical: str) -> tuple[Attribute, ...]:
+    """ownerid (a user or a team) and the owning user/team/business unit a user-owned table has."""
+    return (
+        Attribute("ownerid", T.OWNER, targets=("systemuser", "team"), type_column="owneridtype",
+                  description=f"Owner Id: the user or team who owns the {logical}.", required=True,
+                  valid_for_create=True, valid_for_update=True),
+        hidden("owneridtype", valid_for_create=True, valid_for_update=True),
+        lookup("owningbusinessunit", "businessunit", description="Unique identifier for the business unit that owns the record"),
+        lookup("owningteam", "team", description="Unique identifier for the team that owns the record."),
+        lookup("owninguser", "systemuser", description="Unique identifier for the user that owns the record."),
+    )
+
+
 CW = dict(valid_for_create=True)  # create-only
 CU = dict(valid_for_create=True, valid_for_update=True)
 U = dict(valid_for_update=True)

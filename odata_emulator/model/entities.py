@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from . import optionsets as os_
 from .columns import CU, CW, U, audit_columns, boolean, datetime_, guid, hidden, integer, lookup, memo, string
-from .related import ACCOUNT, BUSINESSUNIT, CONTACT, SDKMESSAGEPROCESSINGSTEP, SYSTEMUSER, TEAM, WORKFLOW
+from .registration import (
+    PLUGINTYPE,
+    SDKMESSAGE,
+    SDKMESSAGEFILTER,
+    SDKMESSAGEPROCESSINGSTEP,
+    SDKMESSAGEPROCESSINGSTEPIMAGE,
+    SERVICEENDPOINT,
+)
+from .related import ACCOUNT, BUSINESSUNIT, CONTACT, SYSTEMUSER, TEAM, WORKFLOW
 from .types import Attribute, Entity, EntityModel, ManyToOne, OneToMany
 from .types import AttributeType as T
 
@@ -222,6 +230,11 @@ MODEL = EntityModel(
         WORKFLOW,
         ACCOUNT,
         CONTACT,
+        SDKMESSAGE,
+        SDKMESSAGEFILTER,
+        PLUGINTYPE,
+        SERVICEENDPOINT,
+        SDKMESSAGEPROCESSINGSTEPIMAGE,
         ENTITY_METADATA,
     )
 )

@@ -4,7 +4,7 @@ step it runs), declared with the columns that `$expand`, lookups and formatted v
 from __future__ import annotations
 
 from . import optionsets as os_
-from .columns import CU, CW, U, audit_columns, boolean, guid, hidden, integer, lookup, memo, string
+from .columns import CU, CW, U, audit_columns, boolean, guid, hidden, integer, lookup, memo, owner_columns, string
 from .types import Attribute, Entity, ManyToOne, OneToMany
 from .types import AttributeType as T
 
@@ -114,40 +114,6 @@ TEAM = Entity(
     ),
 )
 
-SDKMESSAGEPROCESSINGSTEP = Entity(
-    logical_name="sdkmessageprocessingstep",
-    schema_name="SdkMessageProcessingStep",
-    entity_set="sdkmessageprocessingsteps",
-    primary_id="sdkmessageprocessingstepid",
-    primary_name="name",
-    display_name="Sdk Message Processing Step",
-    display_collection_name="Sdk Message Processing Steps",
-    object_type_code=4608,
-    metadata_id="7f3e1a32-0e1c-4d6c-9e77-1a5c2b3d4e05",
-    ownership="UserOwned",
-    attributes=(
-        guid("sdkmessageprocessingstepid", description="Unique identifier of the SDK message processing step entity.", **CW),
-        string("name", 256, description="Name of SdkMessage processing step.", **CU),
-        string("description", 256, description="Description of the SDK message processing step.", **CU),
-        Attribute("mode", T.PICKLIST, option_set=os_.SDKSTEP_MODE, description="Run-time mode of execution, for example, synchronous or asynchronous.", **CU),
-        Attribute("stage", T.PICKLIST, option_set=os_.SDKSTEP_STAGE, description="Stage in the execution pipeline that the SDK message processing step is in.", **CU),
-        integer("rank", description="Processing order within the stage.", **CU),
-        boolean("asyncautodelete", description="Indicates whether the asynchronous system job is automatically deleted on completion.", **CU),
-        Attribute("statecode", T.STATE, option_set=os_.ACTIVE_STATE, description="Status of the SDK message processing step.", **U),
-        Attribute("statuscode", T.STATUS, option_set=os_.ACTIVE_STATUS, description="Reason for the status of the SDK message processing step.", **U),
-        *audit_columns("SDK message processing step"),
-        hidden("versionnumber", T.BIGINT),
-    ),
-    many_to_one=(
-        ManyToOne("createdby", "createdby", "systemuser", "createdby_sdkmessageprocessingstep"),
-        ManyToOne("modifiedby", "modifiedby", "systemuser", "modifiedby_sdkmessageprocessingstep"),
-    ),
-    one_to_many=(
-        OneToMany("SdkMessageProcessingStep_AsyncOperations", "asyncoperation", "owningextensionid",
-                  "SdkMessageProcessingStep_AsyncOperations"),
-    ),
-)
-
 WORKFLOW = Entity(
     logical_name="workflow",
     schema_name="Workflow",
@@ -190,22 +156,34 @@ ACCOUNT = Entity(
     display_collection_name="Accounts",
     object_type_code=1,
     metadata_id="7f3e1a32-0e1c-4d6c-9e77-1a5c2b3d4e07",
+    writable=True,
     attributes=(
         guid("accountid", description="Unique identifier of the account.", **CW),
         string("name", 160, description="Type the company or business name.", **CU),
         string("accountnumber", 20, description="Type an ID number or code for the account.", **CU),
         string("address1_city", 80, description="Type the city for the primary address.", **CU),
-        Attribute("statecode", T.STATE, option_set=os_.ACTIVE_STATE, description="Shows whether the account is active or inactive.", **U),
-        Attribute("statuscode", T.STATUS, option_set=os_.ACTIVE_STATUS, description="Select the account's status.", **U),
+        string("telephone1", 50, description="Type the main phone number for this account.", **CU),
+        string("emailaddress1", 100, description="Type the primary email address for the account.", **CU),
+        integer("numberofemployees", 0, 1_000_000_000, description="Type the number of employees that work at the account.", **CU),
+        memo("description", 2000, description="Type additional information to describe the account.", **CU),
+        lookup("primarycontactid", "contact", description="Choose the primary contact for the account.", **CU),
+        Attribute("statecode", T.STATE, option_set=os_.ACTIVE_STATE, description="Shows whether the account is active or inactive.", **CU),
+        Attribute("statuscode", T.STATUS, option_set=os_.ACTIVE_STATUS, description="Select the account's status.", **CU),
+        *owner_columns("account"),
         *audit_columns("account"),
         hidden("versionnumber", T.BIGINT),
     ),
     many_to_one=(
+        ManyToOne("primarycontactid", "primarycontactid", "contact", "account_primary_contact", "account_primary_contact"),
+        ManyToOne("owninguser", "owninguser", "systemuser", "user_accounts"),
+        ManyToOne("owningteam", "owningteam", "team", "team_accounts"),
+        ManyToOne("owningbusinessunit", "owningbusinessunit", "businessunit", "business_unit_accounts"),
         ManyToOne("createdby", "createdby", "systemuser", "lk_accountbase_createdby"),
         ManyToOne("modifiedby", "modifiedby", "systemuser", "lk_accountbase_modifiedby"),
     ),
     one_to_many=(
         OneToMany("Account_AsyncOperations", "asyncoperation", "regardingobjectid", "Account_AsyncOperations"),
+        OneToMany("contact_customer_accounts", "contact", "parentcustomerid", "contact_customer_accounts"),
     ),
 )
 
@@ -219,22 +197,36 @@ CONTACT = Entity(
     display_collection_name="Contacts",
     object_type_code=2,
     metadata_id="7f3e1a32-0e1c-4d6c-9e77-1a5c2b3d4e08",
+    writable=True,
     attributes=(
         guid("contactid", description="Unique identifier of the contact.", **CW),
         string("fullname", 160, description="Combines and shows the contact's first and last names."),
         string("firstname", 50, description="Type the contact's first name.", **CU),
         string("lastname", 50, description="Type the contact's last name.", **CU),
         string("emailaddress1", 100, description="Type the primary email address for the contact.", **CU),
-        Attribute("statecode", T.STATE, option_set=os_.ACTIVE_STATE, description="Shows whether the contact is active or inactive.", **U),
-        Attribute("statuscode", T.STATUS, option_set=os_.ACTIVE_STATUS, description="Select the contact's status.", **U),
+        string("telephone1", 50, description="Type the main phone number for this contact.", **CU),
+        string("jobtitle", 100, description="Type the job title of the contact.", **CU),
+        lookup("parentcustomerid", "account", "contact", type_column="parentcustomeridtype",
+               description="Select the parent account or parent contact for the contact.", **CU),
+        hidden("parentcustomeridtype", **CU),
+        Attribute("statecode", T.STATE, option_set=os_.ACTIVE_STATE, description="Shows whether the contact is active or inactive.", **CU),
+        Attribute("statuscode", T.STATUS, option_set=os_.ACTIVE_STATUS, description="Select the contact's status.", **CU),
+        *owner_columns("contact"),
         *audit_columns("contact"),
         hidden("versionnumber", T.BIGINT),
     ),
     many_to_one=(
+        ManyToOne("parentcustomerid_account", "parentcustomerid", "account", "contact_customer_accounts", "contact_customer_accounts"),
+        ManyToOne("parentcustomerid_contact", "parentcustomerid", "contact", "contact_customer_contacts", "contact_customer_contacts"),
+        ManyToOne("owninguser", "owninguser", "systemuser", "user_contacts"),
+        ManyToOne("owningteam", "owningteam", "team", "team_contacts"),
+        ManyToOne("owningbusinessunit", "owningbusinessunit", "businessunit", "business_unit_contacts"),
         ManyToOne("createdby", "createdby", "systemuser", "lk_contactbase_createdby"),
         ManyToOne("modifiedby", "modifiedby", "systemuser", "lk_contactbase_modifiedby"),
     ),
     one_to_many=(
         OneToMany("Contact_AsyncOperations", "asyncoperation", "regardingobjectid", "Contact_AsyncOperations"),
+        OneToMany("contact_customer_contacts", "contact", "parentcustomerid", "contact_customer_contacts"),
+        OneToMany("account_primary_contact", "account", "primarycontactid", "account_primary_contact"),
     ),
 )

@@ -178,6 +178,9 @@ class Entity:
     inherited_properties: tuple[tuple[str, str], ...] = ()
     ownership: str = "UserOwned"
     description: str = ""
+    # Rows a client may create, update and delete through the Web API (`POST {set}`,
+    # `PATCH`/`DELETE {set}({id})`, `store/records/`); the platform's own tables are read-only.
+    writable: bool = False
 
     @cached_property
     def columns(self) -> dict[str, Attribute]:

@@ -14,7 +14,8 @@ EDMX = "{http://docs.oasis-open.org/odata/ns/edmx}"
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 CALLER = json.loads((REPO / "fixtures" / "dataset.json").read_text(encoding="utf-8"))["caller"]
 ENTITY_SETS = {"asyncoperations", "systemusers", "teams", "businessunits", "sdkmessageprocessingsteps", "workflows",
-               "accounts", "contacts", "bulkdeleteoperations", "EntityDefinitions"}
+               "accounts", "contacts", "bulkdeleteoperations", "EntityDefinitions", "sdkmessages", "sdkmessagefilters",
+               "plugintypes", "serviceendpoints", "sdkmessageprocessingstepimages"}
 
 
 def local(qualified: str) -> str:
@@ -174,7 +175,7 @@ async def test_reset_restores_the_fixtures(file_store):
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     answer = response.json()
-    assert answer.pop("data").endswith("fixtures: 495 rows, 426 of them system jobs")
+    assert answer.pop("data").endswith("fixtures: 512 rows, 426 of them system jobs")
     assert answer == {"status": "reset", "clock": "back to its start, 2026-11-01T12:00:00Z"}
 
     assert sql_rows(path, snapshot) == before
