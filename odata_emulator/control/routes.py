@@ -6,8 +6,10 @@ lists them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+from collections.abc import Awaitable, Callable
 
 import isodate
 import orjson
@@ -23,12 +25,14 @@ from ..errors import BadRequest, InvalidPayload
 from ..jobs import why
 from ..jobs.create import check_schedules, insert_jobs, prepare_jobs
 from ..jobs.manage import job_history, release_event
+from ..jobs.simulation import Simulation
 from ..store.schema import JOBS
 from ..store.snapshot import snapshot
 from ..store.values import format_datetime, normalize_guid, parse_datetime
 
 PREFIX = "/_emulator/v1"
 MAX_BODY = 16 * 1_048_576
+MAX_INBOX = 1000  # requests the demo webhook receiver keeps (the oldest go first)
 
 
 def _json(body, status: int = 200) -> Response:
@@ -65,6 +69,43 @@ class ControlApi:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
+        self.inbox: list[dict] = []  # what the demo webhook receiver got, oldest first
+
+    async def plugintype_simulation(self, request: Request) -> Response:
+        """How the System Event jobs of a plug-in type end when no Python handler is registered."""
+        name = request.path_params["name"]
+        events = self.emulator.events
+        if request.method == "PUT" or request.method == "POST":
+            body = await _body(request)
+            events.simulate_type(name, Simulation.from_json(body if body is not None else {}))
+        elif request.method == "DELETE":
+            events.simulate_type(name, None)
+        settings = events.simulations.get(name.lower())
+        return _json({"plugintype": name, "simulation": None if settings is None else dataclasses.asdict(settings)})
+
+    async def webhook_inbox(self, request: Request) -> Response:
+        """A webhook receiver for demos: POST stores the request (answering `?status=` when given,
+        else 200), GET lists what was received, DELETE empties it."""
+        if request.method == "GET":
+            return _json({"value": self.inbox})
+        if request.method == "DELETE":
+            self.inbox.clear()
+            return Response(status_code=204)
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise InvalidPayload(f"The request body is larger than {MAX_BODY} bytes.", status=413)
+        try:
+            body = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "status"]
+        self.inbox.append({"at": _iso(self.emulator.clock.now()), "headers": dict(request.headers.items()),
+                           "query": dict(query), "body": body})
+        del self.inbox[:-MAX_INBOX]
+        status = _whole("status", request.query_params.get("status", "200"))
+        if not 200 <= status <= 599:
+            raise BadRequest("status must be an HTTP status from 200 to 599.")
+        return Response(status_code=status)
 
     async def index(self, request: Request) -> Response:
         return _json({"value": [{"method": method, "path": path, "does": does}
@@ -176,7 +217,7 @@ class ControlApi:
         return Response(orjson.dumps(data, option=orjson.OPT_INDENT_2), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="dataset.json"'})
 
-    def table(self) -> list[tuple[str, list[str], object, str, bool]]:
+    def table(self) -> list[tuple[str, list[str], Callable[[Request], Awaitable[Response]], str, bool]]:
         """(path, methods, handler, what it does, guarded by --require-auth)."""
         return [
             ("/", ["GET"], self.index, "this list", True),
@@ -190,6 +231,12 @@ class ControlApi:
             ("/clock", ["GET", "POST"], self.clock,
              'the time; POST {"advance": "PT1H"} or {"set": "<ISO 8601>"} moves the virtual clock', True),
             ("/reset", ["POST"], self.reset, "back to the data set, and a virtual clock back to its start", True),
+            ("/plugintypes/{name}/simulation", ["GET", "PUT", "POST", "DELETE"], self.plugintype_simulation,
+             ("how the System Event jobs of a plug-in type (typename or name) end when no handler is registered: "
+              'PUT {"outcome": "fail", "errorcode": -2147220891, "message": "..."}; DELETE: succeed again'), True),
+            ("/webhook-inbox", ["GET", "POST", "DELETE"], self.webhook_inbox,
+             ("a webhook receiver for demos (no token needed): POST stores the request and answers ?status= "
+              "(default 200), GET lists what it got, DELETE empties it"), False),
             ("/snapshot", ["GET"], self.snapshot,
              "the store as a data set: save it as DIR/dataset.json and start with --fixtures DIR", True),
         ]

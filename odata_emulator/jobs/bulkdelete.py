@@ -33,7 +33,7 @@ from ..caller import Caller
 from ..errors import BadRequest, Code, FetchXmlError, InvalidPayload, NotSupported
 from ..model import MODEL, Entity
 from ..query import ast
-from ..query.compiled import CompiledQuery
+from ..query.compiled import CompiledQuery, CompiledRows
 from ..query.compiler import Compiler
 from ..query.execute import Context, parameters
 from ..query.fetchxml import FetchBinder, from_element, parse_fetchxml, parse_query_expression, to_fetchxml
@@ -312,6 +312,9 @@ async def _runs_as(conn: AsyncConnection, job_id: str) -> Caller:
 
 async def _delete_matches(conn: AsyncConnection, entity: Entity, compiled: CompiledQuery, top: int | None,
                           context: Context, job_id: str) -> Counts:
+    assert isinstance(compiled, CompiledRows), "a bulk delete query selects rows, never aggregates"
+    key_label = compiled.shape.key_label
+    assert key_label is not None, "a bulk delete query is never distinct: its rows carry their key"
     table = METADATA.tables[entity.logical_name]
     key = table.c[entity.primary_id]
     statement = compiled.statement.where(table.c.createdon <= to_epoch(context.now))
@@ -319,7 +322,7 @@ async def _delete_matches(conn: AsyncConnection, entity: Entity, compiled: Compi
         statement = statement.limit(top)
     rows = (await conn.execute(statement, parameters(compiled.params, context))).mappings().all()
     # A link to a one-to-many relationship repeats a row: each is deleted (and counted) once.
-    matched = list(dict.fromkeys(row[compiled.shape.key_label] for row in rows))
+    matched = list(dict.fromkeys(row[key_label] for row in rows))
     deleted = 0
     for start in range(0, len(matched), CHUNK):
         chunk = matched[start:start + CHUNK]

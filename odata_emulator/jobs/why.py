@@ -103,7 +103,7 @@ async def _ready(conn: AsyncConnection, row, epoch: int, service: Service) -> di
             and_(JOBS.c.createdon == row.createdon, JOBS.c.sequence < row.sequence))))).scalar() or 0
     running = (await conn.execute(select(func.count()).select_from(JOBS)
                                   .where(JOBS.c.statecode == states.LOCKED_STATE))).scalar() or 0
-    facts = {"ready_ahead": ahead, "running": running}
+    facts: dict[str, object] = {"ready_ahead": ahead, "running": running}
     if not service.scheduler:
         facts["summary"] = "It is Ready, but the scheduler is off (--no-scheduler): nothing runs."
     elif service.virtual:
