@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from ..errors import DataverseError
     from .prefer import Preferences
 
-# The service root below the organization URL. (`/api/data/v9.0/` and `/v9.1/` are not served.)
+# The service root below the organization URL. `/api/data/v9.0/` and `/v9.1/` are the same service
+# (Dataverse answers every 9.x version alike); each answer's URLs keep the version asked.
 API_PREFIX = "/api/data/v9.2/"
+API_PREFIXES = ("/api/data/v9.2/", "/api/data/v9.1/", "/api/data/v9.0/")
 JSON_TYPE = "application/json; odata.metadata=minimal"
 XML_TYPE = "application/xml"
 ODATA_VERSION = "4.0"
@@ -33,8 +35,17 @@ def odata_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def service_root(request: Request) -> str:
-    """`http://host/api/data/v9.2/`: what `@odata.context` and `@odata.id` URLs start with."""
-    return f"{str(request.base_url).rstrip('/')}{API_PREFIX}"
+    """`http://host/api/data/v9.2/` (or the v9.x the request named): what `@odata.context` and
+    `@odata.id` URLs start with."""
+    return f"{str(request.base_url).rstrip('/')}{api_prefix(request.url.path)}"
+
+
+def api_prefix(path: str) -> str:
+    """The service root path `path` is below (`/api/data/v9.1/`), v9.2's when it is below none."""
+    for prefix in API_PREFIXES:
+        if path.startswith(prefix) or path == prefix.rstrip("/"):
+            return prefix
+    return API_PREFIX
 
 
 def json_response(body, *, status: int = 200, prefs: Preferences | None = None,

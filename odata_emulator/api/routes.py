@@ -21,7 +21,7 @@ from ..emulator import Emulator
 from . import actions, batch, collection, documents, metadata, single, writes
 from .auth import resolve_caller
 from .resource import split_path
-from .responses import API_PREFIX
+from .responses import api_prefix
 from .routing import Call, Route, Service, resolve
 
 # First match wins (see api/routing.py for the patterns and the refusals).
@@ -59,6 +59,7 @@ class WebApi:
 
     async def __call__(self, request: Request) -> Response:
         request.state.caller = await resolve_caller(request, self.emulator)
-        path = request.url.path[len(API_PREFIX):] if request.url.path.startswith(API_PREFIX) else ""
+        prefix = api_prefix(request.url.path)
+        path = request.url.path[len(prefix):] if request.url.path.startswith(prefix) else ""
         route, bound = resolve(ROUTES, split_path(path), request, self.emulator.model)
         return await route.endpoint(Call(request, self.service, bound))
