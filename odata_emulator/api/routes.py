@@ -8,6 +8,7 @@ module per kind of resource:
     metadata.py      the metadata API below EntityDefinitions(<key>), GlobalOptionSetDefinitions,
                      RelationshipDefinitions
     writes.py        PATCH/DELETE of system jobs (POST refused)
+    property_writes.py  PUT/DELETE of one property of a system job
     actions.py       BulkDelete
     batch.py         $batch, whose parts run through this table again
 """
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from . import actions, batch, collection, documents, metadata, single, writes
+from . import actions, batch, collection, documents, metadata, property_writes, single, writes
 from .auth import resolve_caller
 from .resource import split_path
 from .responses import api_prefix
@@ -39,6 +40,8 @@ ROUTES: tuple[Route, ...] = (
     Route("asyncoperations({id})",           "PATCH",  writes.update_job),
     Route("asyncoperations({id})",           "DELETE", writes.delete_job),
     Route("{set}({key})/{property}",         "GET",    single.property_value),
+    Route("asyncoperations({id})/{property}", "PUT",   property_writes.put_property),
+    Route("asyncoperations({id})/{property}", "DELETE", property_writes.delete_property),
     Route("{set}({key})/{property}/$value",  "GET",    single.raw_value),
     Route("{set}({key})/{navigation}",       "GET",    single.navigation),
     Route("EntityDefinitions({key})/{path}", "GET",    metadata.below_table),

@@ -65,3 +65,19 @@ def test_dynamics_web_api_reads_attributes_and_global_option_sets(server):
     assert out["all"] == [a["LogicalName"] for a in expected]
     assert out["picklists"][0][0] == "operationtype" and out["picklists"][0][1] > 50
     assert out["sets"] == [s["Name"] for s in httpx.get(f"{server.api_url}GlobalOptionSetDefinitions").json()["value"]]
+
+
+def test_dynamics_web_api_update_single_property_postpones_a_job(server):
+    """update-delete-entities-using-web-api.md, "Update a single property value", through
+    dynamics-web-api's updateSingleProperty (PUT asyncoperations(<id>)/postponeuntil)."""
+    [job] = server.seed_jobs({"name": "Later", "simulation": {"duration": 5}})
+    out = run_node("dynamics-web-api", CLIENT + """
+(async () => {
+  await api.updateSingleProperty({ collection: "asyncoperations", key: process.argv[2],
+                                   fieldValuePair: { postponeuntil: "2030-01-01T00:00:00Z" } });
+  console.log(JSON.stringify({ ok: true }));
+})().catch(e => { console.error(e); process.exit(1); });
+""", server.url, job)
+    assert out == {"ok": True}
+    row = httpx.get(f"{server.api_url}asyncoperations({job})?$select=postponeuntil").json()
+    assert row["postponeuntil"] == "2030-01-01T00:00:00Z"
