@@ -1,5 +1,5 @@
-"""The service's documents: the service document (`/`), `$metadata` (CSDL), and the `WhoAmI`
-function."""
+"""The service's documents: the service document (`/`), `$metadata` (CSDL), and the `WhoAmI` and
+`RetrieveVersion` functions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from starlette.responses import Response
 from ..model.csdl import render_csdl
 from .responses import json_response, xml_response
 from .routing import Call
+
+# What RetrieveVersion answers: Dataverse's 9.2 service, in the form it reports (major.minor.build.revision).
+SERVICE_VERSION = "9.2.0.0"
 
 
 async def service_document(call: Call) -> Response:
@@ -29,4 +32,12 @@ async def who_am_i(call: Call) -> Response:
         "BusinessUnitId": caller.business_unit_id,
         "UserId": caller.user_id,
         "OrganizationId": caller.organization_id,
+    })
+
+
+async def retrieve_version(call: Call) -> Response:
+    """`RetrieveVersion()` (use-web-api-functions.md): the RetrieveVersionResponse."""
+    return json_response({
+        "@odata.context": f"{call.root}$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse",
+        "Version": SERVICE_VERSION,
     })

@@ -32,6 +32,7 @@ ROUTES: tuple[Route, ...] = (
     Route("$metadata",                       "GET",    documents.metadata),
     Route("$batch",                          "POST",   batch.endpoint),
     Route("WhoAmI()",                        "GET",    documents.who_am_i, operation=True),
+    Route("RetrieveVersion()",               "GET",    documents.retrieve_version, operation=True),
     Route("BulkDelete",                      "POST",   actions.bulk_delete, operation=True),
     Route("{set}",                           "GET",    collection.read),
     Route("asyncoperations",                 "POST",   writes.refuse_job_create),

@@ -76,6 +76,7 @@ def render_csdl(model: EntityModel) -> bytes:
     for entity in model.entities:
         _entity_type(schema, model, entity)
     _whoami(schema, model)
+    _retrieve_version(schema, model)
     _container(schema, model)
 
     out = ['<?xml version="1.0" encoding="utf-8"?>']
@@ -165,6 +166,13 @@ def _whoami(schema: Node, model: EntityModel) -> None:
     function.add("ReturnType", Type=_qualified(model, "WhoAmIResponse"), Nullable="false")
 
 
+def _retrieve_version(schema: Node, model: EntityModel) -> None:
+    """RetrieveVersion(): the version of the service (use-web-api-functions.md)."""
+    schema.add("ComplexType", Name="RetrieveVersionResponse").add("Property", Name="Version", Type="Edm.String")
+    function = schema.add("Function", Name="RetrieveVersion")
+    function.add("ReturnType", Type=_qualified(model, "RetrieveVersionResponse"), Nullable="false")
+
+
 def _container(schema: Node, model: EntityModel) -> None:
     container = schema.add("EntityContainer", Name=model.container)
     for entity in model.entities:
@@ -183,3 +191,5 @@ def _container(schema: Node, model: EntityModel) -> None:
         Function=_qualified(model, "WhoAmI"),
         IncludeInServiceDocument="false",
     )
+    container.add("FunctionImport", Name="RetrieveVersion", Function=_qualified(model, "RetrieveVersion"),
+                  IncludeInServiceDocument="false")

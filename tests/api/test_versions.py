@@ -28,3 +28,16 @@ async def test_every_9x_version_is_the_same_service(emulated, version):
     assert who["@odata.context"] == f"{root}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse"
     assert (await emulated.client.get(root + "$metadata")).status_code == 200
     assert assert_ok(await emulated.client.get(root))["@odata.context"] == f"{root}$metadata"
+
+
+async def test_retrieve_version_is_served_and_declared(emulated):
+    """use-web-api-functions.md: `GET [Organization URI]/api/data/v9.2/RetrieveVersion()` answers a
+    RetrieveVersionResponse with `Version`; the function is declared in `$metadata`."""
+    body = assert_ok(await emulated.get("RetrieveVersion()"))
+    assert body["@odata.context"].endswith("$metadata#Microsoft.Dynamics.CRM.RetrieveVersionResponse")
+    assert body["Version"].startswith("9.2.")
+    assert assert_ok(await emulated.get("RetrieveVersion")) == body
+    csdl = (await emulated.get("$metadata")).text
+    assert '<Function Name="RetrieveVersion">' in csdl
+    assert '<FunctionImport Name="RetrieveVersion" Function="mscrm.RetrieveVersion"' in csdl
+    assert (await emulated.request("POST", "RetrieveVersion()")).status_code == 404
