@@ -25,8 +25,8 @@ import os
 import re
 import shutil
 import signal
-import ssl
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time

@@ -93,7 +93,7 @@ def test_primary_keys_are_unique_canonical_guids(tables):
 
 
 def test_values_match_their_column_types(tables):
-    for name, row, column, value in rows_with_columns(tables):
+    for name, _row, column, value in rows_with_columns(tables):
         where = (name, column.name, value)
         kind = column.type
         if kind in (T.UNIQUEIDENTIFIER, T.LOOKUP, T.OWNER):

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from ..errors import BadRequest, InvalidPayload
+from ..errors import BadRequest, Code, InvalidPayload
 from .prefer import parse_prefer
 from .responses import API_PREFIX, JSON_TYPE, error_body, odata_headers
 from .routing import Call
@@ -73,7 +73,7 @@ class PartResponse:
 
 def _boundary_message(content_type: str | None, body: bytes, what: str):
     if not content_type or not content_type.lower().startswith("multipart/mixed"):
-        raise BadRequest(f"The {what} must be multipart/mixed with a boundary.", code="0x80048d19", status=400)
+        raise BadRequest(f"The {what} must be multipart/mixed with a boundary.", code=Code.INVALID_PAYLOAD, status=400)
     message = email.message_from_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body,
                                        policy=email.policy.HTTP)
     if message.get_boundary() is None:
@@ -85,7 +85,7 @@ def _boundary_message(content_type: str | None, body: bytes, what: str):
 
 def read_batch(content_type: str | None, body: bytes) -> list[PartRequest | ChangeSet]:
     if len(body) > MAX_BATCH_BYTES:
-        raise InvalidPayload(f"The $batch body is larger than {MAX_BATCH_BYTES} bytes.", status=413, code="0x8004418a")
+        raise InvalidPayload(f"The $batch body is larger than {MAX_BATCH_BYTES} bytes.", status=413, code=Code.REQUEST_TOO_LARGE)
     if not body.strip():
         raise InvalidPayload("The $batch body is empty.")
     message = _boundary_message(content_type, body, "$batch request")
@@ -97,10 +97,10 @@ def read_batch(content_type: str | None, body: bytes) -> list[PartRequest | Chan
             change_set = ChangeSet()
             for inner in part.iter_parts():
                 if inner.get_content_type() == "multipart/mixed":
-                    raise BadRequest("Change sets cannot be nested.", code="0x80048d19")
+                    raise BadRequest("Change sets cannot be nested.", code=Code.INVALID_PAYLOAD)
                 request = _http_request(inner)
                 if request.method == "GET":
-                    raise BadRequest("GET requests are not allowed inside a change set.", code="0x80048d19")
+                    raise BadRequest("GET requests are not allowed inside a change set.", code=Code.INVALID_PAYLOAD)
                 change_set.parts.append(request)
             items.append(change_set)
             count += len(change_set.parts)
@@ -108,7 +108,7 @@ def read_batch(content_type: str | None, body: bytes) -> list[PartRequest | Chan
             items.append(_http_request(part))
             count += 1
         if count > MAX_REQUESTS:
-            raise BadRequest(f"A $batch request holds at most {MAX_REQUESTS} requests.", code="0x80048d19")
+            raise BadRequest(f"A $batch request holds at most {MAX_REQUESTS} requests.", code=Code.INVALID_PAYLOAD)
     if not items:
         raise InvalidPayload("The $batch body holds no requests.")
     return items
@@ -148,7 +148,9 @@ class _RollBack(Exception):
         self.failure = failure
 
 
-async def _call(request: Request, part: PartRequest, references: dict[str, str]) -> PartResponse:
+def _web_api_target(request: Request, part: PartRequest, references: dict[str, str]) -> tuple[str, str] | PartResponse:
+    """The part's (path, query) below this service, `$<Content-ID>` references resolved; or the 400
+    part answering a target that is not a Web API request."""
     target = part.target
     for content_id, url in references.items():
         if target == f"${content_id}" or target.startswith(f"${content_id}/") or target.startswith(f"${content_id}?"):
@@ -156,8 +158,8 @@ async def _call(request: Request, part: PartRequest, references: dict[str, str])
     base = str(request.base_url).rstrip("/")
     if target.startswith(("http://", "https://")):
         if not target.startswith(base):
-            return _error_part(BadRequest(f"The request URL '{target}' is not on this service.", code="0x80060888"),
-                               part.content_id)
+            return _error_part(BadRequest(f"The request URL '{target}' is not on this service.",
+                                          code=Code.QUERY_SYNTAX), part.content_id)
         target = target[len(base):]
     elif not target.startswith("/"):
         target = API_PREFIX + target
@@ -166,7 +168,15 @@ async def _call(request: Request, part: PartRequest, references: dict[str, str])
     if not (_WEB_API_PATH.match(decoded) and _WEB_API_PATH.match(posixpath.normpath(decoded))):
         return _error_part(BadRequest(
             f"The request URL '{part.target}' is not a Web API request: a $batch part must target the service "
-            f"root {API_PREFIX}.", code="0x80060888"), part.content_id)
+            f"root {API_PREFIX}.", code=Code.QUERY_SYNTAX), part.content_id)
+    return path, query
+
+
+async def _call(request: Request, part: PartRequest, references: dict[str, str]) -> PartResponse:
+    resolved = _web_api_target(request, part, references)
+    if isinstance(resolved, PartResponse):
+        return resolved
+    path, query = resolved
     headers = list(part.headers)
     names = {name for name, _ in headers}
     for name in _INHERITED:
@@ -253,7 +263,7 @@ async def endpoint(call: Call) -> Response:
 async def run_batch(request: Request, emulator: Emulator, continue_on_error: bool) -> Response:
     if _IN_BATCH.get():
         # However the part spelled its URL: Dataverse does not nest batches.
-        raise BadRequest("A $batch request cannot contain another $batch request.", code="0x80048d19")
+        raise BadRequest("A $batch request cannot contain another $batch request.", code=Code.INVALID_PAYLOAD)
     token = _IN_BATCH.set(True)
     try:
         return await _run_batch(request, emulator, continue_on_error)

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (
     BadRequest,
+    Code,
     DataverseError,
     MethodNotAllowed,
     QueryError,
@@ -60,7 +61,7 @@ async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
         return error_response(QueryError(f"The query is too large or too complex to run: {cause}."))
     log.exception("unexpected error serving %s %s", request.method, request.url.path)
     return Response(
-        error_body("0x80040216", f"An unexpected error occurred: {type(exc).__name__}"),
+        error_body(Code.SQL_ERROR, f"An unexpected error occurred: {type(exc).__name__}"),
         status_code=500,
         media_type=JSON_TYPE,
         headers=odata_headers(),
@@ -128,7 +129,7 @@ def _target_refusal(scope: Scope, depth: int) -> DataverseError | None:
     try:
         unquote_to_bytes(raw_path).decode("utf-8")
     except UnicodeDecodeError:
-        return BadRequest("The request path is not valid UTF-8 after URL decoding.", code="0x80060888")
+        return BadRequest("The request path is not valid UTF-8 after URL decoding.", code=Code.QUERY_SYNTAX)
     try:
         query.decode("utf-8")
     except UnicodeDecodeError:

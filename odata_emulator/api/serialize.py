@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
 
-from ..model import Attribute, AttributeType as T, Entity
+from ..model import Attribute, Entity
+from ..model import AttributeType as T
 from ..query import bound as b
 from ..query.compiled import AggregateOut, Shape
 from ..store.values import format_datetime, from_epoch

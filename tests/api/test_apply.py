@@ -156,7 +156,7 @@ async def test_aggregates(file_store):
     expected = sql_rows(path, "SELECT statecode, sum(executiontimespan), min(createdon), max(createdon) "
                               "FROM asyncoperation GROUP BY statecode ORDER BY statecode")
     assert [row["statecode"] for row in body["value"]] == [r[0] for r in expected]
-    for row, (state, total, first, last) in zip(body["value"], expected):
+    for row, (_state, total, first, last) in zip(body["value"], expected):
         assert list(row) == ["statecode", "total", "first", "last"]
         assert row["total"] == pytest.approx(total, rel=1e-12)
         assert (row["first"], row["last"]) == (iso(first), iso(last))

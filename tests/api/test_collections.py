@@ -400,8 +400,8 @@ async def test_lambda_any_and_all_from_systemusers(file_store):
     em, path = file_store
     cases = [
         ("system_user_asyncoperation/any(a:a/statecode eq 3 and a/statuscode eq 31)",
-         "EXISTS (SELECT 1 FROM asyncoperation a WHERE a.owninguser = u.systemuserid AND a.statecode = 3 "
-         "AND a.statuscode = 31)"),
+         ("EXISTS (SELECT 1 FROM asyncoperation a WHERE a.owninguser = u.systemuserid AND a.statecode = 3 "
+         "AND a.statuscode = 31)")),
         ("system_user_asyncoperation/any()",
          "EXISTS (SELECT 1 FROM asyncoperation a WHERE a.owninguser = u.systemuserid)"),
         ("not system_user_asyncoperation/any()",
@@ -454,17 +454,17 @@ OUT_OF_RANGE = [
     "systemusers?$select=fullname&$expand=system_user_asyncoperation($select=name;$top=99999999999999999999)",
     "asyncoperations?$select=name&$top=9223372036854775808",
     "asyncoperations?$select=name&$top=%C2%B2",  # a superscript two is a digit to str.isdigit, not to OData
-    "asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.In(PropertyName='retrycount',"
-    "PropertyValues=[%2299999999999999999999%22])",
-    "asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.Between(PropertyName='sequence',"
-    "PropertyValues=[%221%22,%22-99999999999999999999%22])",
+    ("asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.In(PropertyName='retrycount',"
+    "PropertyValues=[%2299999999999999999999%22])"),
+    ("asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.Between(PropertyName='sequence',"
+    "PropertyValues=[%221%22,%22-99999999999999999999%22])"),
     # Date functions whose bounds fall outside the calendar.
     "asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.LastXYears(PropertyName='createdon',PropertyValue=100000)",
     "asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.NextXYears(PropertyName='postponeuntil',PropertyValue=8000)",
-    "asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName='createdon',"
-    "PropertyValue=9223372036854775807)",
-    "asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.OlderThanXMinutes(PropertyName='createdon',"
-    "PropertyValue=9223372036854775807)",
+    ("asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName='createdon',"
+    "PropertyValue=9223372036854775807)"),
+    ("asyncoperations?$select=name&$filter=Microsoft.Dynamics.CRM.OlderThanXMinutes(PropertyName='createdon',"
+    "PropertyValue=9223372036854775807)"),
 ]
 
 

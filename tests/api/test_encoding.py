@@ -98,8 +98,8 @@ async def test_literals_survive_every_encoding(file_store):
     expected = [r[0] for r in sql_rows(path, "SELECT asyncoperationid FROM asyncoperation WHERE statuscode IN (31, 32) "
                                              "ORDER BY asyncoperationid")]
     for query in (b'$select=name&$filter=Microsoft.Dynamics.CRM.In(PropertyName=\'statuscode\',PropertyValues=["31","32"])',
-                  b"%24select=name&%24filter=Microsoft.Dynamics.CRM.In%28PropertyName%3D%27statuscode%27%2C"
-                  b"PropertyValues%3D%5B%2231%22%2C%2232%22%5D%29"):
+                  (b"%24select=name&%24filter=Microsoft.Dynamics.CRM.In%28PropertyName%3D%27statuscode%27%2C"
+                  b"PropertyValues%3D%5B%2231%22%2C%2232%22%5D%29")):
         response = await em.client.get(raw_url("asyncoperations", query.replace(b'"', b"%22")
                                                .replace(b"[", b"%5B").replace(b"]", b"%5D")))
         assert response.status_code == 200, (query, response.text)

@@ -85,8 +85,8 @@ async def test_query_errors_strict(emulated):
         ("asyncoperations?$filter=", 400, "0x80060888", "Syntax error at position 0 in ''."),
         # Type mismatch.
         ("asyncoperations?$filter=statecode eq 'abc'", 400, "0x80060888",
-         "A binary operator with incompatible types was detected. Found operand types 'Edm.Int32' and "
-         "'Edm.String' for operator kind 'Equal'."),
+         ("A binary operator with incompatible types was detected. Found operand types 'Edm.Int32' and "
+         "'Edm.String' for operator kind 'Equal'.")),
         # Standard options Dataverse refuses, and options that do not exist.
         ("asyncoperations?$search=bulk", 400, "0x80060888", "Search Clause is not supported in CRM"),
         ("asyncoperations?$format=json", 400, "0x80060888", "Format Clause is not supported in CRM"),
@@ -104,8 +104,8 @@ async def test_query_errors_strict(emulated):
         ("asyncoperations?$count=maybe", 400, "0x80060888", "'maybe' is not a valid count option."),
         # Other query languages.
         ("asyncoperations?fetchXml=%3Cfetch%3E%3Centity%20name%3D%22systemuser%22%2F%3E%3C%2Ffetch%3E", 400,
-         "0x80041128", "The entity name 'systemuser' in the FetchXML does not match the entity set of the request "
-                       "('asyncoperations' holds 'asyncoperation')."),
+         "0x80041128", ("The entity name 'systemuser' in the FetchXML does not match the entity set of the request "
+                       "('asyncoperations' holds 'asyncoperation').")),
         ("asyncoperations?sql=SELECT%20name%20FROM%20asyncoperation", 400, "0x8006088a",
          "The 'sql' query parameter is not supported by the emulator."),
         # Non-UTF-8 percent-encoding.

@@ -308,16 +308,16 @@ OPERATORS = [
     ("<condition attribute='createdon' operator='on-or-before' value='2026-10-01'/>",
      f"a.createdon < {epoch('2026-10-02T00:00:00Z')}"),
     # Nested filters
-    ("<filter type='or'><condition attribute='statecode' operator='eq' value='1'/>"
+    (("<filter type='or'><condition attribute='statecode' operator='eq' value='1'/>"
      "<filter><condition attribute='statecode' operator='eq' value='3'/>"
-     "<condition attribute='statuscode' operator='eq' value='31'/></filter></filter>",
+     "<condition attribute='statuscode' operator='eq' value='31'/></filter></filter>"),
      "(a.statecode = 1 OR (a.statecode = 3 AND a.statuscode = 31))"),
-    ("<condition attribute='operationtype' operator='eq' value='1'/><filter type='or'>"
+    (("<condition attribute='operationtype' operator='eq' value='1'/><filter type='or'>"
      "<condition attribute='retrycount' operator='gt' value='0'/><condition attribute='errorcode' operator='not-null'/>"
      "<filter type='and'><condition attribute='depth' operator='ge' value='2'/>"
-     "<condition attribute='name' operator='like' value='%Plugins%'/></filter></filter>",
-     "a.operationtype = 1 AND (a.retrycount > 0 OR a.errorcode IS NOT NULL OR (a.depth >= 2 "
-     "AND lower(a.name) LIKE '%plugins%'))"),
+     "<condition attribute='name' operator='like' value='%Plugins%'/></filter></filter>"),
+     ("a.operationtype = 1 AND (a.retrycount > 0 OR a.errorcode IS NOT NULL OR (a.depth >= 2 "
+     "AND lower(a.name) LIKE '%plugins%'))")),
 ]
 
 
@@ -561,16 +561,16 @@ WALKS = [
     ("<attribute name='completedon'/><order attribute='completedon'/>", "", "a.completedon, a.asyncoperationid"),
     ("<attribute name='completedon'/><order attribute='completedon' descending='true'/>", "",
      "a.completedon DESC, a.asyncoperationid"),
-    ("<attribute name='name'/><attribute name='executiontimespan'/><order attribute='name'/>"
-     "<order attribute='executiontimespan' descending='true'/>", "",
+    (("<attribute name='name'/><attribute name='executiontimespan'/><order attribute='name'/>"
+     "<order attribute='executiontimespan' descending='true'/>"), "",
      "a.name, a.executiontimespan DESC, a.asyncoperationid"),
-    ("<attribute name='owningteam'/><order attribute='owningteam' descending='true'/>"
-     "<order attribute='iswaitingforevent'/>", "", "a.owningteam DESC, a.iswaitingforevent, a.asyncoperationid"),
+    (("<attribute name='owningteam'/><order attribute='owningteam' descending='true'/>"
+     "<order attribute='iswaitingforevent'/>"), "", "a.owningteam DESC, a.iswaitingforevent, a.asyncoperationid"),
     # Values that need escaping at every layer of the cookie: XML text with quotes and angle brackets.
     ("<attribute name='data'/><order attribute='data' descending='true'/>", "", "a.data DESC, a.asyncoperationid"),
     ("<attribute name='name' alias='title'/><order alias='title'/>", "", "a.name, a.asyncoperationid"),
-    ("<attribute name='name'/><link-entity name='systemuser' from='systemuserid' to='owninguser' alias='o' "
-     "link-type='outer'><attribute name='fullname'/><order attribute='fullname' descending='true'/></link-entity>",
+    (("<attribute name='name'/><link-entity name='systemuser' from='systemuserid' to='owninguser' alias='o' "
+     "link-type='outer'><attribute name='fullname'/><order attribute='fullname' descending='true'/></link-entity>"),
      "LEFT JOIN systemuser o ON o.systemuserid = a.owninguser", "o.fullname DESC, a.asyncoperationid"),
     ("<attribute name='name'/>" + TEAM.format(type=" link-type='outer'").replace(
         "</link-entity>", "<order attribute='name'/></link-entity>"),

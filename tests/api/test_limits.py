@@ -29,8 +29,8 @@ import orjson
 import pytest
 import uvicorn
 
-from odata_emulator.api.app import create_app
 from odata_emulator.api import documents, routes
+from odata_emulator.api.app import create_app
 from odata_emulator.cli import MAX_REQUEST_HEAD, server_options
 from tests.helpers import BASE, BULK_DELETE_REQUEST, JSON_TYPE, assert_error, make_settings, raw_request
 
@@ -83,20 +83,20 @@ async def test_whole_numbers_past_the_int_digit_limit_in_query_options(emulated)
         (f"asyncoperations?$filter=retrycount eq -{BIG}", "0x80060888",
          f"Unrecognized 'Edm.Int64' literal '-{BIG}' at '14' in 'retrycount eq -{BIG}'."),
         (f"asyncoperations?$filter=Microsoft.Dynamics.CRM.In(PropertyName='statecode',PropertyValues=[{BIG}])",
-         "0x80060888", f"The value '{BIG}' in PropertyValues of function 'In' is not valid for 'statecode' of "
-                       f"type Edm.Int32."),
+         "0x80060888", (f"The value '{BIG}' in PropertyValues of function 'In' is not valid for 'statecode' of "
+                       f"type Edm.Int32.")),
         (f"asyncoperations?$filter=Microsoft.Dynamics.CRM.In(PropertyName='statecode',PropertyValues=['{BIG}'])",
-         "0x80060888", f"The value '{BIG}' in PropertyValues of function 'In' is not valid for 'statecode' of "
-                       f"type Edm.Int32."),
-        (f"asyncoperations?$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName='createdon',"
-         f"PropertyValue='{BIG}')", "0x80060888",
+         "0x80060888", (f"The value '{BIG}' in PropertyValues of function 'In' is not valid for 'statecode' of "
+                       f"type Edm.Int32.")),
+        ((f"asyncoperations?$filter=Microsoft.Dynamics.CRM.LastXHours(PropertyName='createdon',"
+         f"PropertyValue='{BIG}')"), "0x80060888",
          "The parameter 'PropertyValue' of function 'LastXHours' is out of range."),
         (f"asyncoperations?$top={BIG}", "0x80060888",
-         f"Invalid value '{BIG}' for $top query option found. The $top query option requires a non-negative "
-         f"integer value."),
+         (f"Invalid value '{BIG}' for $top query option found. The $top query option requires a non-negative "
+         f"integer value.")),
         (f"systemusers?$expand=system_user_asyncoperation($top={BIG})", "0x80060888",
-         f"Invalid value '{BIG}' for $top query option found. The $top query option requires a non-negative "
-         f"integer value."),
+         (f"Invalid value '{BIG}' for $top query option found. The $top query option requires a non-negative "
+         f"integer value.")),
     ]
     for url, code, message in cases:
         assert_error(await emulated.get(url), 400, code, message)
@@ -161,8 +161,8 @@ async def test_control_api_numbers_wider_than_64_bits_are_read_exactly(file_stor
         (b'{"executiontimespan": 1' + b"0" * 400 + b"}", "job 0: 'executiontimespan': the number is out of range."),
         (b'{"sequence": 99999999999999999999}', "job 0: 'sequence' must be between -9.22337e+18 and 9.22337e+18."),
         (b'[{"name": "a"}, {"simulation": {"duration": 1' + b"0" * 400 + b"}}]",
-         "simulation.duration must be a number of seconds from 0 to 31622400 (a year); a run that never ends is "
-         "outcome 'hang'."),
+         ("simulation.duration must be a number of seconds from 0 to 31622400 (a year); a run that never ends is "
+         "outcome 'hang'.")),
     ]
     for body, message in cases:
         response = await em.client.post(f"{BASE}/_emulator/v1/jobs", content=body)
@@ -208,11 +208,11 @@ async def test_a_date_that_leaves_the_calendar_in_utc_is_refused(file_store, mom
 
 @pytest.mark.parametrize("value, code, message", [
     ({"Value": BIG, "Type": "System.Int32"}, "0x80048d19",
-     f"Cannot convert the literal '{BIG}' to the expected type 'System.Int32' (a value of the condition on "
-     f"'statecode')."),
+     (f"Cannot convert the literal '{BIG}' to the expected type 'System.Int32' (a value of the condition on "
+     f"'statecode').")),
     (BIG, "0x80040203",
-     f"An exception System.OverflowException was thrown while trying to convert input value '{BIG}' to attribute "
-     f"'asyncoperation.statecode'. Expected type of attribute value: System.Int32. {INT32_OVERFLOW}"),
+     (f"An exception System.OverflowException was thrown while trying to convert input value '{BIG}' to attribute "
+     f"'asyncoperation.statecode'. Expected type of attribute value: System.Int32. {INT32_OVERFLOW}")),
 ])
 async def test_whole_numbers_past_the_int_digit_limit_in_a_bulk_delete(file_store, value, code, message):
     em, path = file_store
@@ -283,8 +283,8 @@ async def test_fetchxml_orders_groups_aggregates_and_columns_are_capped(emulated
                aggregate="true"), "0x80040203",
          "An aggregate query can include at most 100 attributes with aggregate='...'."),
         (fetch("".join(f'<attribute name="name" alias="c{i}"/>' for i in range(501))), "0x80040203",
-         "The query can return at most 500 columns (attribute elements, all-attributes and link-entity columns "
-         "together)."),
+         ("The query can return at most 500 columns (attribute elements, all-attributes and link-entity columns "
+         "together).")),
     ]
     for xml, code, message in cases:
         assert_error(await get_fetch(emulated, xml), 400, code, message)

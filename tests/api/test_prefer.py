@@ -125,8 +125,8 @@ def test_unknown_preferences_are_ignored():
 
 
 def test_applied_lists_every_honoured_preference_in_a_fixed_order():
-    prefs = parse_prefer([f'return=representation,odata.maxpagesize=2,odata.include-annotations="{FORMATTED}",'
-                          "odata.continue-on-error"])
+    prefs = parse_prefer([(f'return=representation,odata.maxpagesize=2,odata.include-annotations="{FORMATTED}",'
+                          "odata.continue-on-error")])
     assert prefs.applied() == [f'odata.include-annotations="{FORMATTED}"', "odata.maxpagesize=2",
                                "return=representation"]
 

@@ -487,18 +487,18 @@ WRITER_QUERIES = [
     ("asyncoperation", ""),
     ("asyncoperation", "$select=name"),
     ("asyncoperation", "$select=asyncoperationid,name"),
-    ("asyncoperation", "$select=name,statecode,statuscode,operationtype,createdon,completedon,postponeuntil,"
-                       "iswaitingforevent,retainjobhistory,executiontimespan,retrycount,errorcode,message"),
+    ("asyncoperation", ("$select=name,statecode,statuscode,operationtype,createdon,completedon,postponeuntil,"
+                       "iswaitingforevent,retainjobhistory,executiontimespan,retrycount,errorcode,message")),
     ("asyncoperation", LOOKUPS),
     ("asyncoperation", "$select=name&$expand=createdby"),
     ("asyncoperation", "$select=name&$expand=createdby($select=fullname)"),
     ("asyncoperation", "$select=name&$expand=createdby($select=fullname;$expand=businessunitid($select=name))"),
-    ("asyncoperation", "$select=name,_ownerid_value&$expand=owninguser($select=fullname),owningteam($select=name),"
-                       "owningbusinessunit($select=name,_parentbusinessunitid_value)"),
-    ("asyncoperation", "$select=statecode&$expand=owningextensionid($select=name),workflowactivationid,"
-                       "regardingobjectid_account($select=name),regardingobjectid_contact"),
-    ("asyncoperation", "$expand=modifiedby($select=fullname;$expand=businessunitid($select=name;"
-                       "$expand=parentbusinessunitid($select=name)))"),
+    ("asyncoperation", ("$select=name,_ownerid_value&$expand=owninguser($select=fullname),owningteam($select=name),"
+                       "owningbusinessunit($select=name,_parentbusinessunitid_value)")),
+    ("asyncoperation", ("$select=statecode&$expand=owningextensionid($select=name),workflowactivationid,"
+                       "regardingobjectid_account($select=name),regardingobjectid_contact")),
+    ("asyncoperation", ("$expand=modifiedby($select=fullname;$expand=businessunitid($select=name;"
+                       "$expand=parentbusinessunitid($select=name)))")),
     ("systemuser", ""),
     ("systemuser", "$select=fullname&$expand=businessunitid($select=name)"),
     ("team", "$select=name&$expand=administratorid($select=fullname),businessunitid"),
@@ -511,17 +511,17 @@ WRITER_QUERIES = [
 
 WRITER_FETCHES = [
     "<fetch><entity name='asyncoperation'><all-attributes/></entity></fetch>",
-    "<fetch><entity name='asyncoperation'><attribute name='name'/><attribute name='completedon'/>"
-    "<attribute name='ownerid'/><attribute name='regardingobjectid'/></entity></fetch>",
-    "<fetch><entity name='asyncoperation'><attribute name='name' alias='n'/><attribute name='statecode' alias='s'/>"
-    "</entity></fetch>",
-    "<fetch><entity name='asyncoperation'><attribute name='name'/>"
+    ("<fetch><entity name='asyncoperation'><attribute name='name'/><attribute name='completedon'/>"
+    "<attribute name='ownerid'/><attribute name='regardingobjectid'/></entity></fetch>"),
+    ("<fetch><entity name='asyncoperation'><attribute name='name' alias='n'/><attribute name='statecode' alias='s'/>"
+    "</entity></fetch>"),
+    ("<fetch><entity name='asyncoperation'><attribute name='name'/>"
     "<link-entity name='systemuser' from='systemuserid' to='createdby' alias='u' link-type='outer'>"
     "<attribute name='fullname'/><attribute name='businessunitid'/></link-entity>"
     "<link-entity name='team' from='teamid' to='owningteam' alias='t' link-type='outer'><attribute name='name'/>"
-    "</link-entity></entity></fetch>",
-    "<fetch distinct='true'><entity name='asyncoperation'><attribute name='statecode'/><attribute name='statuscode'/>"
-    "</entity></fetch>",
+    "</link-entity></entity></fetch>"),
+    ("<fetch distinct='true'><entity name='asyncoperation'><attribute name='statecode'/><attribute name='statuscode'/>"
+    "</entity></fetch>"),
 ]
 
 

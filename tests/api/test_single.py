@@ -121,7 +121,7 @@ async def test_bad_keys_and_missing_rows(file_store):
     for bad in ("xyz", "12345", f"{job}0", ""):
         response = await em.get(f"asyncoperations({bad})")
         assert_error(response, 400, "0x80060888", f"Unrecognized 'Edm.Guid' literal '{bad}' in the key of 'asyncoperations'.")
-    response = await em.get(f"asyncoperations(name='x')")
+    response = await em.get("asyncoperations(name='x')")
     assert_error(response, 400, "0x80060888", "The alternate key 'name' is not defined for 'asyncoperation'.")
 
     # A row that does not exist: 404 0x80040217, whatever is asked of it.
@@ -262,7 +262,7 @@ async def test_conditional_get(file_store):
 
     # Not with $expand, not with annotations, not with another version or `null`: 200 and the row.
     cases = [
-        (f"?$select=name&$expand=owninguser($select=fullname)", {}),
+        ("?$select=name&$expand=owninguser($select=fullname)", {}),
         ("?$select=statecode", {"Prefer": 'odata.include-annotations="*"'}),
         ("?$select=statecode", {"Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"'}),
         ("?$select=statecode", {}),

@@ -36,8 +36,8 @@ async def test_the_job_list_filters_and_keeps_queue_order(emulated):
 
 
 @pytest.mark.parametrize(("query", "message"), [
-    ({"color": "red"}, "Unknown filter(s): color. Filter by statecode, statuscode, operationtype, name (contains) "
-                       "and top (at most 5000)."),
+    ({"color": "red"}, ("Unknown filter(s): color. Filter by statecode, statuscode, operationtype, name (contains) "
+                       "and top (at most 5000).")),
     ({"statecode": "zero"}, "statecode must be a whole number; 'zero' is not one."),
     ({"top": "0"}, "top must be from 1 to 5000."),
 ])
