@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease-seconds", type=float, default=30.0,
                        help="how long a Locked job stays with an instance that stops renewing it (default 30)")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run system jobs")
+    serve.add_argument("--webhook-timeout", type=float, default=60.0,
+                       help="seconds a webhook delivery waits for an answer, per attempt (default 60, as Dataverse)")
     serve.add_argument("--require-auth", action="store_true",
                        help="answer 401 to requests without 'Authorization: Bearer <token>' (any token is accepted)")
     serve.add_argument("--tls-cert", type=Path, default=None,
@@ -141,6 +143,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         scheduler=not args.no_scheduler,
         concurrency=args.concurrency,
         lease_seconds=args.lease_seconds,
+        webhook_timeout=args.webhook_timeout,
         require_auth=args.require_auth,
         tds=args.tds,
         tds_host=args.host,

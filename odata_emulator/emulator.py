@@ -10,6 +10,7 @@ from .caller import Caller
 from .clock import Clock, RealClock, VirtualClock
 from .jobs import recurrence
 from .jobs.scheduler import Scheduler
+from .jobs.system_event import SystemEvents
 from .model import MODEL, EntityModel
 from .query.execute import Context
 from .query.plan import Planner
@@ -39,7 +40,9 @@ class Emulator:
         self.planner = Planner(model, strict=settings.strict)
         self.caller: Caller = EMPTY_CALLER
         self.scheduler = Scheduler(self.store, self.clock, concurrency=settings.concurrency,
-                                   lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds)
+                                   lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds,
+                                   events=SystemEvents(timeout=settings.webhook_timeout))
+        self.events = self.scheduler.events  # webhook timeout, plug-in handlers and simulations
         self.tds: TdsServer | None = None  # the TDS endpoint, when settings.tds
         self.ready = False
         self.data_note = ""  # what start() did to the store's data (the banner says it)

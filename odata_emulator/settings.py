@@ -27,6 +27,8 @@ class Settings:
     concurrency: int = 4
     lease_seconds: float = 30.0
     poll_seconds: float = 0.2
+    # How long a webhook delivery waits for the receiver's answer, per attempt (Dataverse: 60 s).
+    webhook_timeout: float = 60.0
     # Answer 401 to requests without `Authorization: Bearer <token>` (any token is accepted).
     require_auth: bool = False
     # The TDS endpoint (`serve --tds`): SQL clients read the store with Dataverse's SQL.

@@ -58,7 +58,7 @@ def outcome(result: Result, *, started: dt.datetime, attempt: int, now: dt.datet
                       postponeuntil=None, hostid=None)
         return Outcome("suspend", values)
     values.update(completedon=epoch, errorcode=result.errorcode, message=result.message,
-                  friendlymessage=result.message)
+                  friendlymessage=result.friendlymessage or result.message)
     return Outcome("fail", values)
 
 

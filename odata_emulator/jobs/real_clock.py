@@ -19,6 +19,7 @@ import logging
 
 from . import simulation, states
 from .steps import Claimed, Steps
+from .system_event import EventWork
 
 log = logging.getLogger("odata_emulator.scheduler")
 
@@ -59,6 +60,7 @@ class RealClockLoop:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.steps.events.close()
         self._task = None
         self._active.clear()
         self._lanes.clear()
@@ -100,24 +102,63 @@ class RealClockLoop:
 
     async def _run(self, claimed: Claimed) -> None:
         steps, clock = self.steps, self.steps.clock
+        work = (await steps.event_work([claimed])).get(claimed.job_id)
+        if work is not None:
+            await self._run_event(claimed, work)
+            return
         result = simulation.run_result(claimed.simulation, claimed.attempt)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + claimed.simulation.duration if result is not None else None
+        if not await self._watch(claimed, deadline):
+            return
+        assert result is not None  # a run that hangs only leaves `_watch` by losing its job
+        await steps.finish(claimed, result, clock.now())
+
+    async def _run_event(self, claimed: Claimed, work: EventWork) -> None:
+        """A System Event job's step work (a webhook delivery, a plug-in handler) runs as its own
+        task, with no transaction open, while the job stays Locked: a pause or cancel asked
+        meanwhile is carried through at once and the work abandoned (a request already sent may
+        still reach the receiver); the result is then recorded by the guarded `finish`."""
+        steps, clock = self.steps, self.steps.clock
+        task = asyncio.create_task(steps.events.perform(work, claimed.attempt))
+        try:
+            if not await self._watch(claimed, None, task):
+                return
+        finally:
+            if not task.done():
+                task.cancel()
+        result = task.result()
+        if result is None:  # a plug-in type simulated to hang
+            await self._watch(claimed, None)
+            return
+        await steps.finish(claimed, result, clock.now(), autodelete=work.autodelete)
+
+    async def _watch(self, claimed: Claimed, deadline: float | None, task: asyncio.Task | None = None) -> bool:
+        """Wait until `deadline` (loop time; None: for ever) or until `task` is done, checking the
+        job every poll and renewing its lease. False: the job is no longer this run's (a pause or
+        cancel was carried through, it was deleted, or another instance recovered it)."""
+        steps, clock = self.steps, self.steps.clock
+        loop = asyncio.get_running_loop()
         lease = steps.lease.total_seconds()
         check = min(self.poll, max(lease / 3, 0.05))
         renew_every = lease / 3
         renewed = loop.time()
-        while deadline is None or loop.time() < deadline:
-            wait = check if deadline is None else min(check, deadline - loop.time())
-            await asyncio.sleep(max(wait, 0))
+        while True:
+            if (task is not None and task.done()) or (deadline is not None and loop.time() >= deadline):
+                return True
+            wait = max(check if deadline is None else min(check, deadline - loop.time()), 0)
+            if task is not None:
+                await asyncio.wait({task}, timeout=wait)
+                if task.done():
+                    return True
+            else:
+                await asyncio.sleep(wait)
             pair, holder = await steps.status(claimed.job_id)
             if pair in (states.PAUSING, states.CANCELING) and holder == steps.host:
                 await steps.acknowledge(claimed.job_id, clock.now())
-                return
+                return False
             if pair != states.IN_PROGRESS or holder != steps.host:
-                return  # deleted, or recovered by another instance: not ours any more
+                return False  # deleted, or recovered by another instance: not ours any more
             if loop.time() - renewed >= renew_every:
                 await steps.renew(claimed.job_id, clock.now())
                 renewed = loop.time()
-        assert result is not None  # a run that hangs only leaves the loop above by returning
-        await steps.finish(claimed, result, clock.now())

@@ -23,6 +23,8 @@ Where each part lives:
 - `queue.py`: the queue's SQL (it must agree with the partial indexes of `store/schema.py`);
 - `outcome.py`: what a run's result does to its job (pure functions);
 - `steps.py`: the steps above, shared by both clocks;
+- `system_event.py`: the step work of System Event jobs (webhook delivery, plug-in handlers),
+  done with no transaction open and recorded by `finish`;
 - `real_clock.py`: real clock, a background loop (`start`/`stop`) polls and runs jobs with asyncio;
 - `virtual_clock.py`: virtual clock, nothing moves until `advance(to)`, which plays every event
   due by `to` (wake-ups, claims, completions) in time order before it returns.
@@ -36,6 +38,7 @@ from ..clock import Clock
 from ..store.engine import Store
 from .real_clock import RealClockLoop
 from .steps import Claimed, Ending, Steps, new_host_id, plan_ending
+from .system_event import SystemEvents
 from .virtual_clock import Pending, VirtualClockRunner
 
 __all__ = ["Claimed", "Ending", "Pending", "Scheduler", "new_host_id", "plan_ending"]
@@ -53,12 +56,14 @@ class Scheduler(Steps):
     - `concurrency`: how many jobs run at once (at least 1);
     - `lease_seconds`: how long a claim holds a job without being renewed;
     - `poll_seconds`: on the real clock, the longest wait between two looks at the queue;
-    - `host`: this instance's name in `hostid` (default: a new one).
+    - `host`: this instance's name in `hostid` (default: a new one);
+    - `events`: how System Event jobs run their step's work (webhooks, plug-in handlers).
     """
 
     def __init__(self, store: Store, clock: Clock, *, concurrency: int = 4, lease_seconds: float = 30.0,
-                 poll_seconds: float = 0.2, host: str | None = None) -> None:
-        super().__init__(store, clock, concurrency=concurrency, lease_seconds=lease_seconds, host=host)
+                 poll_seconds: float = 0.2, host: str | None = None, events: SystemEvents | None = None) -> None:
+        super().__init__(store, clock, concurrency=concurrency, lease_seconds=lease_seconds, host=host,
+                         events=events)
         self.real = RealClockLoop(self, poll_seconds=poll_seconds)
         self.virtual = VirtualClockRunner(self)
 

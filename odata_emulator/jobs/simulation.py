@@ -112,6 +112,7 @@ class Result:
     kind: ResultKind
     errorcode: int | None = None
     message: str | None = None
+    friendlymessage: str | None = None  # what a user reads; None: the same as `message`
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, ResultKind):

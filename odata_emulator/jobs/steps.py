@@ -29,9 +29,10 @@ from ..store import driver
 from ..store.engine import Store
 from ..store.schema import JOBS
 from ..store.values import from_epoch, to_epoch
-from . import handlers, queue, recurrence, simulation, states, transitions
+from . import handlers, queue, recurrence, simulation, states, system_event, transitions
 from .outcome import acknowledgement, default_duration, failure, outcome
 from .simulation import ResultKind
+from .system_event import EventWork, SystemEvents
 
 log = logging.getLogger("odata_emulator.scheduler")
 
@@ -55,6 +56,7 @@ class Claimed:
     recurrence_pattern: str | None
     recurrence_start: dt.datetime
     simulation: simulation.Simulation
+    simulated: bool = False  # the job has simulation settings of its own (a System Event job then stays simulated)
 
 
 @dataclass(frozen=True)
@@ -65,14 +67,16 @@ class Ending:
     claimed: Claimed
     result: simulation.Result
     following: dt.datetime | None = None
+    autodelete: bool = False  # a success deletes the job (its step's asyncautodelete)
 
 
-async def plan_ending(claimed: Claimed, result: simulation.Result, finished: dt.datetime) -> Ending:
+async def plan_ending(claimed: Claimed, result: simulation.Result, finished: dt.datetime, *,
+                      autodelete: bool = False) -> Ending:
     """The run as it will be recorded. Computes a recurring job's next occurrence in a worker
     thread; a rule that cannot be computed (a store written before rules were checked) turns the
     success into a failure that says why."""
     if result.kind is not ResultKind.SUCCEEDED or not claimed.recurrence_pattern:
-        return Ending(claimed, result)
+        return Ending(claimed, result, autodelete=autodelete)
     try:
         following = await recurrence.next_occurrence_async(claimed.recurrence_pattern, claimed.recurrence_start,
                                                            finished)
@@ -90,11 +94,13 @@ class Steps:
     - `concurrency`: how many jobs this instance runs at once (at least 1);
     - `lease_seconds`: how long a claim holds a job without being renewed; a job whose lease has
       expired is recovered by any instance (its holder is taken to have died);
-    - `host`: this instance's name, written to `hostid` of the jobs it holds (default: a new one).
+    - `host`: this instance's name, written to `hostid` of the jobs it holds (default: a new one);
+    - `events`: how System Event jobs run their step's work (`system_event.SystemEvents`).
     """
 
     def __init__(self, store: Store, clock: Clock, *, concurrency: int = 4, lease_seconds: float = 30.0,
-                 host: str | None = None) -> None:
+                 host: str | None = None, events: SystemEvents | None = None) -> None:
+        self.events = events or SystemEvents()
         self.store = store
         self.clock = clock
         self.concurrency = max(1, concurrency)
@@ -170,11 +176,11 @@ class Steps:
         # The write lock is held from BEGIN IMMEDIATE: the jobs read here are still Ready when locked.
         epoch = to_epoch(now)
         statement = {None: queue.QUEUE, "earlier": queue.QUEUE_EARLIER, "since": queue.QUEUE_SINCE}[lane]
-        values = {"now": epoch, "limit": limit}
+        arguments = {"now": epoch, "limit": limit}
         if lane is not None:
             assert since is not None, "a lane needs its moment"
-            values["since"] = to_epoch(since)
-        rows = await driver.fetch_all(conn, statement, values)
+            arguments["since"] = to_epoch(since)
+        rows = await driver.fetch_all(conn, statement, arguments)
         if not rows:
             return []
         log.debug("claimed %d job(s) for %s (lease until %s): %s", len(rows), self.host, now + self.lease,
@@ -188,15 +194,16 @@ class Steps:
             sim = simulation.stored(settings, default_duration(operation_type))
             start = recurrence_start if recurrence_start is not None else created
             claimed.append(Claimed(job_id, operation_type, (retrycount or 0) + 1, now, pattern,
-                                   from_epoch(start if start is not None else epoch), sim))
+                                   from_epoch(start if start is not None else epoch), sim, settings is not None))
         return claimed
 
     # ------------------------------------------------------------------------------ finish
 
-    async def finish(self, claimed: Claimed, result: simulation.Result, now: dt.datetime) -> None:
+    async def finish(self, claimed: Claimed, result: simulation.Result, now: dt.datetime, *,
+                     autodelete: bool = False) -> None:
         """Record how a run ended (see `finish_in`); a recurring job's next occurrence is worked
         out first, outside the write transaction."""
-        ending = await plan_ending(claimed, result, now)
+        ending = await plan_ending(claimed, result, now, autodelete=autodelete)
         async with self.store.write() as conn:
             await self.finish_in(conn, [ending], now)
 
@@ -210,6 +217,7 @@ class Steps:
         if held is None:
             held = await self.holdings(conn, [run.claimed.job_id for run in runs])
         moves: list[transitions.Move] = []
+        deleting: list[str] = []  # successes of asyncautodelete steps
         for run in runs:
             claimed, result = run.claimed, run.result
             pair, holder, operation_type = held.get(claimed.job_id, (None, None, None))
@@ -222,13 +230,18 @@ class Steps:
                 if handler is None:
                     name, values = outcome(result, started=claimed.started, attempt=claimed.attempt, now=now,
                                            following=run.following)
-                    moves.append(transitions.Move(claimed.job_id, states.TRANSITIONS[name], pair, values,
+                    reason = None
+                    if run.autodelete and name == "succeed":
+                        deleting.append(claimed.job_id)
+                        reason = "succeed (asyncautodelete: the job is deleted)"
+                    moves.append(transitions.Move(claimed.job_id, states.TRANSITIONS[name], pair, values, reason=reason,
                                                   holder=self.host, operation_type=operation_type))
                 else:
                     await transitions.apply_many(conn, moves, now, host=self.host, journal=journal)
                     moves = []
                     await self._run_handler(conn, run, handler, now)
         await transitions.apply_many(conn, moves, now, host=self.host, journal=journal)
+        await system_event.auto_delete(conn, deleting)
 
     async def _run_handler(self, conn: AsyncConnection, run: Ending, handler: handlers.Handler,
                            now: dt.datetime) -> None:
@@ -253,6 +266,17 @@ class Steps:
             await transitions.apply_many(conn, [transitions.Move(
                 claimed.job_id, states.TRANSITIONS[name], states.IN_PROGRESS, values, holder=self.host,
                 operation_type=claimed.operation_type)], now, host=self.host)
+
+    # ------------------------------------------------------------------------------ step work
+
+    async def event_work(self, claimed: list[Claimed]) -> dict[str, EventWork]:
+        """The step work (`system_event.py`) of the System Event jobs among `claimed` that have no
+        simulation settings of their own, read in one short read (no write lock)."""
+        ids = [c.job_id for c in claimed if c.operation_type == system_event.SYSTEM_EVENT and not c.simulated]
+        if not ids:
+            return {}
+        async with self.store.read() as conn:
+            return await system_event.read_work(conn, ids)
 
     # ------------------------------------------------------------------------------ what is held
 

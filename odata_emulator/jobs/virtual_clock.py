@@ -6,7 +6,9 @@ The runner holds the runs in progress itself (`Pending`: when each ends, and how
 from one event to the next. At each instant it plays rounds until nothing moves, sharing one write
 transaction among rounds for up to `SETTLE_SLICE` seconds. A recurring job's next occurrence is
 worked out before that transaction, in a worker thread: a round that would end such a run ends the
-transaction first.
+transaction first. So does a round that claims a System Event job with step work to do (a webhook
+to deliver, a plug-in handler to call): that work is done between transactions, all such jobs at
+once (`_work`), and the runs end at the same instant, before `advance` returns.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from . import queue, simulation, states, transitions
 from .outcome import acknowledgement
 from .simulation import ResultKind
 from .steps import Claimed, Ending, Holding, Steps, plan_ending
+from .system_event import SYSTEM_EVENT
 
 SETTLE_SLICE = 0.05  # seconds the virtual clock's rounds hold the write lock before letting others in
 
@@ -37,6 +40,8 @@ class Pending:
     result: simulation.Result | None
     planned_at: dt.datetime | None = None
     following: dt.datetime | None = None
+    awaiting: bool = False  # a System Event job whose step work is still to be done (outside the transaction)
+    autodelete: bool = False  # its success deletes it (the step's asyncautodelete)
 
     def needs_plan(self, now: dt.datetime) -> bool:
         """Ends by `now` as a success of a recurring job whose next occurrence is not yet known."""
@@ -88,6 +93,7 @@ class VirtualClockRunner:
         loop = asyncio.get_running_loop()
         changed = True
         while changed:
+            await self._work(now)
             await self._plan(now)
             async with self.steps.store.write() as conn:
                 deadline = loop.time() + SETTLE_SLICE
@@ -98,7 +104,30 @@ class VirtualClockRunner:
                     changed = await self._round(conn, now, first=False)
 
     def _unplanned(self, now: dt.datetime) -> bool:
-        return any(pending.needs_plan(now) for pending in self._pending.values())
+        return any(pending.awaiting or pending.needs_plan(now) for pending in self._pending.values())
+
+    async def _work(self, now: dt.datetime) -> None:
+        """Do, outside the write transaction and all at once, the step work of the System Event jobs
+        claimed (webhook deliveries, plug-in handlers; `system_event.py`): each run ends at `now`.
+        A claimed job without step work is simulated as any other."""
+        awaiting = [pending for pending in self._pending.values() if pending.awaiting]
+        if not awaiting:
+            return
+        works = await self.steps.event_work([pending.claimed for pending in awaiting])
+
+        async def run(pending: Pending) -> None:
+            claimed = pending.claimed
+            work = works.get(claimed.job_id)
+            if work is None:
+                pending.result = simulation.run_result(claimed.simulation, claimed.attempt)
+                duration = dt.timedelta(seconds=claimed.simulation.duration)
+            else:
+                pending.result = await self.steps.events.perform(work, claimed.attempt)
+                pending.autodelete, duration = work.autodelete, dt.timedelta(0)
+            pending.end = now + duration if pending.result is not None else None
+            pending.awaiting = False
+
+        await asyncio.gather(*(run(pending) for pending in awaiting))
 
     async def _plan(self, now: dt.datetime) -> None:
         """Work out, outside the write transaction, the next occurrence of each recurring run that
@@ -132,7 +161,7 @@ class VirtualClockRunner:
                 if pending.end is None or pending.end > now or pending.result is None:
                     continue
                 ending.append(Ending(pending.claimed, pending.result,
-                                     pending.following if pending.planned_at == now else None))
+                                     pending.following if pending.planned_at == now else None, pending.autodelete))
             del self._pending[job_id]
             changed = True
         journal: list[dict] = []
@@ -142,6 +171,10 @@ class VirtualClockRunner:
             changed |= await steps.recover_in(conn, now, orphans_only_of=set(self._pending)) > 0
             changed |= await steps.wake_in(conn, now) > 0
         for claimed in await steps.claim_in(conn, now, steps.concurrency - len(self._pending), journal=journal):
+            if claimed.operation_type == SYSTEM_EVENT and not claimed.simulated:
+                self._pending[claimed.job_id] = Pending(now, claimed, None, awaiting=True)
+                changed = True
+                continue
             result = simulation.run_result(claimed.simulation, claimed.attempt)
             end = now + dt.timedelta(seconds=claimed.simulation.duration) if result is not None else None
             self._pending[claimed.job_id] = Pending(end, claimed, result)

@@ -17,7 +17,9 @@ async def test_the_index_lists_every_route(emulated):
     listed = {(entry["method"], entry["path"]) for entry in answer}
     assert {("GET", "/health"), ("GET", "/jobs"), ("POST", "/jobs"), ("GET", "/jobs/{job_id}"),
             ("GET", "/jobs/{job_id}/history"), ("POST", "/jobs/{job_id}/event"), ("GET", "/clock"),
-            ("POST", "/clock"), ("POST", "/reset"), ("GET", "/snapshot"), ("GET", "/")} == listed
+            ("POST", "/clock"), ("POST", "/reset"), ("GET", "/snapshot"), ("GET", "/"),
+            *((m, "/plugintypes/{name}/simulation") for m in ("GET", "PUT", "POST", "DELETE")),
+            *((m, "/webhook-inbox") for m in ("GET", "POST", "DELETE"))} == listed
     assert all(entry["does"] for entry in answer)
     assert (await emulated.client.get(CONTROL)).json()["value"] == answer
 
