@@ -8,6 +8,7 @@ module per kind of resource:
     metadata.py      the metadata API below EntityDefinitions(<key>), GlobalOptionSetDefinitions,
                      RelationshipDefinitions
     writes.py        PATCH/DELETE of system jobs (POST refused)
+    rows.py          POST/PATCH/DELETE on the writable tables (accounts, contacts, registration)
     property_writes.py  PUT/DELETE of one property of a system job
     actions.py       BulkDelete
     batch.py         $batch, whose parts run through this table again
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from . import actions, batch, collection, documents, metadata, property_writes, single, writes
+from . import actions, batch, collection, documents, metadata, property_writes, rows, single, writes
 from .auth import resolve_caller
 from .resource import split_path
 from .responses import api_prefix
@@ -36,10 +37,13 @@ ROUTES: tuple[Route, ...] = (
     Route("BulkDelete",                      "POST",   actions.bulk_delete, operation=True),
     Route("{set}",                           "GET",    collection.read),
     Route("asyncoperations",                 "POST",   writes.refuse_job_create),
+    Route("{set}",                           "POST",   rows.create),
     Route("{set}/$count",                    "GET",    collection.count),
     Route("{set}({key})",                    "GET",    single.read),
     Route("asyncoperations({id})",           "PATCH",  writes.update_job),
     Route("asyncoperations({id})",           "DELETE", writes.delete_job),
+    Route("{set}({key})",                    "PATCH",  rows.update),
+    Route("{set}({key})",                    "DELETE", rows.delete),
     Route("{set}({key})/{property}",         "GET",    single.property_value),
     Route("asyncoperations({id})/{property}", "PUT",   property_writes.put_property),
     Route("asyncoperations({id})/{property}", "DELETE", property_writes.delete_property),
