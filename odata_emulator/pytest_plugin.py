@@ -6,7 +6,8 @@
                        that need a URL (another process, an SDK with its own HTTP stack). Sync helpers.
 
 Both start on the bundled data set with a virtual clock, so that a test decides when time passes;
-both carry helpers to seed jobs, move the clock, read a job's history and reset the store.
+both carry helpers to seed jobs, move the clock, read a job's history, reset the store, and run a
+Python function for the system jobs of a plug-in step (`on_step(name, fn)`).
 Settings come from the ini file: `odata_emulator_fixtures` (`bundled`, `none` or a directory
 holding dataset.json) and `odata_emulator_clock` (`virtual` or `real`).
 
@@ -118,6 +119,13 @@ class Dataverse:
     async def reset(self) -> None:
         _checked(await self.client.post(ORG_URL + CONTROL_PATH + "reset"))
 
+    def on_step(self, name: str, handler) -> None:
+        """Run `handler(context)` (a function or a coroutine function) for each system job of the
+        plug-in step named `name`, or of the plug-in type whose typename or name is `name`: the
+        context is the job's RemoteExecutionContext as a dict; raising fails the job (its text is
+        the job's `friendlymessage`, an int `errorcode` attribute its `errorcode`). None removes it."""
+        self.emulator.events.on_step(name, handler)
+
 
 class DataverseServer:
     """A real server on 127.0.0.1: `url` (org root, for SDKs), `api_url`, and sync helpers."""
@@ -130,7 +138,9 @@ class DataverseServer:
         from .api.responses import API_PREFIX
         from .cli import server_options
 
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on",
+        app = create_app(settings)
+        self.emulator = app.state.emulator
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on",
                                 **server_options())
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="odata-emulator", daemon=True)
@@ -169,6 +179,10 @@ class DataverseServer:
 
     def reset(self) -> None:
         _checked(self.client.post(self.url + CONTROL_PATH + "reset"))
+
+    def on_step(self, name: str, handler) -> None:
+        """As `Dataverse.on_step`; a plain function runs in a worker thread of the server."""
+        self.emulator.events.on_step(name, handler)
 
 
 @pytest.fixture(scope="session")
