@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from . import events as events_bench
 from . import report, server, store
 from . import tds as tds_bench
 from .load import FALLBACK, WRK, LoadResult, load_generator
@@ -64,6 +65,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-scheduler", action="store_true", help="skip the scheduler measurements")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurements")
     parser.add_argument("--no-tds", action="store_true", help="skip the TDS (SQL) endpoint measurements")
+    parser.add_argument("--no-events", action="store_true", help="skip the creates and webhook deliveries measurements")
+    parser.add_argument("--event-creates", type=int, default=500,
+                        help="contacts created per events measurement, and webhooks delivered (default 500)")
     parser.add_argument("--cache-dir", type=Path, default=store.CACHE_DIR, help="where generated stores are kept")
     parser.add_argument("--out", type=Path, help="also write the markdown report to this file")
     parser.add_argument("--json", type=Path, help="write the raw numbers to this JSON file")
@@ -91,6 +95,7 @@ class Results:
     store_fingerprint: str = ""
     failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (measurement, exception)
     tds: list[tds_bench.TdsResult] = dataclasses.field(default_factory=list)
+    events: events_bench.EventsResult | None = None
 
 
 def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
@@ -115,6 +120,10 @@ def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
                                                                      args.scheduler_timeout, chain))
             if measured is not None:
                 results.scheduler.append(measured)
+    if not args.no_events:
+        say("events: creates with and without a webhook step, then the deliveries")
+        results.events = guarded("events", results,
+                                 lambda: events_bench.measure_events(args.emulator, work_dir, args.event_creates))
 
 
 def measure_size(args: argparse.Namespace, base: store.BaseStore, size: int, work_dir: Path,
@@ -165,6 +174,7 @@ def rows_of(results: Results) -> list[report.Row]:
     rows += report.startup_rows(results.startup)
     rows += report.scheduler_rows(*(next((r for r in results.scheduler if r.kind == kind), None)
                                     for kind in ("independent", "chain")))
+    rows += events_bench.rows(results.events)
     return rows
 
 
@@ -198,6 +208,7 @@ def notes_of(args: argparse.Namespace, results: Results, seconds: float, argv: l
         "(send to last byte), without the client's JSON parsing."),
         f"Peak RSS: VmHWM of the server process ({rss}) after all its measurements at that N.",
         *([tds_bench.NOTE] if results.tds else []),
+        *([events_bench.NOTE] if results.events else []),
         (f"Scheduler: a fresh `serve --clock virtual --no-fixtures` store; {args.scheduler_jobs} jobs with "
         "`simulation.duration` 0 seeded through POST /_emulator/v1/jobs (1000 per request), then one timed "
         "POST /_emulator/v1/clock {\"advance\": \"PT1S\"}; Succeeded counted with a $apply aggregate; the chain's "
@@ -267,6 +278,7 @@ def raw_numbers(args: argparse.Namespace, results: Results, seconds: float, argv
         "scheduler": [plain(result) for result in results.scheduler],
         "failures": results.failures,
         "tds": [plain(result) for result in results.tds],
+        "events": plain(results.events) if results.events else None,
     }
 
 
