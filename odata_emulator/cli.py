@@ -192,6 +192,7 @@ def banner(settings: Settings, emulator: Emulator, scheme: str, host: str, port:
         f"odata-emulator {__version__} ready",
         f"  Web API       {base}{API_PREFIX}",
         f"  Control API   {base}/_emulator/v1/",
+        f"  System Jobs   {base}/",
         f"  Store         {store}: {emulator.data_note}",
         f"  Clock         {clock}",
         f"  System jobs   {jobs}",

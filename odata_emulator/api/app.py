@@ -20,6 +20,7 @@ from ..emulator import Emulator
 from ..errors import DataverseError, ResourceNotFound
 from ..settings import Settings
 from .errors import ErrorBoundary, dataverse_error_handler, http_exception_handler, too_deep_handler
+from .page import page_response
 from .responses import API_PREFIXES
 from .routes import WebApi
 
@@ -34,6 +35,9 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         return await webapi(request)
 
     async def not_found(request: Request) -> Response:
+        page = await page_response(request)  # GET / and /_emulator/v1/ui/...: the System Jobs page
+        if page is not None:
+            return page
         raise ResourceNotFound(f"No HTTP resource was found that matches the request URI '{request.url}'.", code="")
 
     @contextlib.asynccontextmanager
