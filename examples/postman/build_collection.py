@@ -186,6 +186,78 @@ pm.test('none failed', () => pm.expect(row.failurecount).to.eql(0));"""),
     ]
 
 
+def events() -> list[dict]:
+    """Register a webhook and an asynchronous step through the Web API, create a contact, watch the
+    system job it files run, and read what the emulator's own receiver (the webhook inbox) got."""
+    control = "{{baseUrl}}/_emulator/v1/"
+    created = """
+pm.test('204 No Content', () => pm.response.to.have.status(204));
+const location = pm.response.headers.get('OData-EntityId') || '';
+pm.test('OData-EntityId names the new row', () => pm.expect(location).to.match(/\\([0-9a-f-]{36}\\)$/));
+pm.collectionVariables.set('%s', location.slice(location.lastIndexOf('(') + 1, -1));"""
+    return [
+        request("Empty the webhook inbox (control API)", "DELETE", control + "webhook-inbox",
+                tests="pm.test('204 No Content', () => pm.response.to.have.status(204));",
+                description="The emulator's built-in webhook receiver: POST stores a request, GET lists them."),
+        request("Register a webhook (serviceendpoints)", "POST", "{{webapiurl}}serviceendpoints",
+                body={"name": "Postman demo hook", "contract": 8, "url": "{{baseUrl}}/_emulator/v1/webhook-inbox",
+                      "authtype": 4, "authvalue": "postman-key", "messageformat": 2},
+                tests=created % "hookId",
+                description="contract 8 = Webhook; authtype 4 = Webhook Key, sent as ?code=<authvalue>."),
+        request("The Create message's contact filter", "GET",
+                "{{webapiurl}}sdkmessagefilters?$select=sdkmessagefilterid&$filter=primaryobjecttypecode eq "
+                "'contact' and _sdkmessageid_value eq 9ebdbb1b-ea3e-db11-86a7-000a3a5473e8",
+                tests="""
+pm.test('200 OK', () => pm.response.to.have.status(200));
+const rows = pm.response.json().value;
+pm.test('one filter', () => pm.expect(rows.length).to.eql(1));
+pm.collectionVariables.set('contactCreateFilter', rows[0].sdkmessagefilterid);"""),
+        request("Register an asynchronous step (sdkmessageprocessingsteps)", "POST",
+                "{{webapiurl}}sdkmessageprocessingsteps", body={
+                    "name": "Postman demo hook: Create of contact",
+                    "description": "Postman demo hook: Create of contact",
+                    "eventhandler_serviceendpoint@odata.bind": "/serviceendpoints({{hookId}})",
+                    "sdkmessageid@odata.bind": "/sdkmessages(9ebdbb1b-ea3e-db11-86a7-000a3a5473e8)",
+                    "sdkmessagefilterid@odata.bind": "/sdkmessagefilters({{contactCreateFilter}})",
+                    "mode": 1, "rank": 1, "stage": 40, "asyncautodelete": False, "filteringattributes": None,
+                    "configuration": None, "canusereadonlyconnection": False,
+                    "statecode": 0, "statuscode": 1, "supporteddeployment": 0},
+                tests=created % "hookStepId",
+                description="The body registration tools send (mode 1 = asynchronous, stage 40 = post-operation)."),
+        request("Create a contact", "POST", "{{webapiurl}}contacts", body={"firstname": "Postman", "lastname": "Demo"},
+                tests=created % "demoContactId"),
+        request("The system job the step filed", "GET",
+                "{{webapiurl}}asyncoperations?$select=name,operationtype,messagename,primaryentitytype,statecode"
+                "&$filter=_owningextensionid_value eq {{hookStepId}}",
+                tests="""
+pm.test('200 OK', () => pm.response.to.have.status(200));
+const jobs = pm.response.json().value;
+pm.test('one System Event job named after the step', () => {
+    pm.expect(jobs.length).to.eql(1);
+    pm.expect(jobs[0].operationtype).to.eql(1);
+    pm.expect(jobs[0].name).to.eql('Postman demo hook: Create of contact');
+    pm.expect([jobs[0].messagename, jobs[0].primaryentitytype]).to.eql(['Create', 'contact']);
+});
+pm.collectionVariables.set('hookJob', jobs[0].asyncoperationid);"""),
+        wait_for("The job delivers and succeeds (3/30)", "hookJob", 3, 30),
+        request("What the webhook received (control API)", "GET", control + "webhook-inbox", tests="""
+pm.test('200 OK', () => pm.response.to.have.status(200));
+const got = pm.response.json().value.filter(r => r.body && r.body.OperationId === pm.collectionVariables.get('hookJob'));
+pm.test('the context, once, with the job as OperationId', () => pm.expect(got.length).to.eql(1));
+const hook = got[0];
+pm.test("Dataverse's headers", () => {
+    pm.expect(hook.headers['x-ms-dynamics-entity-name']).to.eql('contact');
+    pm.expect(hook.headers['x-ms-dynamics-request-name']).to.eql('Create');
+    pm.expect(hook.headers['x-ms-correlation-request-id']).to.match(/^[0-9a-f-]{36}$/);
+});
+pm.test('the Webhook Key as ?code=', () => pm.expect(hook.query.code).to.eql('postman-key'));
+pm.test('the step as OwningExtension', () => pm.expect(hook.body.OwningExtension.Id).to.eql(pm.collectionVariables.get('hookStepId')));
+pm.test('the contact as the target', () => pm.expect(hook.body.PrimaryEntityId).to.eql(pm.collectionVariables.get('demoContactId')));"""),
+        request("Unregister the step", "DELETE", "{{webapiurl}}sdkmessageprocessingsteps({{hookStepId}})",
+                tests="pm.test('204 No Content', () => pm.response.to.have.status(204));"),
+    ]
+
+
 def build() -> dict:
     service = [
         request("Service document", "GET", "{{webapiurl}}", tests="""
@@ -244,6 +316,7 @@ pm.test('an ETag', () => pm.expect(pm.response.headers.get('ETag')).to.match(/^W
             {"name": "Documented queries", "item": documented_queries()},
             {"name": "Paging and single rows", "item": paging},
             {"name": "System job life cycle", "item": life_cycle()},
+            {"name": "System jobs from your own events", "item": events()},
         ],
     }
 
