@@ -301,3 +301,49 @@ async def test_the_webhook_inbox_stores_and_lists(events):
     assert first["headers"]["x-ms-dynamics-entity-name"] == "contact" and second["body"] == "x"
     assert (await events.client.delete("/_emulator/v1/webhook-inbox")).status_code == 204
     assert (await events.client.get("/_emulator/v1/webhook-inbox")).json()["value"] == []
+
+
+async def test_registered_with_the_tools_bodies_a_create_delivers_its_context(store_copy):
+    """Registration through the Web API with the reference's bodies (§1.2: a webhook step on Create of
+    account, asyncautodelete), an account created, the context delivered with the header auth."""
+    em, lifespan, client = await start(make_settings(database=str(store_copy)))
+    try:
+        async with Receiver() as receiver:
+            response = await client.post(f"{API}serviceendpoints", json={
+                "name": "MS Gainsight Test Event Listener", "url": receiver.url, "contract": 8, "authtype": 5,
+                "authvalue": '<settings><setting name="x-key" value="v"/></settings>'})
+            assert response.status_code == 204, response.text
+            endpoint = response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+            response = await client.post(f"{API}sdkmessageprocessingsteps", json={
+                "name": "MS Gainsight Test Event Listener: Create of Account",
+                "description": "OCP Wkshp Bee: Create of Account",
+                "eventhandler_serviceendpoint@odata.bind": f"/serviceendpoints({endpoint})",
+                "sdkmessageid@odata.bind": "/sdkmessages(9ebdbb1b-ea3e-db11-86a7-000a3a5473e8)",
+                "sdkmessagefilterid@odata.bind": "/sdkmessagefilters(c2c5bb1b-ea3e-db11-86a7-000a3a5473e8)",
+                "mode": 1, "rank": 1, "stage": 40, "asyncautodelete": True, "filteringattributes": None,
+                "configuration": None, "canusereadonlyconnection": False,
+                "statecode": 0, "statuscode": 1, "supporteddeployment": 0})
+            assert response.status_code == 204, response.text
+            step = response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+            response = await client.post(f"{API}accounts", json={"name": "Contoso webhook test"})
+            assert response.status_code == 204, response.text
+            account = response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
+            jobs = (await client.get(f"{API}asyncoperations?$select=statecode&$filter=_owningextensionid_value eq {step}"
+                                     )).json()["value"]
+            assert [job["statecode"] for job in jobs] == [0]
+            response = await client.post("/_emulator/v1/clock", json={"advance": "PT10M"})
+            assert response.status_code == 200
+        [got] = receiver.requests
+        body = got.json()
+        assert got.headers["x-key"] == "v" and got.headers["x-ms-dynamics-entity-name"] == "account"
+        assert got.headers["x-ms-dynamics-request-name"] == "Create"
+        assert body["OperationId"] == jobs[0]["asyncoperationid"] and body["PrimaryEntityId"] == account
+        assert body["OwningExtension"]["Id"] == step
+        assert got.headers["x-ms-correlation-request-id"] == body["CorrelationId"]
+        # asyncautodelete: the job is gone once it succeeded; its history stays.
+        assert (await client.get(f"{API}asyncoperations({body['OperationId']})")).status_code == 404
+        history = (await client.get(f"/_emulator/v1/jobs/{body['OperationId']}/history")).json()["value"]
+        assert [entry["reason"] for entry in history] == ["created", "claim", "succeed (asyncautodelete: the job is deleted)"]
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
