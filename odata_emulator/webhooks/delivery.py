@@ -157,7 +157,8 @@ async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[
     """One POST; its status. The whole attempt (connect, send, answer) is bounded by `timeout`."""
     async with asyncio.timeout(timeout):
         try:
-            target = httpx.URL(url).copy_merge_params(params) if params else url  # keeps the URL's own query
+            # Merged, not replaced: the URL's own query string stays.
+            target = httpx.URL(url).copy_merge_params(tuple(params)) if params else url
             response = await client.post(target, content=body, headers=headers, timeout=httpx.Timeout(timeout))
         except httpx.TimeoutException:
             raise TimeoutError() from None
