@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import events as events_bench
+from . import peer as peer_bench
 from . import report, server, store
 from . import tds as tds_bench
 from .load import FALLBACK, WRK, LoadResult, load_generator
@@ -68,6 +69,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-events", action="store_true", help="skip the creates and webhook deliveries measurements")
     parser.add_argument("--event-creates", type=int, default=500,
                         help="contacts created per events measurement, and webhooks delivered (default 500)")
+    parser.add_argument("--peer", choices=("cap",), default=None,
+                        help="also load the peer's six URLs on SAP CAP over SQLite (../shared/peers/cap; needs node)")
     parser.add_argument("--cache-dir", type=Path, default=store.CACHE_DIR, help="where generated stores are kept")
     parser.add_argument("--out", type=Path, help="also write the markdown report to this file")
     parser.add_argument("--json", type=Path, help="write the raw numbers to this JSON file")
@@ -96,6 +99,7 @@ class Results:
     failures: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (measurement, exception)
     tds: list[tds_bench.TdsResult] = dataclasses.field(default_factory=list)
     events: events_bench.EventsResult | None = None
+    peer: list[peer_bench.PeerResult] = dataclasses.field(default_factory=list)
 
 
 def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
@@ -139,6 +143,12 @@ def measure_size(args: argparse.Namespace, base: store.BaseStore, size: int, wor
                             lambda: tds_bench.measure_tds(args.emulator, prepared, work_dir))
             if found is not None:
                 results.tds.append(found)
+        if args.peer == "cap":
+            compared = guarded(f"CAP peer N={report.size_label(size)}", results,
+                               lambda: peer_bench.measure_peer(args.emulator, prepared, work_dir, args.cache_dir,
+                                                               args.duration))
+            if compared is not None:
+                results.peer.append(compared)
         return measured
     finally:
         for suffix in ("", "-wal", "-shm"):
@@ -171,6 +181,7 @@ def rows_of(results: Results) -> list[report.Row]:
     for result in results.stores:
         rows += report.store_rows(result, results.trivial)
     rows += tds_bench.rows(results.tds)
+    rows += peer_bench.rows(results.peer)
     rows += report.startup_rows(results.startup)
     rows += report.scheduler_rows(*(next((r for r in results.scheduler if r.kind == kind), None)
                                     for kind in ("independent", "chain")))
@@ -209,6 +220,7 @@ def notes_of(args: argparse.Namespace, results: Results, seconds: float, argv: l
         f"Peak RSS: VmHWM of the server process ({rss}) after all its measurements at that N.",
         *([tds_bench.NOTE] if results.tds else []),
         *([events_bench.NOTE] if results.events else []),
+        *([peer_bench.NOTE] if results.peer else []),
         (f"Scheduler: a fresh `serve --clock virtual --no-fixtures` store; {args.scheduler_jobs} jobs with "
         "`simulation.duration` 0 seeded through POST /_emulator/v1/jobs (1000 per request), then one timed "
         "POST /_emulator/v1/clock {\"advance\": \"PT1S\"}; Succeeded counted with a $apply aggregate; the chain's "
@@ -279,6 +291,7 @@ def raw_numbers(args: argparse.Namespace, results: Results, seconds: float, argv
         "failures": results.failures,
         "tds": [plain(result) for result in results.tds],
         "events": plain(results.events) if results.events else None,
+        "peer": [plain(result) for result in results.peer],
     }
 
 
