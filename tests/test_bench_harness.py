@@ -159,3 +159,23 @@ def test_documented_queries_are_read_verbatim():
     assert found["02 Web API"].target.endswith("aggregate($count%20as%20count))")
     assert found["02 Web API"].headers["OData-Version"] == "4.0"
     assert "$top" not in queries.page_target()
+
+
+def test_the_peer_comparison_reads_the_peers_urls_and_reports_ratios():
+    from bench import peer
+
+    if not (peer.PEER_SOURCE / "queries.txt").exists():
+        pytest.skip(f"the CAP peer is not at {peer.PEER_SOURCE}")
+    labels = [label for label, _ in peer.queries()]
+    assert labels == ["a", "b", "c", "d", "e", "f"]
+    assert dict(peer.queries())["f"] == "/api/data/v9.2/asyncoperations({ID})"
+
+    def load(connections: int, rps: float) -> LoadResult:
+        return LoadResult("wrk", connections, 3.0, int(rps * 3), rps, 1.0, 4.0)
+
+    fast = peer.UrlResult("f", "/api/data/v9.2/asyncoperations({ID})", emulator={1: load(1, 900), 16: load(16, 800)},
+                          peer={1: load(1, 300), 16: load(16, 350)})
+    rows = peer.rows([peer.PeerResult(100_000, [fast]), peer.PeerResult(1_000_000, skipped="node is missing")])
+    assert rows[0].ratio == pytest.approx(800 / 350) and rows[0].met_text == "yes"
+    assert "fewer at 16 than at 1" in rows[0].emulator and rows[0].limit.startswith("CAP 350 req/s")
+    assert rows[1].emulator == "skipped: node is missing" and rows[1].size == "1M"
