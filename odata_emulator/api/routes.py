@@ -11,6 +11,7 @@ module per kind of resource:
     rows.py          POST/PATCH/DELETE on the writable tables (accounts, contacts, registration)
     property_writes.py  PUT/DELETE of one property of a system job
     actions.py       BulkDelete
+    operations.py    RetrieveTotalRecordCount, RetrievePrincipalAccess (bound to systemusers and teams)
     batch.py         $batch, whose parts run through this table again
 """
 
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from . import actions, batch, collection, documents, metadata, property_writes, rows, single, writes
+from . import actions, batch, collection, documents, metadata, operations, property_writes, rows, single, writes
 from .auth import resolve_caller
 from .resource import split_path
 from .responses import api_prefix
@@ -35,6 +36,11 @@ ROUTES: tuple[Route, ...] = (
     Route("WhoAmI()",                        "GET",    documents.who_am_i, operation=True),
     Route("RetrieveVersion()",               "GET",    documents.retrieve_version, operation=True),
     Route("BulkDelete",                      "POST",   actions.bulk_delete, operation=True),
+    Route("RetrieveTotalRecordCount({text})", "GET",   operations.retrieve_total_record_count, operation=True),
+    Route("systemusers({id})/Microsoft.Dynamics.CRM.RetrievePrincipalAccess({text})", "GET",
+          operations.retrieve_principal_access, operation=True),
+    Route("teams({id})/Microsoft.Dynamics.CRM.RetrievePrincipalAccess({text})", "GET",
+          operations.retrieve_principal_access, operation=True),
     Route("{set}",                           "GET",    collection.read),
     Route("asyncoperations",                 "POST",   writes.refuse_job_create),
     Route("{set}",                           "POST",   rows.create),

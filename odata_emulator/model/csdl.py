@@ -1,8 +1,9 @@
 """The CSDL document served at `GET /api/data/v9.2/$metadata`, derived from the entity model.
 
 The shape follows Dataverse: one `Microsoft.Dynamics.CRM` schema (alias `mscrm`) holding the
-abstract platform base types, one EntityType per table, the WhoAmI function and an
-EntityContainer named `System`. Nothing is cached here; the caller keeps the bytes.
+abstract platform base types, one EntityType per table, the functions and actions served with the
+types they need (`model/operations.py`) and an EntityContainer named `System`. Nothing is cached
+here; the caller keeps the bytes.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
+from .operations import COMPLEX_TYPES, ENUM_TYPES, OPERATIONS, PARAMETER_ENTITY_TYPES, Param
 from .types import Attribute, Entity, EntityModel, ManyToOne, OneToMany
 
 EDMX_NS = "http://docs.oasis-open.org/odata/ns/edmx"
@@ -29,8 +31,6 @@ BASE_TYPES = {
     "principal": ("crmbaseentity", "ownerid"),
     "MetadataBase": (None, "MetadataId"),
 }
-
-WHOAMI_PROPERTIES = ("BusinessUnitId", "UserId", "OrganizationId")
 
 
 @dataclass
@@ -75,8 +75,7 @@ def render_csdl(model: EntityModel) -> bytes:
     _base_types(schema, model)
     for entity in model.entities:
         _entity_type(schema, model, entity)
-    _whoami(schema, model)
-    _retrieve_version(schema, model)
+    _operations(schema, model)
     _container(schema, model)
 
     out = ['<?xml version="1.0" encoding="utf-8"?>']
@@ -158,19 +157,47 @@ def _property(parent: Node, name: str, attribute: Attribute) -> None:
         permissions.add("Collection").add("EnumMember", "Org.OData.Core.V1.PermissionType/Read")
 
 
-def _whoami(schema: Node, model: EntityModel) -> None:
-    complex_type = schema.add("ComplexType", Name="WhoAmIResponse")
-    for name in WHOAMI_PROPERTIES:
-        complex_type.add("Property", Name=name, Type="Edm.Guid", Nullable="false")
-    function = schema.add("Function", Name="WhoAmI")
-    function.add("ReturnType", Type=_qualified(model, "WhoAmIResponse"), Nullable="false")
+_EDM_PREFIXES = ("Edm.", "Collection(Edm.")
 
 
-def _retrieve_version(schema: Node, model: EntityModel) -> None:
-    """RetrieveVersion(): the version of the service (use-web-api-functions.md)."""
-    schema.add("ComplexType", Name="RetrieveVersionResponse").add("Property", Name="Version", Type="Edm.String")
-    function = schema.add("Function", Name="RetrieveVersion")
-    function.add("ReturnType", Type=_qualified(model, "RetrieveVersionResponse"), Nullable="false")
+def _type_name(model: EntityModel, type_name: str) -> str:
+    """An operation's type as CSDL writes it: Edm types as they are, schema types by the alias."""
+    if type_name.startswith(_EDM_PREFIXES):
+        return type_name
+    if type_name.startswith("Collection("):
+        return f"Collection({_qualified(model, type_name[len('Collection('):-1])})"
+    return _qualified(model, type_name)
+
+
+def _typed(parent: Node, tag: str, model: EntityModel, param: Param) -> None:
+    parent.add(tag, Name=param.name, Type=_type_name(model, param.type),
+               Nullable=None if param.nullable is None else str(param.nullable).lower(),
+               Unicode=None if param.unicode is None else str(param.unicode).lower())
+
+
+def _operations(schema: Node, model: EntityModel) -> None:
+    """The functions and actions served (`model/operations.py`), with the types they need."""
+    for name, key in PARAMETER_ENTITY_TYPES:
+        node = schema.add("EntityType", Name=name, BaseType=_qualified(model, "crmbaseentity"))
+        node.add("Key").add("PropertyRef", Name=key)
+        node.add("Property", Name=key, Type="Edm.Guid")
+    for enum in ENUM_TYPES:
+        node = schema.add("EnumType", Name=enum.name, UnderlyingType="Edm.Int32",
+                          IsFlags="true" if enum.flags else None)
+        for member, value in enum.members:
+            node.add("Member", Name=member, Value=str(value))
+    for complex_type in COMPLEX_TYPES:
+        node = schema.add("ComplexType", Name=complex_type.name,
+                          BaseType=complex_type.base and _qualified(model, complex_type.base),
+                          Abstract="true" if complex_type.abstract else None)
+        for prop in complex_type.properties:
+            _typed(node, "Property", model, prop)
+    for operation in OPERATIONS:
+        node = schema.add(operation.kind, Name=operation.name, IsBound="true" if operation.bound_to else None)
+        for param in operation.parameters:
+            _typed(node, "Parameter", model, param)
+        if operation.returns:
+            node.add("ReturnType", Type=_qualified(model, operation.returns), Nullable="false")
 
 
 def _container(schema: Node, model: EntityModel) -> None:
@@ -185,11 +212,8 @@ def _container(schema: Node, model: EntityModel) -> None:
                 Path=rel.navigation,
                 Target=model.entity(rel.target).entity_set,
             )
-    container.add(
-        "FunctionImport",
-        Name="WhoAmI",
-        Function=_qualified(model, "WhoAmI"),
-        IncludeInServiceDocument="false",
-    )
-    container.add("FunctionImport", Name="RetrieveVersion", Function=_qualified(model, "RetrieveVersion"),
-                  IncludeInServiceDocument="false")
+    for operation in OPERATIONS:
+        if operation.bound_to is None:  # bound operations are reached through their entity, not imported
+            tag = "FunctionImport" if operation.kind == "Function" else "ActionImport"
+            container.add(tag, Name=operation.name, **{operation.kind: _qualified(model, operation.name)},
+                          IncludeInServiceDocument="false" if operation.kind == "Function" else None)
