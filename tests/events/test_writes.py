@@ -95,8 +95,8 @@ async def test_platform_tables_stay_read_only(emulated):
      PAYLOAD + "Cannot convert a primitive value to the expected type 'Edm.String'. See the inner exception for more "
                "details."),
     ({"name": "x" * 161}, 400, "0x80044331",
-     "A validation error occurred. The length of the 'name' attribute of the 'account' entity exceeded the maximum "
-     "allowed length of '160'."),
+     ("A validation error occurred. The length of the 'name' attribute of the 'account' entity exceeded the maximum "
+      "allowed length of '160'.")),
     ({"name": "x", "primarycontactid@odata.bind": "/accounts(6d81597f-0f9f-e711-8122-000d3aa2331c)"}, 400,
      "0x80048d19", None),
     ({"name": "x", "primarycontactid@odata.bind": "/contacts(6d81597f-0f9f-e711-8122-000d3aa2331c)"}, 404,
