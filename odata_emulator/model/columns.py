@@ -3,6 +3,8 @@ column, with Dataverse's defaults for its type, and the columns every user table
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from . import optionsets as os_
 from .types import Attribute
 from .types import AttributeType as T
@@ -65,6 +67,13 @@ def owner_columns(logical: str) -> tuple[Attribute, ...]:
     )
 
 
-CW = dict(valid_for_create=True)  # create-only
-CU = dict(valid_for_create=True, valid_for_update=True)
-U = dict(valid_for_update=True)
+class Access(TypedDict, total=False):
+    """Which writes a column takes, spread into a builder's keywords (`string("name", 100, **CU)`)."""
+
+    valid_for_create: bool
+    valid_for_update: bool
+
+
+CW: Access = {"valid_for_create": True}  # create-only
+CU: Access = {"valid_for_create": True, "valid_for_update": True}
+U: Access = {"valid_for_update": True}

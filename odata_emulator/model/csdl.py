@@ -103,7 +103,7 @@ def _base_types(schema: Node, model: EntityModel) -> None:
 
 def _navigation_targets(model: EntityModel, entity: Entity) -> list[ManyToOne | OneToMany]:
     """The table's relationships whose target table is part of the model."""
-    rels = [*entity.many_to_one, *entity.one_to_many]
+    rels: list[ManyToOne | OneToMany] = [*entity.many_to_one, *entity.one_to_many]
     return [rel for rel in rels if rel.target in model.by_logical_name]
 
 

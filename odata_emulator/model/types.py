@@ -197,10 +197,10 @@ class Entity:
     @cached_property
     def navigations(self) -> dict[str, ManyToOne | OneToMany]:
         result: dict[str, ManyToOne | OneToMany] = {}
-        for rel in self.many_to_one:
-            result[rel.navigation] = rel
-        for rel in self.one_to_many:
-            result[rel.navigation] = rel
+        for single in self.many_to_one:
+            result[single.navigation] = single
+        for many in self.one_to_many:
+            result[many.navigation] = many
         return result
 
     @cached_property

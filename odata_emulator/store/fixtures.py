@@ -51,7 +51,7 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
         columns = entity.columns
         prepared = []
         for row in rows:
-            values = {name: None for name in columns}
+            values: dict[str, object] = {name: None for name in columns}
             for name, value in row.items():
                 if name == "simulation" and table_name == "asyncoperation":
                     simulations.append({"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(value)})
