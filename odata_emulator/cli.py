@@ -81,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tds-password", default=None,
                        help="with --require-auth, the password a TDS login must carry unless it carries a bearer "
                             "token")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes sharing the store and the port (default 1); more than one needs a "
+                            "database file and the real clock, and leaves out --tds")
     serve.add_argument("--log-level", choices=LEVELS, default="info",
                        help="info (default): a line per request and per job state change; debug adds the "
                             "scheduler's decisions")
@@ -155,6 +158,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
+def multi_worker_refusal(settings: Settings) -> str | None:
+    """Why these settings cannot run in several processes (None: they can). Each process has its own
+    memory: a private in-memory store or a virtual clock would be one per process, and a TDS endpoint
+    one port per process."""
+    if settings.database == ":memory:":
+        return "--workers N needs a database file (--database PATH): ':memory:' would be one store per process"
+    if settings.clock == "virtual":
+        return "--workers N runs on the real clock: a virtual clock lives in one process (use --workers 1)"
+    if settings.tds:
+        return "--tds runs with --workers 1"
+    return None
+
+
 class PortInUse(Exception):
     """Raised by `bind` when another process listens on the address asked for."""
 
@@ -180,25 +196,36 @@ def bind(host: str, port: int) -> socket.socket:
 
 def banner(settings: Settings, emulator: Emulator, scheme: str, host: str, port: int) -> str:
     """What the server says once it answers: where, on which store and clock, and what it loaded."""
+    clock = f"virtual, at {emulator.clock.now().isoformat()} (moved by POST /_emulator/v1/clock)" \
+        if emulator.clock.virtual else "real"
+    tds = f"{emulator.tds.host}:{emulator.tds.port}" if emulator.tds is not None else None
+    return banner_text(settings, data_note=emulator.data_note, clock=clock, tds=tds, scheme=scheme, host=host,
+                       port=port)
+
+
+def banner_text(settings: Settings, *, data_note: str, clock: str, tds: str | None, scheme: str, host: str,
+                port: int, workers: int = 1) -> str:
     from .api.responses import API_PREFIX
 
     address = f"[{host}]" if ":" in host else host
     base = f"{scheme}://{address}:{port}"
     store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
-    clock = f"virtual, at {emulator.clock.now().isoformat()} (moved by POST /_emulator/v1/clock)" \
-        if emulator.clock.virtual else "real"
     jobs = f"{settings.concurrency} at a time" if settings.scheduler else "not run (--no-scheduler)"
+    if workers > 1:
+        jobs += f" in each of {workers} worker processes"
     lines = [
         f"odata-emulator {__version__} ready",
         f"  Web API       {base}{API_PREFIX}",
         f"  Control API   {base}/_emulator/v1/",
         f"  System Jobs   {base}/",
-        f"  Store         {store}: {emulator.data_note}",
+        f"  Store         {store}: {data_note}",
         f"  Clock         {clock}",
         f"  System jobs   {jobs}",
     ]
-    if emulator.tds is not None:
-        lines.append(f"  TDS (SQL)     {emulator.tds.host}:{emulator.tds.port}")
+    if workers > 1:
+        lines.append(f"  Workers       {workers} processes on one store (--workers)")
+    if tds is not None:
+        lines.append(f"  TDS (SQL)     {tds}")
     if settings.require_auth:
         lines.append("  Auth          requests need 'Authorization: Bearer <any token>' (health excepted)")
     return "\n".join(lines)
@@ -227,6 +254,12 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     from .api.app import create_app
 
     settings = settings_from(args)
+    if args.workers < 1:
+        parser.error("--workers takes 1 or more")
+    if args.workers > 1:
+        refused = multi_worker_refusal(settings)
+        if refused:
+            parser.error(refused)
     try:
         sock = bind(args.host, args.port)
     except PortInUse as exc:
@@ -237,11 +270,18 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         print(f"odata-emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.", file=sys.stderr,
               flush=True)
         return PORT_IN_USE
-    app = create_app(settings)
-    emulator: Emulator = app.state.emulator
     scheme = "https" if args.tls_cert else "http"
     port = sock.getsockname()[1]
     tls: dict[str, Any] = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)} if args.tls_cert else {}
+    if args.workers > 1:
+        from .workers import serve_workers
+
+        with sock:
+            return serve_workers(args, sys.argv[1:] if argv is None else list(argv), settings, sock, scheme=scheme,
+                                 port=port,
+                                 log_config=log_config(args.log_level, args.log_format), tls=tls)
+    app = create_app(settings)
+    emulator: Emulator = app.state.emulator
     config = uvicorn.Config(app, log_level=args.log_level, log_config=log_config(args.log_level, args.log_format),
                             lifespan="on", **server_options(), **tls)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from collections.abc import Awaitable, Callable
 
 import isodate
@@ -120,6 +121,7 @@ class ControlApi:
             "clock": "virtual" if emulator.clock.virtual else "real",
             "now": _iso(emulator.clock.now()),
             "strict": emulator.settings.strict,
+            "pid": os.getpid(),  # which process answered (`serve --workers N` runs several)
         })
 
     async def reset(self, request: Request) -> Response:
