@@ -69,6 +69,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-events", action="store_true", help="skip the creates and webhook deliveries measurements")
     parser.add_argument("--event-creates", type=int, default=500,
                         help="contacts created per events measurement, and webhooks delivered (default 500)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="serve the read measurements with `serve --workers N` (real clock, no scheduler)")
     parser.add_argument("--peer", choices=("cap",), default=None,
                         help="also load the peer's six URLs on SAP CAP over SQLite (../shared/peers/cap; needs node)")
     parser.add_argument("--cache-dir", type=Path, default=store.CACHE_DIR, help="where generated stores are kept")
@@ -137,7 +139,7 @@ def measure_size(args: argparse.Namespace, base: store.BaseStore, size: int, wor
     if prepared.generated_in_s is not None:
         say(f"N={size}: generated in {prepared.generated_in_s:.1f} s (cached for the next runs)")
     try:
-        measured = measure_store(args.emulator, prepared, work_dir, plan, CONNECTIONS)
+        measured = measure_store(args.emulator, prepared, work_dir, plan, CONNECTIONS, args.workers)
         if not args.no_tds:
             found = guarded(f"TDS N={report.size_label(size)}", results,
                             lambda: tds_bench.measure_tds(args.emulator, prepared, work_dir))
@@ -146,7 +148,7 @@ def measure_size(args: argparse.Namespace, base: store.BaseStore, size: int, wor
         if args.peer == "cap":
             compared = guarded(f"CAP peer N={report.size_label(size)}", results,
                                lambda: peer_bench.measure_peer(args.emulator, prepared, work_dir, args.cache_dir,
-                                                               args.duration))
+                                                               args.duration, args.workers))
             if compared is not None:
                 results.peer.append(compared)
         return measured
@@ -202,8 +204,10 @@ def notes_of(args: argparse.Namespace, results: Results, seconds: float, argv: l
         f"for the CPUs); 1 connection = -t1 -c1, 16 connections = -t2 -c16; {args.duration:g} s per run, stretched "
         f"up to {max(args.duration, args.max_duration):g} s when one answer is slow. Every answer must be 200, and "
         "each URL's first answer is checked against SQL (aggregate groups and counts, row counts) before it is loaded."),
-        ("Servers: `odata-emulator serve --database <copy of the store> --port <free> --clock virtual "
-        "--aggregate-limit 0 --log-level warning`: the virtual clock keeps every job still while measuring; "
+        ("Servers: `odata-emulator serve --database <copy of the store> --port <free> "
+        + ("--clock virtual " if args.workers == 1 else f"--workers {args.workers} --no-scheduler ")
+        + "--aggregate-limit 0 --log-level warning`: " + ("the virtual clock" if args.workers == 1 else "no scheduler")
+        + " keeps every job still while measuring; "
         "--aggregate-limit 0 (unlimited) because Dataverse's default of 50,000 rows would refuse the documented "
         "aggregates at 100k and more."),
         f"Stores: the emulator's own start-up creates the schema and loads its bundled fixtures ({fixture_jobs} jobs, the "

@@ -21,7 +21,7 @@ from pathlib import Path
 from .load import LoadResult, run_load
 from .progress import say, shout
 from .report import Row, Target, rate, size_label
-from .server import EmulatorServer, free_port
+from .server import EmulatorServer, free_port, read_only_args
 from .store import Store
 
 PEER_SOURCE = Path(os.environ.get("ODATA_EMULATOR_CAP_PEER",
@@ -76,7 +76,8 @@ def _middle_id(database: Path, table: str, key: str) -> str:
     return str(found)
 
 
-def measure_peer(emulator: str, store: Store, work_dir: Path, cache_dir: Path, seconds: float) -> PeerResult:
+def measure_peer(emulator: str, store: Store, work_dir: Path, cache_dir: Path, seconds: float,
+                 workers: int = 1) -> PeerResult:
     result = PeerResult(store.size)
     if shutil.which("node") is None or shutil.which("npm") is None:
         result.skipped = "node and npm are needed to run the CAP peer"
@@ -104,8 +105,7 @@ def measure_peer(emulator: str, store: Store, work_dir: Path, cache_dir: Path, s
             _load(url.peer, peer_base + url.path.replace("{ID}", peer_id), seconds, result, f"CAP {url.label}")
     finally:
         _kill(peer_pid)
-    extra = ("--clock", "virtual", "--aggregate-limit", "0")
-    with EmulatorServer(emulator, store.path, work_dir, extra) as running:
+    with EmulatorServer(emulator, store.path, work_dir, read_only_args(workers)) as running:
         for url in result.urls:
             _load(url.emulator, running.base_url + url.path.replace("{ID}", store.sample_job_id), seconds, result,
                   f"emulator {url.label}")
@@ -159,5 +159,5 @@ def _short(path: str) -> str:
 
 NOTE = ("CAP peer (`--peer cap`): SAP CAP 9.9 over SQLite from ../shared/peers/cap (copied into the cache, "
         "npm ci once), its own data for the same N (same distribution), started with run-peer.sh (QUIET=1); "
-        "the six URLs of its queries.txt loaded on each server in turn at 1 and 16 connections; the emulator on "
-        "`--clock virtual --aggregate-limit 0`.")
+        "the six URLs of its queries.txt loaded on each server in turn at 1 and 16 connections; the emulator served "
+        "as for the other read measurements.")

@@ -149,6 +149,15 @@ class ServerProcess:
         self.stop()
 
 
+def read_only_args(workers: int = 1) -> tuple[str, ...]:
+    """How the read measurements serve a store: nothing moves while they load it, and the documented
+    aggregates may read every row. One process: the virtual clock (it stands still). Several
+    (`--workers N`, which runs on the real clock only): the real clock with no scheduler."""
+    if workers > 1:
+        return ("--no-scheduler", "--workers", str(workers), "--aggregate-limit", "0")
+    return ("--clock", "virtual", "--aggregate-limit", "0")
+
+
 class EmulatorServer(ServerProcess):
     """`<emulator> serve --database <file> --port <free port> --log-level warning [extra...]`."""
 

@@ -12,7 +12,7 @@ from .client import Client, Reply
 from .limits import DirectSql
 from .load import LoadResult, run_load
 from .progress import say, shout
-from .server import EmulatorServer
+from .server import EmulatorServer, read_only_args
 from .store import Store
 
 PAGE_REQUESTS = 10
@@ -84,9 +84,9 @@ class StoreResult:
 
 
 def measure_store(emulator: str, store: Store, work_dir: Path, plan: LoadPlan,
-                  connections: tuple[int, int]) -> StoreResult:
+                  connections: tuple[int, int], workers: int = 1) -> StoreResult:
     result = StoreResult(store.size, store.total_jobs, store.generated_in_s)
-    extra = ("--clock", "virtual", "--aggregate-limit", "0")
+    extra = read_only_args(workers)
     with EmulatorServer(emulator, store.path, work_dir, extra) as running, running.client() as client, \
             DirectSql(store.path) as sql:
         say(f"N={store.size}: emulator up (pid {running.process.pid}, port {running.port})")
