@@ -105,12 +105,12 @@ def _evaluate(node: ast.Node, body: dict, type_name: str):
         value = node.value
         return str(value) if node.edm_type == "Edm.Guid" else value
     if isinstance(node, ast.Member):
-        value: object = body
+        found: object = body
         for step in node.path:
-            if not isinstance(value, dict) or step not in value:
+            if not isinstance(found, dict) or step not in found:
                 raise UnknownProperty(step, f"{NS}.{type_name}")
-            value = value[step]
-        return value
+            found = found[step]
+        return found
     if isinstance(node, ast.Not):
         return not _evaluate(node.operand, body, type_name)
     if isinstance(node, ast.BinaryOp):
@@ -119,11 +119,11 @@ def _evaluate(node: ast.Node, body: dict, type_name: str):
             right = _evaluate(node.right, body, type_name) is True
             return (left and right) if node.op == "and" else (left or right)
         if node.op in _COMPARE:
-            left, right = _evaluate(node.left, body, type_name), _evaluate(node.right, body, type_name)
-            if isinstance(left, str) and isinstance(right, str):
-                left, right = left.lower(), right.lower()
+            first, second = _evaluate(node.left, body, type_name), _evaluate(node.right, body, type_name)
+            if isinstance(first, str) and isinstance(second, str):
+                first, second = first.lower(), second.lower()
             try:
-                return _COMPARE[node.op](left, right)
+                return _COMPARE[node.op](first, second)
             except TypeError as exc:
                 raise QueryError(f"The operands of '{node.op}' cannot be compared.") from exc
     raise QueryError("Only comparisons of properties with values, 'and', 'or' and 'not' can filter definitions.")

@@ -69,7 +69,9 @@ def parse_key(entity: Entity, text: str) -> EntityKey:
 
 
 def _split_key_parts(text: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == "'":
             quoted = not quoted

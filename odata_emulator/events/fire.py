@@ -6,6 +6,7 @@ The jobs go in through the job engine's own insert (`jobs/create.py`)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from typing import Any
@@ -80,14 +81,15 @@ async def fire(conn: AsyncConnection, change: Change, *, caller: Caller, now: dt
     if not steps:
         return []
     level, correlation = depth.current()
-    origin_base = dict(user_id=caller.user_id, business_unit_id=caller.business_unit_id,
-                       organization_id=caller.organization_id, organization_name=await organization_name(conn),
-                       correlation_id=correlation_id or correlation,
-                       depth=depth_level if depth_level is not None else level, created_on=now)
+    origin_base = functools.partial(
+        context.Origin, user_id=caller.user_id, business_unit_id=caller.business_unit_id,
+        organization_id=caller.organization_id, organization_name=await organization_name(conn),
+        correlation_id=correlation_id or correlation, depth=depth_level if depth_level is not None else level,
+        created_on=now)
     specs = []
     for step in steps:
         job_id = str(uuid.uuid4())
-        origin = context.Origin(**origin_base, run_as=step["impersonatinguserid"])
+        origin = origin_base(run_as=step["impersonatinguserid"])
         described = context.Step(step["sdkmessageprocessingstepid"], step["name"],
                                  await _step_images(conn, step["sdkmessageprocessingstepid"]))
         data = context.build(change, described, origin, operation_id=job_id)

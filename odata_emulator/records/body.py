@@ -135,7 +135,8 @@ def _bind(model: EntityModel, entity: Entity, name: str, value) -> Reference:
     """`<nav>@odata.bind` (or `<lookup column>@odata.bind`, `ownerid@odata.bind`): the lookup it sets."""
     navigation = entity.navigations.get(name)
     if isinstance(navigation, ManyToOne):
-        attribute, targets = entity.columns[navigation.attribute], (navigation.target,)
+        attribute = entity.columns[navigation.attribute]
+        targets: tuple[str, ...] = (navigation.target,)
     elif navigation is None and name in entity.columns and entity.columns[name].is_lookup:
         attribute = entity.columns[name]
         targets = attribute.targets

@@ -172,6 +172,11 @@ def _create_all(sync_conn) -> None:
                 index.create(sync_conn)
 
 
+def _recreate(sync_conn, table) -> None:
+    table.drop(sync_conn)
+    table.create(sync_conn)
+
+
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
     """EntityDefinitions rows are the model itself: at every start they are made to match it
     (rewritten only when they differ, so that starting on an up-to-date store writes nothing)."""
@@ -179,7 +184,7 @@ async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
     rows = [entity_definition_row(e) for e in model.entities if not e.is_metadata]
     stored_columns = {row[1] for row in await conn.exec_driver_sql("PRAGMA table_info('EntityMetadata')")}
     if stored_columns != {c.name for c in table.columns}:  # a store made before the model grew a property
-        await conn.run_sync(lambda sync: (table.drop(sync), table.create(sync)))
+        await conn.run_sync(_recreate, table)
     columns = [table.c[name] for name in rows[0]]
     stored = [dict(row._mapping) for row in await conn.execute(select(*columns).order_by(table.c.LogicalName))]
     if stored == sorted(rows, key=lambda row: str(row["LogicalName"])):
