@@ -36,6 +36,8 @@ ROUTES: tuple[Route, ...] = (
     Route("WhoAmI()",                        "GET",    documents.who_am_i, operation=True),
     Route("RetrieveVersion()",               "GET",    documents.retrieve_version, operation=True),
     Route("BulkDelete",                      "POST",   actions.bulk_delete, operation=True),
+    Route("workflows({id})/Microsoft.Dynamics.CRM.ExecuteWorkflow", "POST", actions.execute_workflow,
+          operation=True),
     Route("RetrieveTotalRecordCount({text})", "GET",   operations.retrieve_total_record_count, operation=True),
     Route("systemusers({id})/Microsoft.Dynamics.CRM.RetrievePrincipalAccess({text})", "GET",
           operations.retrieve_principal_access, operation=True),
