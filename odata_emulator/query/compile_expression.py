@@ -107,6 +107,32 @@ class ExpressionCompiler:
             table = self.table_for(ref.steps)
         return table.c[ref.attribute.name]
 
+    def sort_expression(self, ref: b.PropertyRef) -> tuple[ColumnElement, Attribute]:
+        """What `$orderby` sorts a property by, and the attribute its values have: a lookup sorts by
+        the related row's primary name (webapi/query/order-rows.md, "Lookup Columns"), any other
+        column by its value."""
+        column = self.column(ref)
+        attribute = ref.attribute
+        if not attribute.is_lookup or not attribute.targets:
+            return column, attribute
+        table = column.table
+        names = []
+        for target_name in attribute.targets:
+            target = self.model.entity(target_name)
+            if target.primary_name is None:
+                continue
+            target_table = METADATA.tables[target_name].alias(f"s{next(self._label_counter)}")
+            names.append((target_name, target.columns[target.primary_name], select(
+                target_table.c[target.primary_name]
+            ).where(target_table.c[target.primary_id] == column).scalar_subquery()))
+        if not names:
+            return column, attribute
+        # Names compare as Dataverse's collation does, ignoring case (as `$orderby=name` does here).
+        if attribute.type_column and len(names) > 1:
+            type_column = table.c[attribute.type_column]
+            return case(*((type_column == t, q) for t, _, q in names)).collate("NOCASE"), names[0][1]
+        return names[0][2].collate("NOCASE"), names[0][1]
+
     def lookup_columns(self, table, attribute: Attribute, prefix: str, columns: list) -> tuple[str | None, str | None]:
         """When annotations are wanted, select a lookup's display name (and, for a polymorphic
         lookup, its target's logical name) into `columns`; returns their labels."""

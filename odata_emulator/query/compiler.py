@@ -101,7 +101,7 @@ class Compiler(ExpressionCompiler):
         return CollectionPlan(navigation, statement, parent_label, shape, tuple(child.params))
 
     def _order_expression(self, key: b.OrderKey):
-        column = self.column(key.expr)
+        column, _ = self.sort_expression(key.expr)
         return column.desc() if key.descending else column.asc()
 
     # --------------------------------------------------------------------------- queries
@@ -132,12 +132,12 @@ class Compiler(ExpressionCompiler):
         each named in the cookie by its path (`createdby.fullname`)."""
         order = []
         for i, key in enumerate(keys):
-            expression = self.column(key.expr)
+            expression, attribute = self.sort_expression(key.expr)
             label = f"o{i}"
             columns.append(expression.label(label))
             steps = [s.navigation for s in key.expr.steps]
             cookie = ".".join((steps[-1:] if last_step_only else steps) + [key.expr.attribute.name])
-            order.append(OrderColumn(label, expression, key.expr.attribute, key.descending, cookie))
+            order.append(OrderColumn(label, expression, attribute, key.descending, cookie))
         return order
 
     def compile_fetch(self, fetch: b.BoundFetch) -> CompiledQuery:

@@ -72,7 +72,9 @@ WALKS = [
     ("$select=name,completedon&$orderby=completedon", "1", "completedon, asyncoperationid"),
     ("$select=name,completedon&$orderby=completedon desc", "1", "completedon DESC, asyncoperationid"),
     ("$select=name&$orderby=name,statecode desc", "1", "name COLLATE NOCASE, statecode DESC, asyncoperationid"),
-    ("$select=name&$orderby=_owninguser_value desc,startedon", "1", "owninguser DESC, startedon, asyncoperationid"),
+    # A lookup sorts by the related row's primary name (webapi/query/order-rows.md, "Lookup Columns").
+    ("$select=name&$orderby=_owninguser_value desc,startedon", "1",
+     "(SELECT fullname FROM systemuser WHERE systemuserid = owninguser) COLLATE NOCASE DESC, startedon, asyncoperationid"),
     ("$select=name&$filter=statecode eq 3 and contains(name,'contoso')&$orderby=operationtype,completedon desc",
      "statecode = 3 AND instr(lower(name), 'contoso') > 0", "operationtype, completedon DESC, asyncoperationid"),
 ]
