@@ -81,3 +81,19 @@ def test_dynamics_web_api_update_single_property_postpones_a_job(server):
     assert out == {"ok": True}
     row = httpx.get(f"{server.api_url}asyncoperations({job})?$select=postponeuntil").json()
     assert row["postponeuntil"] == "2030-01-01T00:00:00Z"
+
+
+def test_dynamics_web_api_creates_a_contact_and_its_async_step_files_a_job(server):
+    """create-entity-web-api.md ("Basic create": 204 with OData-EntityId), through dynamics-web-api's
+    create; the data set's asynchronous step on contact Create files its system job (issue 14)."""
+    out = run_node("dynamics-web-api", CLIENT + """
+(async () => {
+  const id = await api.create({ collection: "contacts", data: { firstname: "Ada", lastname: "Lovelace" } });
+  console.log(JSON.stringify({ id }));
+})().catch(e => { console.error(e); process.exit(1); });
+""", server.url)
+    contact = httpx.get(f"{server.api_url}contacts({out['id']})?$select=fullname").json()
+    assert contact["fullname"] == "Ada Lovelace"
+    jobs = httpx.get(f"{server.api_url}asyncoperations", params={
+        "$select": "name,messagename,operationtype", "$filter": f"_regardingobjectid_value eq {out['id']}"}).json()
+    assert jobs["value"] and all(j["operationtype"] == 1 and j["messagename"] == "Create" for j in jobs["value"])
