@@ -65,6 +65,7 @@ _EXTRA_INDEXES: dict[str, list[tuple[str, ...]]] = {
         ("statecode", "postponeuntil", "createdon"),
         ("dependencytoken", "createdon"),
         ("versionnumber",),
+        ("sequence",),  # a new job is numbered after the highest (jobs/create.py): max() reads one entry
         # The scheduler's queue: Ready jobs in claim order, and the first unfinished job of a
         # dependency token (the scheduler's query spells `statecode < 3` the same way).
         ("statecode", "statuscode", "createdon", "sequence", "asyncoperationid", "dependencytoken IS NULL"),
