@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from . import events as events_bench
+from . import page as page_bench
 from . import peer as peer_bench
 from . import report, server, store
 from . import tds as tds_bench
@@ -69,6 +70,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-events", action="store_true", help="skip the creates and webhook deliveries measurements")
     parser.add_argument("--event-creates", type=int, default=500,
                         help="contacts created per events measurement, and webhooks delivered (default 500)")
+    parser.add_argument("--no-page", action="store_true", help="skip the System Jobs page load (Chromium)")
     parser.add_argument("--workers", type=int, default=1,
                         help="serve the read measurements with `serve --workers N` (real clock, no scheduler)")
     parser.add_argument("--peer", choices=("cap",), default=None,
@@ -102,6 +104,7 @@ class Results:
     tds: list[tds_bench.TdsResult] = dataclasses.field(default_factory=list)
     events: events_bench.EventsResult | None = None
     peer: list[peer_bench.PeerResult] = dataclasses.field(default_factory=list)
+    page: list[page_bench.PageResult] = dataclasses.field(default_factory=list)
 
 
 def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
@@ -145,6 +148,11 @@ def measure_size(args: argparse.Namespace, base: store.BaseStore, size: int, wor
                             lambda: tds_bench.measure_tds(args.emulator, prepared, work_dir))
             if found is not None:
                 results.tds.append(found)
+        if not args.no_page:
+            loaded = guarded(f"page N={report.size_label(size)}", results,
+                             lambda: page_bench.measure_page(args.emulator, prepared, work_dir, args.workers))
+            if loaded is not None:
+                results.page.append(loaded)
         if args.peer == "cap":
             compared = guarded(f"CAP peer N={report.size_label(size)}", results,
                                lambda: peer_bench.measure_peer(args.emulator, prepared, work_dir, args.cache_dir,
@@ -184,6 +192,7 @@ def rows_of(results: Results) -> list[report.Row]:
         rows += report.store_rows(result, results.trivial)
     rows += tds_bench.rows(results.tds)
     rows += peer_bench.rows(results.peer)
+    rows += page_bench.rows(results.page)
     rows += report.startup_rows(results.startup)
     rows += report.scheduler_rows(*(next((r for r in results.scheduler if r.kind == kind), None)
                                     for kind in ("independent", "chain")))
@@ -225,6 +234,7 @@ def notes_of(args: argparse.Namespace, results: Results, seconds: float, argv: l
         *([tds_bench.NOTE] if results.tds else []),
         *([events_bench.NOTE] if results.events else []),
         *([peer_bench.NOTE] if results.peer else []),
+        *([page_bench.NOTE] if results.page else []),
         (f"Scheduler: a fresh `serve --clock virtual --no-fixtures` store; {args.scheduler_jobs} jobs with "
         "`simulation.duration` 0 seeded through POST /_emulator/v1/jobs (1000 per request), then one timed "
         "POST /_emulator/v1/clock {\"advance\": \"PT1S\"}; Succeeded counted with a $apply aggregate; the chain's "
@@ -296,6 +306,7 @@ def raw_numbers(args: argparse.Namespace, results: Results, seconds: float, argv
         "tds": [plain(result) for result in results.tds],
         "events": plain(results.events) if results.events else None,
         "peer": [plain(result) for result in results.peer],
+        "page": [plain(result) for result in results.page],
     }
 
 
