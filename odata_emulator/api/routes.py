@@ -5,6 +5,7 @@ module per kind of resource:
     documents.py     the service document, $metadata, WhoAmI
     collection.py    entity set reads: OData query options, FetchXML, $apply, /$count
     single.py        one row by key, one of its properties, a navigation from it
+    related.py       a collection-valued navigation's /$ref and /$count
     metadata.py      the metadata API below EntityDefinitions(<key>), GlobalOptionSetDefinitions,
                      RelationshipDefinitions
     writes.py        PATCH/DELETE of system jobs (POST refused)
@@ -21,7 +22,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..emulator import Emulator
-from . import actions, batch, collection, documents, metadata, operations, property_writes, rows, single, writes
+from . import (
+    actions,
+    batch,
+    collection,
+    documents,
+    metadata,
+    operations,
+    property_writes,
+    related,
+    rows,
+    single,
+    writes,
+)
 from .auth import resolve_caller
 from .resource import split_path
 from .responses import api_prefix
@@ -57,6 +70,8 @@ ROUTES: tuple[Route, ...] = (
     Route("asyncoperations({id})/{property}", "DELETE", property_writes.delete_property),
     Route("{set}({key})/{property}/$value",  "GET",    single.raw_value),
     Route("{set}({key})/{navigation}",       "GET",    single.navigation),
+    Route("{set}({key})/{navigation}/$ref",  "GET",    related.references),
+    Route("{set}({key})/{navigation}/$count", "GET",   related.count),
     Route("EntityDefinitions({key})/{path}", "GET",    metadata.below_table),
     Route("GlobalOptionSetDefinitions",      "GET",    metadata.global_option_sets),
     Route("GlobalOptionSetDefinitions({text})", "GET", metadata.global_option_set),

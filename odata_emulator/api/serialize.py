@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
+from urllib.parse import quote
 
 from ..model import Attribute, Entity
 from ..model import AttributeType as T
 from ..query import bound as b
-from ..query.compiled import AggregateOut, Shape
+from ..query.compiled import AggregateOut, CollectionPlan, Shape
+from ..query.paging import encode_cookie, skiptoken_query_value
 from ..store.values import format_datetime, from_epoch
 
 FORMATTED = "OData.Community.Display.V1.FormattedValue"
@@ -213,14 +215,38 @@ def entity_json(shape: Shape, row, annotations: Annotations, *, etag: bool = Tru
             out[navigation] = {"@odata.id": f"{service_root}{entity_set}({child_key})"}
         else:
             out[navigation] = entity_json(child, row, annotations, etag=False, children=children,
-                                          path=path + (navigation,))
+                                          path=path + (navigation,), service_root=service_root,
+                                          set_names=set_names)
+    _collections(out, shape, key, annotations, children, path, service_root, set_names)
+    return out
+
+
+def _collections(out: dict, shape: Shape, key, annotations: Annotations, children: dict | None, path: tuple,
+                 service_root: str, set_names: dict | None) -> None:
+    """A row's expanded collections, each followed by its `<navigation>@odata.nextLink`."""
+    entity_set = (set_names or {}).get(shape.entity.logical_name, shape.entity.entity_set)
     for navigation, plan in shape.collections:
         rows = (children or {}).get((path + (navigation,), key), [])
         out[navigation] = [
-            entity_json(plan.shape, child, annotations, etag=True, children=children, path=path + (navigation,))
+            entity_json(plan.shape, child, annotations, etag=True, children=children, path=path + (navigation,),
+                        service_root=service_root, set_names=set_names)
             for child in rows
         ]
-    return out
+        more = (path + (navigation,), key) in getattr(children, "more", ())
+        out[f"{navigation}@odata.nextLink"] = expanded_link(
+            f"{service_root}{entity_set}({key})/{navigation}", plan, rows if more else [])
+
+
+def expanded_link(url: str, plan: CollectionPlan, rows: list) -> str:
+    """`<navigation>@odata.nextLink` (join-tables.md): the related rows' own URL with the expansion's
+    options; when a paged expansion was cut short (`rows` is then the page sent), the paging cookie
+    of the next page."""
+    query = quote(plan.link_query, safe="$=&,;()'/@:*!")
+    if rows:
+        cookie = encode_cookie(plan.key_order, rows[0], rows[-1], 2)
+        query = f"{query}&" if query else ""
+        query += f"$skiptoken={skiptoken_query_value(cookie)}"
+    return f"{url}?{query}" if query else url
 
 
 def aggregate_json(outputs: tuple[AggregateOut, ...], row, annotations: Annotations) -> dict:

@@ -17,7 +17,7 @@ from ..query.options import QueryOptions, parse_query_string
 from ..store.schema import METADATA
 from . import collection
 from . import serialize as s
-from .prefer import Preferences, parse_prefer
+from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .resource import EntityKey
 from .responses import json_response, no_content, not_modified, text_response
 from .routing import Call
@@ -94,7 +94,8 @@ async def entity_body(call: Call, entity: Entity, key_value: str, options: Query
                       prefs: Preferences) -> tuple[CompiledQuery, dict]:
     """One row as Dataverse writes a single entity: context, etag, properties, expansions."""
     compiled = call.emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
-    row, children = await _fetch_one(call, compiled, entity, key_value, call.caller)
+    row, children = await _fetch_one(call, compiled, entity, key_value, call.caller,
+                                     prefs.max_page_size or DEFAULT_PAGE_SIZE)
     if row is None:
         raise RecordNotFound.for_id(entity.logical_name, key_value)
     root = call.root
@@ -160,9 +161,11 @@ async def _column_of(call: Call, entity: Entity, key_value: str, column: str):
         )).first()
 
 
-async def _fetch_one(call: Call, compiled: CompiledQuery, entity: Entity, key_value: str, caller: Caller):
+async def _fetch_one(call: Call, compiled: CompiledQuery, entity: Entity, key_value: str, caller: Caller,
+                     child_size: int):
     table = METADATA.tables[entity.logical_name]
     restrict = Restriction(table.c[entity.primary_id], key_value)
     async with call.emulator.store.snapshot(consistent=bool(compiled.shape.collections)) as snap:
-        page = await fetch_page(snap, compiled, call.emulator.context(caller), size=1, restrict=restrict)
+        page = await fetch_page(snap, compiled, call.emulator.context(caller), size=1, restrict=restrict,
+                                child_size=child_size)
     return (page.rows[0] if page.rows else None), page.children

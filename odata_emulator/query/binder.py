@@ -20,9 +20,15 @@ from .limits import MAX_EXPANSIONS, check_sort_keys
 from .options import QueryOptions, parse_count, parse_nonnegative, parse_top
 from .parser import parse_apply, parse_expand, parse_filter, parse_orderby, parse_select
 
+# join-tables.md, "Nested $expand on collection-valued navigation properties": Dataverse's text.
+ONLY_SELECT_AND_FILTER = ("Only $select and $filter clause can be provided while doing $expand on many-to-one "
+                          "relationship or nested one-to-many relationship.")
+
 
 class Binder(ExpressionBinder):
     """Binds the options of one OData query (`bind_query`) against the entity set's table."""
+
+    expand_text = ""  # `$expand` as written: an expansion's link repeats its options
 
     # ------------------------------------------------------------------------------ query
 
@@ -42,6 +48,7 @@ class Binder(ExpressionBinder):
             return b.BoundQuery(self.entity, projection, None, (), top, count, apply, skip)
         select = parse_select(options.select) if options.select is not None else None
         expand = parse_expand(options.expand) if options.expand is not None else None
+        self.expand_text = options.expand or ""
         projection = self.bind_projection(self.entity, select, expand)
         if _count_expansions(projection) > MAX_EXPANSIONS:
             raise QueryError(f"The $expand query option can include at most {MAX_EXPANSIONS} expansions.")
@@ -93,7 +100,9 @@ class Binder(ExpressionBinder):
             key = target.primary_id_attribute
             projection = b.Projection(target, (key,), ("$ref",), True)
             return b.Expansion(navigation, projection)
-        if not is_collection and (item.filter is not None or item.orderby is not None or item.top is not None):
+        if not is_collection and (item.orderby is not None or item.top is not None):
+            raise QueryError(ONLY_SELECT_AND_FILTER)
+        if not is_collection and item.filter is not None:
             raise QueryError(
                 f"$filter, $orderby and $top inside $expand apply to collection-valued navigation properties; "
                 f"'{name}' is single-valued."
@@ -102,12 +111,13 @@ class Binder(ExpressionBinder):
         if is_collection and any(e.is_collection for e in projection.expansions):
             raise UnsupportedQuery("Nested $expand of collection-valued navigation properties is not supported.")
         if is_collection and projection.expansions and (item.orderby is not None or item.top is not None):
-            raise UnsupportedQuery("$orderby and $top are not supported with a nested $expand of a collection.")
+            raise QueryError(ONLY_SELECT_AND_FILTER)
         child = Binder(self.model, target, self.strict, self.aliases)
         where = child.bind_filter(item.filter) if item.filter is not None else None
         orderby = child.bind_orderby(item.orderby) if item.orderby is not None else ()
         top = parse_top(str(item.top)) if item.top is not None else None
-        return b.Expansion(navigation, projection, where, orderby, top)
+        link_query = "&".join(expand_options(self.expand_text, item.pos))
+        return b.Expansion(navigation, projection, where, orderby, top, link_query)
 
     # ------------------------------------------------------------------------------ $orderby
 
@@ -120,6 +130,35 @@ class Binder(ExpressionBinder):
                 raise UnsupportedQuery("Only properties can be used in $orderby.")
             keys.append(b.OrderKey(expr, item.descending))
         return tuple(keys)
+
+
+def expand_options(text: str, pos: int) -> list[str]:
+    """The options of the `$expand` item written at `pos` of `text`, each as written
+    (`$select=subject`), from between its parentheses (split at its own `;`, quotes respected)."""
+    i = pos
+    while i < len(text) and text[i] not in "(,":
+        i += 1
+    if i >= len(text) or text[i] != "(":
+        return []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quoted = 0, False
+    for ch in text[i + 1:]:
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif not quoted and ch == ";" and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    parts.append("".join(current).strip())
+    return [part for part in parts if part]
 
 
 def _count_expansions(projection: b.Projection) -> int:

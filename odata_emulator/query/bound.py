@@ -199,6 +199,9 @@ class Expansion:
     filter: Expr | None = None
     orderby: tuple[OrderKey, ...] = ()
     top: int | None = None
+    # Its options as written, as a query string (`$select=subject&$filter=...`): what the
+    # `<navigation>@odata.nextLink` of a collection-valued expansion appends.
+    link_query: str = ""
 
     @property
     def is_collection(self) -> bool:

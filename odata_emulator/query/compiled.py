@@ -60,6 +60,12 @@ class CollectionPlan:
     parent_label: str
     shape: Shape
     params: tuple[RuntimeParam, ...]
+    # The expansion's options as a query string, for its `<navigation>@odata.nextLink`.
+    link_query: str = ""
+    # Paged (a nested $expand anywhere in the query, join-tables.md): the statement keeps the first
+    # rows of each parent's collection up to the bind parameter "child_page", in `key_order`.
+    paged: bool = False
+    key_order: tuple[OrderColumn, ...] = ()
     # The statement compiled to SQLite text (`query/execute.py`), filled on first use.
     sql_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 

@@ -35,6 +35,9 @@ from .compiled import (
 class Compiler(ExpressionCompiler):
     """One query's statement. Use once: the joins it makes are kept on it."""
 
+    # A nested $expand anywhere in the query pages every expanded collection (join-tables.md).
+    page_collections = False
+
     # --------------------------------------------------------------------------- projections
 
     def projection_columns(self, projection: b.Projection, table, prefix: str, columns: list) -> Shape:
@@ -75,6 +78,7 @@ class Compiler(ExpressionCompiler):
         navigation = expansion.navigation
         assert isinstance(navigation, OneToMany)  # called for collection-valued expansions only
         child = Compiler(self.model, expansion.projection.entity, self.annotations)
+        child.page_collections = self.page_collections
         columns: list = []
         shape = child.projection_columns(expansion.projection, child.root, "c_", columns)
         parent_label = "parent_key"
@@ -87,18 +91,24 @@ class Compiler(ExpressionCompiler):
         order = [child._order_expression(k) for k in expansion.orderby]
         order.append(child.root.c[child.entity.primary_id].asc())
         statement = select(*columns).select_from(child.source).where(*where)
-        if expansion.top is not None:
+        paged = self.page_collections
+        if expansion.top is not None or paged:
             ranked = statement.add_columns(
                 func.row_number().over(partition_by=fk, order_by=order).label("rn")
             ).subquery("ranked")
+            limit: Any = bindparam("child_page") if paged else expansion.top
             statement = (
                 select(*[ranked.c[c.name] for c in columns])
-                .where(ranked.c.rn <= expansion.top)
+                .where(ranked.c.rn <= limit)
                 .order_by(ranked.c[parent_label], ranked.c.rn)
             )
         else:
             statement = statement.order_by(fk, *order)
-        return CollectionPlan(navigation, statement, parent_label, shape, tuple(child.params))
+        key = child.entity.primary_id_attribute
+        assert shape.key_label is not None  # a projection always labels its key
+        key_order = (OrderColumn(shape.key_label, child.root.c[key.name], key, False, key.name),)
+        return CollectionPlan(navigation, statement, parent_label, shape, tuple(child.params),
+                              expansion.link_query, paged, key_order)
 
     def _order_expression(self, key: b.OrderKey):
         column, _ = self.sort_expression(key.expr)
@@ -110,6 +120,7 @@ class Compiler(ExpressionCompiler):
         if query.apply is not None:
             return compile_apply(self, query.apply, query)
         columns: list = []
+        self.page_collections = _has_nested_expand(query.projection)
         shape = self.projection_columns(query.projection, self.root, "c_", columns)
         where = self.predicate(query.filter) if query.filter is not None else None
         order = self._order_columns(query.orderby, columns)
@@ -199,3 +210,9 @@ class Compiler(ExpressionCompiler):
         # A distinct query is counted over its statement, not over the filtered rows.
         return CompiledRows(statement, shape, tuple(order), tuple(self.params),
                             filtered=None if fetch.distinct else filtered)
+
+
+def _has_nested_expand(projection: b.Projection) -> bool:
+    """Whether an `$expand` holds an `$expand`, anywhere in the query."""
+    return any(e.projection.expansions for e in projection.expansions) or any(
+        _has_nested_expand(e.projection) for e in projection.expansions)

@@ -33,7 +33,16 @@ class Context:
 class Page:
     rows: list
     more: bool
-    children: dict = field(default_factory=dict)  # (navigation, parent key) -> list of child rows
+    children: Children = field(default_factory=lambda: Children())  # (path, parent key) -> child rows
+
+
+class Children(dict):
+    """The rows of a page's collection-valued expansions: (navigation path, parent key) -> rows;
+    `more` holds the keys of the collections a paged expansion cut short (more rows follow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more: set = set()
 
 
 def parameters(params: tuple[RuntimeParam, ...], context: Context) -> dict[str, object]:
@@ -110,7 +119,9 @@ def _values(compiled_params, context: Context, restrict: Restriction | None) -> 
 
 async def fetch_page(snap: Snapshot, compiled: CompiledQuery, context: Context, *, size: int,
                      cookie: PageCookie | None = None, skip: int | None = None,
-                     restrict: Restriction | None = None) -> Page:
+                     restrict: Restriction | None = None, child_size: int | None = None) -> Page:
+    """One page of rows and their expanded collections (a paged expansion keeps `child_size` rows of
+    each, by default as many as the page has)."""
     values = _values(compiled.params, context, restrict)
     values["page_size"] = size + 1
     values["page_skip"] = skip or 0
@@ -121,23 +132,32 @@ async def fetch_page(snap: Snapshot, compiled: CompiledQuery, context: Context, 
     rows = await snap.mappings(_page_sql(compiled, restrict, after_nulls), values)
     page = Page(rows[:size], len(rows) > size)
     if isinstance(compiled, CompiledRows) and page.rows:
-        await _fetch_collections(snap, compiled.shape, page.rows, context, page.children)
+        await _fetch_collections(snap, compiled.shape, page.rows, context, page.children, child_size or size)
     return page
 
 
-async def _fetch_collections(snap: Snapshot, shape: Shape, rows: list, context: Context, into: dict,
-                             prefix: tuple = ()) -> None:
+async def _fetch_collections(snap: Snapshot, shape: Shape, rows: list, context: Context, into: Children,
+                             size: int, prefix: tuple = ()) -> None:
     for navigation, plan in shape.collections:
         keys = list({row[shape.key_label] for row in rows if row[shape.key_label] is not None})
         if not keys:
             continue
         sql = _sql(plan, ("children",), partial(_statement_of, plan))
-        children = await snap.mappings(sql, {"parent_keys": json.dumps(keys), **parameters(plan.params, context)})
+        values = {"parent_keys": json.dumps(keys), **parameters(plan.params, context)}
+        if plan.paged:
+            values["child_page"] = size + 1
+        children = await snap.mappings(sql, values)
         for child in children:
             into.setdefault((prefix + (navigation,), child[plan.parent_label]), []).append(child)
+        if plan.paged:
+            for key in keys:
+                found = into.get((prefix + (navigation,), key))
+                if found is not None and len(found) > size:
+                    del found[size:]
+                    into.more.add((prefix + (navigation,), key))
     for navigation, child_shape, is_ref in shape.single:
         if not is_ref:
-            await _fetch_collections(snap, child_shape, rows, context, into, prefix + (navigation,))
+            await _fetch_collections(snap, child_shape, rows, context, into, size, prefix + (navigation,))
 
 
 async def count_rows(snap: Snapshot, compiled: CompiledQuery, context: Context, cap: int = COUNT_LIMIT, *,

@@ -236,7 +236,9 @@ ORDERS = [
     ("operationtype desc,name,createdon desc", "operationtype DESC, name COLLATE NOCASE, createdon DESC, asyncoperationid"),
     ("completedon", "completedon, asyncoperationid"),  # NULLs first ascending, as SQL Server
     ("completedon desc", "completedon DESC, asyncoperationid"),  # and last descending
-    ("_owninguser_value,sequence desc", "owninguser, sequence DESC, asyncoperationid"),
+    # A lookup sorts by the related row's primary name (webapi/query/order-rows.md, "Lookup Columns").
+    ("_owninguser_value,sequence desc",
+     "(SELECT fullname FROM systemuser WHERE systemuserid = owninguser) COLLATE NOCASE, sequence DESC, asyncoperationid"),
 ]
 
 
@@ -379,7 +381,12 @@ async def test_expand_collection_valued_from_systemusers(file_store):
     assert [(r["systemuserid"], r["fullname"]) for r in body["value"]] == users
     empty = 0
     for row in body["value"]:
-        assert list(row) == ["@odata.etag", "fullname", "systemuserid", "ownerid", "system_user_asyncoperation"]
+        # Each expanded collection carries its own URL with the expansion's options (join-tables.md).
+        assert list(row) == ["@odata.etag", "fullname", "systemuserid", "ownerid", "system_user_asyncoperation",
+                             "system_user_asyncoperation@odata.nextLink"]
+        assert row["system_user_asyncoperation@odata.nextLink"] == (
+            f"{API}systemusers({row['systemuserid']})/system_user_asyncoperation?$select=name&"
+            "$filter=statecode%20eq%203&$orderby=createdon%20desc&$top=2")
         expected = sql_rows(path, """SELECT asyncoperationid, name, versionnumber FROM asyncoperation
                                      WHERE owninguser = ? AND statecode = 3
                                      ORDER BY createdon DESC, asyncoperationid LIMIT 2""", (row["systemuserid"],))

@@ -565,7 +565,9 @@ WALKS = [
      "<order attribute='executiontimespan' descending='true'/>"), "",
      "a.name, a.executiontimespan DESC, a.asyncoperationid"),
     (("<attribute name='owningteam'/><order attribute='owningteam' descending='true'/>"
-     "<order attribute='iswaitingforevent'/>"), "", "a.owningteam DESC, a.iswaitingforevent, a.asyncoperationid"),
+     # A lookup sorts by the related row's primary name (fetchxml/order-rows.md, "Lookup Columns").
+     "<order attribute='iswaitingforevent'/>"), "",
+     "(SELECT name FROM team WHERE teamid = a.owningteam) COLLATE NOCASE DESC, a.iswaitingforevent, a.asyncoperationid"),
     # Values that need escaping at every layer of the cookie: XML text with quotes and angle brackets.
     ("<attribute name='data'/><order attribute='data' descending='true'/>", "", "a.data DESC, a.asyncoperationid"),
     ("<attribute name='name' alias='title'/><order alias='title'/>", "", "a.name, a.asyncoperationid"),
