@@ -23,9 +23,8 @@ _BOM = "\ufeff"
 async def _navigation(call: Call) -> tuple[OneToMany, Entity, str]:
     """The collection-valued navigation the path names, its target table and the row's key."""
     navigation = call.bound.navigation
-    if not isinstance(navigation, OneToMany):
-        name = navigation.navigation if navigation is not None else ""
-        raise ResourceNotFound(f"Resource not found for the segment '{name}'.")
+    if not isinstance(navigation, OneToMany):  # a single-valued navigation has no /$ref or /$count here
+        raise ResourceNotFound(f"Resource not found for the segment '{call.request.url.path.rsplit('/', 1)[-1]}'.")
     entity = call.entity
     key_value = await resolve_key(call, entity, call.key)
     table = METADATA.tables[entity.logical_name]
