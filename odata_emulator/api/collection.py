@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from ..errors import FetchXmlError, QueryError, UnsupportedQuery
 from ..model import Entity
-from ..query.compiled import CompiledQuery
+from ..query.compiled import CompiledAggregate, CompiledQuery, CompiledRows
 from ..query.execute import Restriction, count_groups, count_rows, fetch_aggregate, fetch_page
 from ..query.options import QueryOptions, parse_count, parse_query_string
 from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
@@ -64,12 +64,14 @@ async def query(call: Call, entity: Entity, options: QueryOptions, prefs: Prefer
     compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
     context = emulator.context(call.caller)
     bound = compiled.query
+    assert bound is not None, "OData query options are always bound"
     if bound.apply is not None:
         if options.skiptoken is not None:
             raise QueryError("$skiptoken cannot be combined with $apply.")
         return await _aggregated(call, entity, compiled, context, prefs, limit=emulator.settings.aggregate_limit,
                                  top=bound.top, count=bound.count)
 
+    assert isinstance(compiled, CompiledRows), "without $apply the query selects rows"
     # Page size: Prefer wins over $top (Dataverse ignores $top when both are sent).
     if prefs.max_page_size is not None:
         size, top_left = prefs.max_page_size, None
@@ -107,8 +109,9 @@ async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: 
     count = parse_count(options.count) if options.count is not None else False
     emulator = call.emulator
     annotations = prefs.annotations
-    bound, compiled = emulator.planner.plan_fetch(entity, options.extra_value("fetchXml"), count=count,
-                                                  annotations=annotations.lookup_names)
+    text = options.extra_value("fetchXml")
+    assert text is not None, "the caller routes here only a query with fetchXml"
+    bound, compiled = emulator.planner.plan_fetch(entity, text, count=count, annotations=annotations.lookup_names)
     root = call.root
     context = emulator.context(call.caller)
     if bound.apply is not None:
@@ -117,7 +120,9 @@ async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: 
             limit = min(limit, bound.aggregate_limit) if limit > 0 else bound.aggregate_limit
         return await _aggregated(call, entity, compiled, context, prefs, limit=limit, top=bound.top, count=count)
 
+    assert isinstance(compiled, CompiledRows), "a FetchXML query without aggregates selects rows"
     size = bound.top if bound.top is not None else bound.page_size
+    assert size is not None, "the FetchXML binder gives every query a page size"
     keyset = not (bound.distinct or bound.multiplies)
     cookie = _fetch_cookie(bound, compiled) if bound.paging_cookie and keyset and bound.page > 1 else None
     skip = (bound.page - 1) * size if cookie is None else None
@@ -129,7 +134,8 @@ async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: 
         page.more = False
     items = ",".join(bound.context_items)
     body: dict = {"@odata.context": f"{root}$metadata#{entity.entity_set}" + (f"({items})" if items else "")}
-    _add_counts(body, annotations, counted, with_count=count)
+    # fetchxml/count-rows.md: returntotalrecordcount='true' "has the same result as ... $count".
+    _add_counts(body, annotations, counted, with_count=counting)
     if page.more and page.rows:
         if keyset and annotations.wants(s.PAGING_COOKIE):
             body[f"@{s.PAGING_COOKIE}"] = encode_cookie(compiled.order, page.rows[0], page.rows[-1],
@@ -167,6 +173,7 @@ def _fetch_cookie(bound, compiled: CompiledQuery) -> PageCookie:
 async def _aggregated(call: Call, entity: Entity, compiled: CompiledQuery, context, prefs: Preferences, *,
                       limit: int, top: int | None, count: bool) -> Response:
     """An aggregated result ($apply or FetchXML aggregate): one row per group, no paging."""
+    assert isinstance(compiled, CompiledAggregate), "an aggregated query compiles to an aggregate"
     async with call.emulator.store.snapshot(consistent=count or limit > 0) as snap:
         rows = await fetch_aggregate(snap, compiled, context, limit=limit, top=top)
         total = await count_groups(snap, compiled, context) if count else None

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
+from typing import Any
 from urllib.parse import quote
 
 from ..model import Attribute, Entity
@@ -56,7 +58,7 @@ class Annotations:
 
 
 # Storage form -> JSON value, for the types whose forms differ.
-_CONVERTERS = {T.DATETIME: format_datetime, T.BOOLEAN: bool, T.DOUBLE: float}
+_CONVERTERS: dict[T, Callable[[Any], Any]] = {T.DATETIME: format_datetime, T.BOOLEAN: bool, T.DOUBLE: float}
 
 
 def json_value(attribute: Attribute, value):
@@ -276,6 +278,7 @@ def aggregate_json(outputs: tuple[AggregateOut, ...], row, annotations: Annotati
                 out[f"{output.name}@{FORMATTED}"] = _number_format(output.edm_type, value)
             out[output.name] = value
             continue
+        assert output.attribute is not None  # a group key without an attribute is a date grouping (above)
         _property(out, output, output.attribute, value, row, annotations)
     return out
 

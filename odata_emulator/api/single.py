@@ -11,7 +11,7 @@ from starlette.responses import Response
 from ..caller import Caller
 from ..errors import BadRequest, QueryError, RecordNotFound, ResourceNotFound
 from ..model import Attribute, Entity, ManyToOne, OneToMany
-from ..query.compiled import CompiledQuery
+from ..query.compiled import CompiledQuery, CompiledRows
 from ..query.execute import Restriction, fetch_page
 from ..query.options import QueryOptions, parse_query_string
 from ..store.schema import METADATA
@@ -99,6 +99,7 @@ async def entity_body(call: Call, entity: Entity, key_value: str, options: Query
     if row is None:
         raise RecordNotFound.for_id(entity.logical_name, key_value)
     root = call.root
+    assert isinstance(compiled, CompiledRows) and compiled.query is not None, "a row's query selects rows"
     body = {"@odata.context": s.entity_context(root, entity, compiled.query.projection)}
     body.update(s.entity_json(compiled.shape, row, prefs.annotations, service_root=root, children=children,
                               set_names=call.service.set_names))
@@ -131,6 +132,7 @@ async def _row(call: Call, entity: Entity, key_value: str, options: QueryOptions
     compiled, body = await entity_body(call, entity, key_value, options, prefs)
     etag = body.get("@odata.etag")
     conditional = call.request.headers.get("if-none-match")
+    assert isinstance(compiled, CompiledRows) and compiled.query is not None, "a row's query selects rows"
     if (etag and conditional and conditional == etag and not compiled.query.projection.expansions
             and not prefs.annotations.any):
         return not_modified(etag)
@@ -165,6 +167,7 @@ async def _fetch_one(call: Call, compiled: CompiledQuery, entity: Entity, key_va
                      child_size: int):
     table = METADATA.tables[entity.logical_name]
     restrict = Restriction(table.c[entity.primary_id], key_value)
+    assert isinstance(compiled, CompiledRows), "a row's query selects rows"
     async with call.emulator.store.snapshot(consistent=bool(compiled.shape.collections)) as snap:
         page = await fetch_page(snap, compiled, call.emulator.context(caller), size=1, restrict=restrict,
                                 child_size=child_size)

@@ -16,7 +16,8 @@ from pathlib import Path
 from sqlalchemy import delete, insert
 
 from ..caller import Caller
-from ..model import AttributeType as T, EntityModel
+from ..model import AttributeType as T
+from ..model import EntityModel
 from .engine import read_meta, write_meta
 from .schema import HISTORY, METADATA, SIMULATIONS
 from .values import parse_datetime, to_epoch, to_storage
