@@ -167,6 +167,12 @@ def from_element(root: ET.Element) -> ast.Fetch:
     if top is not None and (count is not None or page is not None):
         raise _error("The 'top' attribute can't be specified with paging attribute 'page' or 'count'.",
                      code=Code.QUERY_PAGING_LIMIT)
+    total_record_count = _boolean(root, "returntotalrecordcount")
+    if top is not None and total_record_count:
+        # fetchxml/count-rows.md: "You can't apply the fetch element top attribute together with
+        # returntotalrecordcount." (the docs print no text: Dataverse's own, as clients record it)
+        raise _error("The top attribute can't be specified with paging attribute returntotalrecordcount",
+                     code=Code.QUERY_PAGING_LIMIT)
     aggregate_limit = _whole(root, "aggregatelimit", minimum=1)
     return ast.Fetch(
         entity=name,
@@ -182,7 +188,7 @@ def from_element(root: ET.Element) -> ast.Fetch:
         distinct=_boolean(root, "distinct"),
         aggregate=_boolean(root, "aggregate"),
         aggregate_limit=aggregate_limit,
-        total_record_count=_boolean(root, "returntotalrecordcount"),
+        total_record_count=total_record_count,
     )
 
 
