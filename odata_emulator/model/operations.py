@@ -157,4 +157,8 @@ OPERATIONS: tuple[Operation, ...] = (
         Param("RunNow", _BOOL),
         Param("Options", "BulkDeleteOptions"),
     ), "BulkDeleteResponse"),
+    # webapi/reference/executeworkflow: bound to a workflow, returns the asyncoperation it files
+    # (InputArguments, "for internal use only", is not declared).
+    Operation("ExecuteWorkflow", "Action", (Param("entity", "workflow", False), Param("EntityId", "Edm.Guid", False)),
+              "asyncoperation", bound_to="workflow"),
 )

@@ -63,3 +63,13 @@ async def test_execute_workflow_refusals_change_nothing(emulated):
     assert_error(await client.post(url, json={"EntityId": contact["contactid"]}), 400, "0x80040203",
                  f"The process '{workflow['name']}' is not activated: only an activated process can be run.")
     assert (await client.get(f"{API}asyncoperations/$count")).text == count
+
+
+async def test_execute_workflow_is_declared_in_metadata(emulated):
+    """webapi/reference/executeworkflow: bound to workflow, EntityId, returns an asyncoperation."""
+    text = (await emulated.client.get(f"{API}$metadata")).text
+    assert ('<Action Name="ExecuteWorkflow" IsBound="true">\n'
+            '        <Parameter Name="entity" Type="mscrm.workflow" Nullable="false"/>\n'
+            '        <Parameter Name="EntityId" Type="Edm.Guid" Nullable="false"/>\n'
+            '        <ReturnType Type="mscrm.asyncoperation" Nullable="false"/>\n'
+            '      </Action>') in text
