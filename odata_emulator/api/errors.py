@@ -29,6 +29,7 @@ from ..errors import (
     UnsupportedQuery,
     UriTooLong,
 )
+from .prefer import parse_prefer
 from .responses import JSON_TYPE, error_body, error_response, odata_headers
 
 log = logging.getLogger("odata_emulator")
@@ -46,6 +47,36 @@ def log_refusal(request: Request, error: DataverseError) -> None:
                       error.message, hint)
 
 
+# The detail annotations of an error (compose-http-requests-handle-errors.md, "Include more details with
+# errors"), in the docs' order. OperationStatus and SubErrorCode are set only by a plug-in's
+# InvalidPluginExecutionException, and the emulator runs no synchronous plug-in: never sent.
+HELP_LINK = "Microsoft.PowerApps.CDS.HelpLink"
+TRACE_TEXT = "Microsoft.PowerApps.CDS.TraceText"
+INNER_MESSAGE = "Microsoft.PowerApps.CDS.InnerError.Message"
+
+
+def error_details(headers, code: str, message: str) -> dict[str, str]:
+    """The detail annotations `Prefer: odata.include-annotations` (in `headers`) asks for: the HelpLink
+    (for an error with a code), the trace (empty: no plug-in traced anything) and the inner error's message."""
+    annotations = parse_prefer(headers.getlist("prefer")).annotations
+    if not annotations.any:
+        return {}
+    details = {}
+    if code and annotations.wants(HELP_LINK):
+        number = code.lower().removeprefix("0x")
+        details[f"@{HELP_LINK}"] = (f"http://go.microsoft.com/fwlink/?LinkID=398563&error=Microsoft.Crm.CrmException"
+                                    f"%3a{number}&client=platform")
+    if annotations.wants(TRACE_TEXT):
+        details[f"@{TRACE_TEXT}"] = ""
+    if annotations.wants(INNER_MESSAGE):
+        details[f"@{INNER_MESSAGE}"] = message
+    return details
+
+
+def _answer(request: Request, error: DataverseError) -> Response:
+    return error_response(error, error_details(request.headers, error.code, error.message))
+
+
 # SQLite's own limits, reached only by an oversized query: the client's 400, not a 500.
 _SQLITE_LIMITS = ("expression tree is too large", "too many sql variables", "parser stack overflow",
                   "like or glob pattern too complex", "string or blob too big", "too many terms")
@@ -54,14 +85,15 @@ _SQLITE_LIMITS = ("expression tree is too large", "too many sql variables", "par
 async def dataverse_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, DataverseError):
         log_refusal(request, exc)
-        return error_response(exc)
+        return _answer(request, exc)
     # From SQLAlchemy (wrapped) or from a compiled statement run on the driver (`store/driver.py`).
     cause = exc.orig if isinstance(exc, DBAPIError) else exc if isinstance(exc, sqlite3.Error) else None
     if cause is not None and any(limit in str(cause).lower() for limit in _SQLITE_LIMITS):
-        return error_response(QueryError(f"The query is too large or too complex to run: {cause}."))
+        return _answer(request, QueryError(f"The query is too large or too complex to run: {cause}."))
     log.exception("unexpected error serving %s %s", request.method, request.url.path)
+    message = f"An unexpected error occurred: {type(exc).__name__}"
     return Response(
-        error_body(Code.SQL_ERROR, f"An unexpected error occurred: {type(exc).__name__}"),
+        error_body(Code.SQL_ERROR, message, error_details(request.headers, Code.SQL_ERROR, message)),
         status_code=500,
         media_type=JSON_TYPE,
         headers=odata_headers(),
@@ -85,7 +117,7 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     else:
         error = DataverseError(str(getattr(exc, "detail", "")) or "The request was refused.", status=status)
     log_refusal(request, error)
-    response = error_response(error)
+    response = _answer(request, error)
     for name, value in (getattr(exc, "headers", None) or {}).items():
         response.headers[name] = value
     return response
@@ -100,7 +132,7 @@ async def too_deep_handler(request: Request, exc: Exception) -> Response:
     (`not not ... x`, hundreds of `or`s) is the client's 400, not a 500. Lark wraps an error raised
     inside its transformer in a `VisitError` (`orig_exc`)."""
     if isinstance(getattr(exc, "orig_exc", exc), RecursionError):
-        return error_response(QueryError(TOO_DEEP))
+        return _answer(request, QueryError(TOO_DEEP))
     return await dataverse_error_handler(request, exc)
 
 
@@ -156,7 +188,7 @@ class ErrorBoundary:
         depth = _DEPTH.get()
         refusal = _target_refusal(scope, depth)
         if refusal is not None:
-            await error_response(refusal)(scope, receive, send)
+            await _answer(Request(scope), refusal)(scope, receive, send)
             return
         started = False
 

@@ -80,11 +80,15 @@ def not_modified(etag: str) -> Response:
     return Response(status_code=304, headers=odata_headers({"ETag": etag}))
 
 
-def error_body(code: str, message: str) -> bytes:
-    """`{"error": {"code": "0x...", "message": "..."}}`, as Dataverse writes every error."""
-    return orjson.dumps({"error": {"code": code, "message": message}})
+def error_body(code: str, message: str, details: dict[str, str] | None = None) -> bytes:
+    """`{"error": {"code": "0x...", "message": "..."}}`, as Dataverse writes every error, followed by the
+    detail annotations (`@Microsoft.PowerApps.CDS.*`) the client asked for, if any."""
+    error = {"code": code, "message": message}
+    if details:
+        error.update(details)
+    return orjson.dumps({"error": error})
 
 
-def error_response(error: DataverseError) -> Response:
-    return Response(error_body(error.code, error.message), status_code=error.status, media_type=JSON_TYPE,
+def error_response(error: DataverseError, details: dict[str, str] | None = None) -> Response:
+    return Response(error_body(error.code, error.message, details), status_code=error.status, media_type=JSON_TYPE,
                     headers=odata_headers({"REQ_ID": str(uuid.uuid4())}))
