@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import TYPE_CHECKING
 
 from ..errors import QueryError, UnknownProperty, UnsupportedQuery
@@ -151,11 +152,47 @@ class _Arguments:
         raise QueryError(f"The parameter 'PropertyValue' of function '{self.node.name}' must be a date.")
 
 
+# ODataLib's JSON reader error for two array items without a comma between them, as
+# webapi/query/filter-rows.md prints it (an unescaped quote in `@p2=['OBrian','O'Brian']`).
+MISSING_COMMA = ("Invalid JSON. A comma character ',' was expected in scope 'Array'. Every two elements in an "
+                 "array and properties of an object must be separated by commas.")
+_SCALAR = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|[^\s,\[\]{}"\']+')
+
+
 def _json_array(text: str) -> ast.JsonArray:
+    """A parameter alias's `PropertyValues` array, read as ODataLib reads JSON: strings in double or single
+    quotes, numbers, true/false/null. Two items without a comma answer the docs' text; any other
+    malformed array keeps the emulator's own ("Invalid JSON array '...'")."""
+    invalid = QueryError(f"Invalid JSON array '{text}'.")
+    body = text.strip()
+    if not (body.startswith("[") and body.endswith("]")):
+        raise invalid
+    values: list = []
+    position, inner = 0, body[1:-1]
+    expect_value = True
+    while True:
+        while position < len(inner) and inner[position].isspace():
+            position += 1
+        if position == len(inner):
+            if expect_value and values:
+                raise invalid  # a trailing comma
+            return ast.JsonArray(tuple(values))
+        if not expect_value:
+            if inner[position] != ",":
+                raise QueryError(MISSING_COMMA)
+            position, expect_value = position + 1, True
+            continue
+        match = _SCALAR.match(inner, position)
+        if match is None:
+            raise invalid
+        values.append(_scalar(match.group(0), invalid))
+        position, expect_value = match.end(), False
+
+
+def _scalar(token: str, invalid: QueryError):
+    if token.startswith("'"):
+        token = '"' + token[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
     try:
-        values = json.loads(text)
+        return json.loads(token)
     except ValueError:
-        raise QueryError(f"Invalid JSON array '{text}'.") from None
-    if not isinstance(values, list) or any(isinstance(v, (list, dict)) for v in values):
-        raise QueryError(f"Invalid JSON array '{text}'.")
-    return ast.JsonArray(tuple(values))
+        raise invalid from None
