@@ -468,13 +468,19 @@ def test_details_show_the_columns_why_and_the_history_timeline(page, api, screen
 
 
 def test_the_grid_follows_a_job_live_on_the_virtual_clock(page, api):
-    [job] = api.seed({"name": "Page test: live", "simulation": {"duration": 5}})
+    # Everything already due runs first (an hour on), so that the job below is the next one claimed.
+    then_loaded(page, lambda: page.click('#clock [data-advance="PT1H"]'))
+    [job] = api.seed({"name": "Page test: live", "simulation": {"duration": 90}})
     page.wait_for_selector(f'tr[data-id="{job}"]', timeout=5000)  # the next poll brings it
     cell = f'tr[data-id="{job}"] td[data-column="statuscode"]'
     assert page.inner_text(cell) == "Waiting For Resources"
     row = page.locator(f'tr[data-id="{job}"]')
     pick(page, job)
-    then_loaded(page, lambda: page.click('#clock [data-advance="PT1H"]'))
+    # Ready -> In Progress: a minute into its 90-second run it is still running ...
+    then_loaded(page, lambda: page.click('#clock [data-advance="PT1M"]'))
+    assert page.inner_text(cell) == "In Progress"
+    # ... -> Succeeded a minute later.
+    then_loaded(page, lambda: page.click('#clock [data-advance="PT1M"]'))
     assert page.inner_text(cell) == "Succeeded"
     assert row.get_attribute("aria-selected") == "true"  # the selection survives the refresh
     assert api.job(job)["statuscode"] == 30
