@@ -193,6 +193,20 @@ BULK_DELETE_REQUEST = {
 # ------------------------------------------------------------------------------ the oracle's side
 
 
+# A job's `data` as every reader sees it: the row's, or the content of its file in file storage.
+READABLE_DATA = ("CASE WHEN {a}datablobid IS NULL THEN {a}data ELSE (SELECT content FROM emulator_file_content "
+                 "WHERE fileattachmentid = {a}datablobid) END")
+
+
+def with_file_data(path, jobs):
+    """Stored job rows (dicts) with `data` read back from file storage where the job keeps it there."""
+    files = dict(sql_rows(path, "SELECT fileattachmentid, content FROM emulator_file_content"))
+    for job in jobs:
+        if job.get("datablobid") is not None:
+            job["data"] = files[job["datablobid"]]
+    return jobs
+
+
 def sql_rows(path, query: str, params=()) -> list[tuple]:
     """The store read directly with the stdlib sqlite3 (the emulator's answers are compared with it)."""
     with sqlite3.connect(path) as conn:
@@ -242,8 +256,14 @@ def flat(text) -> str:
 
 
 def where_of(text: str) -> str:
-    """The WHERE clause of a statement without ORDER BY/GROUP BY."""
-    clause = text.split(" WHERE ", 1)[1]
+    """The WHERE clause of a statement without ORDER BY/GROUP BY (the statement's own: not a
+    subquery's in its columns, such as the one that reads a job's `data` from file storage)."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += (char == "(") - (char == ")")
+        if depth == 0 and text.startswith(" WHERE ", i):
+            break
+    clause = text[i + len(" WHERE "):]
     for end in (" GROUP BY ", " ORDER BY "):
         clause = clause.split(end, 1)[0]
     return clause

@@ -14,7 +14,7 @@ from ..model import Attribute, Entity, ManyToOne, OneToMany
 from ..query.compiled import CompiledQuery, CompiledRows
 from ..query.execute import Restriction, fetch_page
 from ..query.options import QueryOptions, parse_query_string
-from ..store.schema import METADATA
+from ..store.schema import METADATA, readable_column
 from . import collection
 from . import serialize as s
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
@@ -159,7 +159,7 @@ async def _column_of(call: Call, entity: Entity, key_value: str, column: str):
     table = METADATA.tables[entity.logical_name]
     async with call.emulator.store.read() as conn:
         return (await conn.execute(
-            select(table.c[column]).where(table.c[entity.primary_id] == key_value)
+            select(readable_column(table, column)).where(table.c[entity.primary_id] == key_value)
         )).first()
 
 

@@ -38,6 +38,7 @@ from ..query.compiler import Compiler
 from ..query.execute import Context, parameters
 from ..query.fetchxml import FetchBinder, from_element, parse_fetchxml, parse_query_expression, to_fetchxml
 from ..store.engine import read_meta
+from ..store.files import delete_files
 from ..store.schema import BULK_DELETES, JOBS, METADATA
 from ..store.values import normalize_guid, parse_datetime, to_epoch
 from . import recurrence
@@ -333,5 +334,6 @@ async def _delete_matches(conn: AsyncConnection, entity: Entity, compiled: Compi
             deletable = select(key).where(*condition)
             # AsyncOperation_BulkDeleteOperation cascades on delete.
             await conn.execute(delete(BULK_DELETES).where(BULK_DELETES.c.asyncoperationid.in_(deletable)))
+        await delete_files(conn, table, *condition)
         deleted += (await conn.execute(delete(table).where(*condition))).rowcount
     return Counts(deleted, len(matched) - deleted)

@@ -20,6 +20,7 @@ from ..caller import Caller
 from ..errors import BadRequest, Code
 from ..model import MODEL
 from ..model import AttributeType as T
+from ..store.files import store_files
 from ..store.schema import JOBS, SIMULATIONS
 from ..store.values import from_epoch, to_epoch, to_storage
 from . import recurrence, states, transitions
@@ -159,6 +160,7 @@ async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[s
             row["sequence"] = top + offset
         row["versionnumber"] = version + offset
         rows.append(row)
+    await store_files(conn, "asyncoperation", rows)  # data over 4 MB goes to file storage
     if rows:
         await conn.execute(insert(JOBS), rows)
     simulations = [{"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(sim)}

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import BadRequest, Code, InvalidState, PreconditionFailed, RecordNotFound
 from ..model import MODEL
+from ..store.files import delete_files
 from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import parse_datetime, to_epoch
 from . import states, transitions
@@ -185,6 +186,7 @@ async def delete_job(conn: AsyncConnection, job_id: str, *, if_match: str | None
     condition = [JOBS.c.asyncoperationid == job_id]
     if expected_version is not None:
         condition.append(JOBS.c.versionnumber == expected_version)
+    await delete_files(conn, JOBS, *condition)
     result = await conn.execute(delete(JOBS).where(*condition))
     if result.rowcount != 1:
         raise PreconditionFailed("The version of the existing record doesn't match the RowVersion property provided.")

@@ -37,7 +37,8 @@ import httpx
 from sqlalchemy import bindparam, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store.schema import JOBS, METADATA, SIMULATIONS
+from ..store.files import delete_files
+from ..store.schema import JOBS, METADATA, SIMULATIONS, readable_column
 from ..webhooks import Endpoint, deliver
 from ..webhooks.delivery import DEFAULT_TIMEOUT
 from . import simulation
@@ -170,7 +171,7 @@ def _read_statement():
     assert _STEPS is not None and _ENDPOINTS is not None and _TYPES is not None
     ids = select(literal_column("value")).select_from(func.json_each(bindparam("ids")))
     return (
-        select(JOBS.c.asyncoperationid, JOBS.c.data, JOBS.c.primaryentitytype, JOBS.c.messagename,
+        select(JOBS.c.asyncoperationid, readable_column(JOBS, "data").label("data"), JOBS.c.primaryentitytype, JOBS.c.messagename,
                JOBS.c.correlationid, _STEPS.c.sdkmessageprocessingstepid, _STEPS.c.name.label("step_name"),
                _STEPS.c.asyncautodelete, _ENDPOINTS.c.serviceendpointid, _ENDPOINTS.c.name.label("endpoint_name"),
                _ENDPOINTS.c.url, _ENDPOINTS.c.authtype, _ENDPOINTS.c.authvalue, _ENDPOINTS.c.contract,
@@ -214,5 +215,6 @@ def _minimal_context(row) -> dict:
 async def auto_delete(conn: AsyncConnection, job_ids: list[str]) -> None:
     """Delete jobs that succeeded for a step with `asyncautodelete` (their history stays)."""
     if job_ids:
+        await delete_files(conn, JOBS, JOBS.c.asyncoperationid.in_(job_ids))
         await conn.execute(delete(JOBS).where(JOBS.c.asyncoperationid.in_(job_ids)))
         await conn.execute(delete(SIMULATIONS).where(SIMULATIONS.c.asyncoperationid.in_(job_ids)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from . import optionsets as os_
 from .columns import CU, CW, U, audit_columns, boolean, datetime_, guid, hidden, integer, lookup, memo, string
+from .files import FILEATTACHMENT
 from .registration import (
     PLUGINTYPE,
     SDKMESSAGE,
@@ -235,6 +236,7 @@ MODEL = EntityModel(
         PLUGINTYPE,
         SERVICEENDPOINT,
         SDKMESSAGEPROCESSINGSTEPIMAGE,
+        FILEATTACHMENT,
         ENTITY_METADATA,
     )
 )

@@ -35,7 +35,7 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.expression import BindParameter, bindparam
 
 from ..model import Attribute, Entity, EntityModel
-from ..store.schema import METADATA
+from ..store.schema import METADATA, readable_column
 from . import bound as b
 from .compiled import RuntimeParam
 from .datefunctions import clock_bounds
@@ -105,7 +105,7 @@ class ExpressionCompiler:
             table = self.table_for(ref.steps, base=lam_alias, base_key=("λ", lam_alias.name))
         else:
             table = self.table_for(ref.steps)
-        return table.c[ref.attribute.name]
+        return readable_column(table, ref.attribute.name)
 
     def sort_expression(self, ref: b.PropertyRef) -> tuple[ColumnElement, Attribute]:
         """What `$orderby` sorts a property by, and the attribute its values have: a lookup sorts by

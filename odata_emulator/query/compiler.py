@@ -17,6 +17,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.expression import bindparam
 
 from ..model import OneToMany
+from ..store.schema import readable_column
 from . import bound as b
 from .compile_apply import compile_apply
 from .compile_expression import ExpressionCompiler
@@ -45,7 +46,7 @@ class Compiler(ExpressionCompiler):
         fields = []
         for attribute in projection.properties:
             label = f"{prefix}{attribute.name}"
-            columns.append(table.c[attribute.name].label(label))
+            columns.append(readable_column(table, attribute.name).label(label))
             name_label, type_label = self.lookup_columns(table, attribute, prefix, columns)
             fields.append(FieldOut(
                 attribute.property_name, attribute, label, name_label, type_label,
@@ -167,8 +168,8 @@ class Compiler(ExpressionCompiler):
             table = self.table_for(column.ref.steps)
             attribute = column.ref.attribute
             label = f"f{i}"
-            selected.append(table.c[attribute.name])
-            columns.append(table.c[attribute.name].label(label))
+            selected.append(readable_column(table, attribute.name))
+            columns.append(selected[-1].label(label))
             name_label, type_label = self.lookup_columns(table, attribute, f"f{i}_", columns)
             fields.append(FieldOut(
                 column.name, attribute, label, name_label, type_label,

@@ -19,6 +19,7 @@ from ..caller import Caller
 from ..model import AttributeType as T
 from ..model import EntityModel
 from .engine import read_meta, write_meta
+from .files import store_files
 from .schema import HISTORY, METADATA, SIMULATIONS
 from .values import parse_datetime, to_epoch, to_storage
 
@@ -58,7 +59,7 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
                     simulations.append({"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(value)})
                     continue
                 attribute = columns[name]
-                stored = to_storage(attribute, value)
+                stored = to_storage(attribute, expand(value) if isinstance(value, dict) else value)
                 if attribute.type is T.DATETIME and stored is not None:
                     stored += shift
                 values[name] = stored
@@ -66,6 +67,7 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
                 version += 1
                 values["versionnumber"] = version
             prepared.append(values)
+        await store_files(conn, table_name, prepared)  # a job's data over 4 MB goes to file storage
         if prepared:
             await conn.execute(insert(METADATA.tables[table_name]), prepared)
         if table_name == "asyncoperation" and prepared:
@@ -81,6 +83,15 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
     await write_meta(conn, "caller", json.dumps(caller))
     await write_meta(conn, "initialized", "fixtures")
     return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
+
+
+def expand(value: dict) -> str:
+    """A long text written compactly in a data set: `{"repeat": "<text>", "times": N}` is the text N
+    times (what keeps a job's 4 MB `data` out of the data set file)."""
+    text, times = value.get("repeat"), value.get("times")
+    if set(value) != {"repeat", "times"} or not isinstance(text, str) or not isinstance(times, int) or times < 0:
+        raise ValueError(f'a text written as an object is {{"repeat": "<text>", "times": N}}, not {value!r}')
+    return text * times
 
 
 def shift_of(dataset: dict, now: dt.datetime) -> dt.timedelta:
@@ -113,7 +124,7 @@ async def clear_data(conn, model: EntityModel) -> None:
         if not entity.is_metadata:
             await conn.execute(delete(METADATA.tables[entity.logical_name]))
     # The emulator's own per-job tables go too: the fixtures load them again.
-    for name in ("emulator_job_history", "emulator_job_simulation", "emulator_meta"):
+    for name in ("emulator_job_history", "emulator_job_simulation", "emulator_file_content", "emulator_meta"):
         await conn.execute(delete(METADATA.tables[name]))
 
 

@@ -20,11 +20,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
+    select,
     text,
 )
+from sqlalchemy.sql import ColumnElement
 
 from ..model import MODEL, Entity, EntityModel
 from ..model import AttributeType as T
+from ..model.files import FILE_COLUMNS
 
 _TEXT = Text(collation="NOCASE")
 
@@ -116,6 +120,13 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         Column("asyncoperationid", String(36), primary_key=True),
         Column("settings", Text(), nullable=False),
     )
+    # File storage's content (model/files.py): one row per `fileattachment`, by its id.
+    Table(
+        "emulator_file_content",
+        metadata,
+        Column("fileattachmentid", String(36), primary_key=True),
+        Column("content", _TEXT, nullable=False),
+    )
     Table(
         "emulator_meta",
         metadata,
@@ -132,7 +143,25 @@ JOBS = METADATA.tables["asyncoperation"]
 HISTORY = METADATA.tables["emulator_job_history"]  # one row per state a job entered
 SIMULATIONS = METADATA.tables["emulator_job_simulation"]  # how a simulated job behaves when it runs
 BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
+FILES = METADATA.tables["fileattachment"]
+FILE_CONTENT = METADATA.tables["emulator_file_content"]  # the content of each file in file storage
 
 
 def table_for(entity: Entity) -> Table:
     return METADATA.tables[entity.logical_name]
+
+
+def readable_column(table, name: str) -> ColumnElement:
+    """Column `name` of `table` (a table or an alias of one) as every reader sees it: the stored
+    column, or for a column whose content may be in file storage (`FILE_COLUMNS`), the content of
+    the file its row points at when it points at one. Every query path reads columns through this
+    (the Web API's projections and filters, FetchXML, `$apply`); the TDS catalog declares the same
+    expression in SQL."""
+    column = table.c[name]
+    file_id = FILE_COLUMNS.get((getattr(table, "element", table).name, name))
+    if file_id is None:
+        return column
+    content = (select(FILE_CONTENT.c.content).where(FILE_CONTENT.c.fileattachmentid == table.c[file_id])
+               .scalar_subquery())
+    # Compared as the stored column is (NOCASE): a CASE carries no column's collation.
+    return case((table.c[file_id].is_(None), column), else_=content).collate("NOCASE")

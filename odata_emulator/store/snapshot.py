@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..model import EntityModel
-from .schema import METADATA, SIMULATIONS
+from .schema import FILES, METADATA, SIMULATIONS, readable_column
 from .values import format_datetime, to_epoch, to_json
 
 
@@ -27,11 +27,11 @@ async def snapshot(conn: AsyncConnection, model: EntityModel, now: dt.datetime, 
                    (await conn.execute(select(SIMULATIONS.c.asyncoperationid, SIMULATIONS.c.settings))).all()}
     tables: dict[str, list[dict]] = {}
     for entity in model.entities:
-        if entity.is_metadata:
-            continue
         table = METADATA.tables[entity.logical_name]
+        if entity.is_metadata or table is FILES:  # a job's file is written as its job's data, loaded as such
+            continue
         columns = [a for a in entity.attributes if a.name != "versionnumber" and a.name in table.c]
-        rows = (await conn.execute(select(*(table.c[a.name] for a in columns))
+        rows = (await conn.execute(select(*(readable_column(table, a.name) for a in columns))
                                    .order_by(table.c[entity.primary_id]))).all()
         key = [a.name for a in columns].index(entity.primary_id)
         written = []

@@ -6,6 +6,9 @@ endpoint types it, plus Dataverse's extra columns:
 - `<lookup>name`: the primary name of the row a lookup points at (`owneridname`,
   `regardingobjectidname`, `owningextensionidname`, `createdbyname`...).
 
+A column whose content may be in file storage (a job's `data`, `model/files.py`) reads that content
+when its row points at a file, as `store.schema.readable_column` reads it for the Web API.
+
 Stored columns keep the store's forms (epoch seconds, lowercase GUID text, 0/1); `encoders.py` converts
 them on the way out. Columns the emulator keeps for itself (`leaseexpires`) and columns Dataverse does
 not let anyone read are not tables' columns here.
@@ -18,6 +21,8 @@ from functools import cached_property
 
 from ..model import MODEL, Attribute, Entity, EntityModel
 from ..model import AttributeType as T
+from ..model.files import FILE_COLUMNS
+from ..store.schema import FILE_CONTENT
 from .types import BIGINT, BIT_TYPE, DATETIME_TYPE, FLOAT, GUID, INT, NVARCHAR_MAX, SqlType, nvarchar
 
 # Columns of the store that are the emulator's own, never a Dataverse column.
@@ -39,7 +44,9 @@ class Column:
     kind "stored": a column of the store (`source` is its name, the same as `name`);
     kind "label": the label of the choice in `source` (`labels`: value -> label);
     kind "lookupname": the primary name of the row the lookup `source` points at (`targets`, and the
-    column holding the target table's logical name for a polymorphic lookup, `type_column`)."""
+    column holding the target table's logical name for a polymorphic lookup, `type_column`);
+    kind "file": the stored column `source`, or when the row's `file_column` holds a file's id, the
+    content of that file (`content`: the content table, its key column and its content column)."""
 
     name: str
     type: SqlType
@@ -48,6 +55,12 @@ class Column:
     labels: tuple[tuple[int, str], ...] = ()
     targets: tuple[LookupTarget, ...] = ()
     type_column: str | None = None
+    file_column: str | None = None
+    content: tuple[str, str, str] | None = None
+
+
+# Where file storage keeps a file's content: the table, its key (the file's id), the content.
+CONTENT = (FILE_CONTENT.name, FILE_CONTENT.c.fileattachmentid.name, FILE_CONTENT.c.content.name)
 
 
 @dataclass(frozen=True)
@@ -106,7 +119,12 @@ def build(model: EntityModel = MODEL) -> Catalog:
         for attribute in entity.attributes:
             if attribute.name in PRIVATE_COLUMNS or not attribute.valid_for_read:
                 continue
-            columns.append(Column(attribute.name, sql_type(attribute), source=attribute.name))
+            file_column = FILE_COLUMNS.get((entity.logical_name, attribute.name))
+            if file_column is not None:
+                columns.append(Column(attribute.name, sql_type(attribute), "file", attribute.name,
+                                      file_column=file_column, content=CONTENT))
+            else:
+                columns.append(Column(attribute.name, sql_type(attribute), source=attribute.name))
             extra = f"{attribute.name}name"
             if extra in stored:
                 continue

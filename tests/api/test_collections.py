@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 
-from tests.helpers import API, JSON_TYPE, REPO, epoch, iso, sql_ids, sql_rows
+from tests.helpers import API, JSON_TYPE, REPO, epoch, iso, sql_ids, sql_rows, with_file_data
 
 NOW = dt.datetime(2026, 11, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
 CALLER = json.loads((REPO / "fixtures" / "dataset.json").read_text(encoding="utf-8"))["caller"]["systemuserid"]
@@ -44,7 +44,9 @@ def sql_jobs(path) -> dict[str, dict]:
     """Every stored job, as {asyncoperationid: {column: stored value}}."""
     with sqlite3.connect(path) as conn:
         conn.row_factory = sqlite3.Row
-        return {r["asyncoperationid"]: dict(r) for r in conn.execute("SELECT * FROM asyncoperation")}
+        jobs = [dict(r) for r in conn.execute("SELECT * FROM asyncoperation")]
+    conn.close()
+    return {job["asyncoperationid"]: job for job in with_file_data(path, jobs)}
 
 
 def webapi_value(column: str, value):

@@ -15,7 +15,7 @@ EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 CALLER = json.loads((REPO / "fixtures" / "dataset.json").read_text(encoding="utf-8"))["caller"]
 ENTITY_SETS = {"asyncoperations", "systemusers", "teams", "businessunits", "sdkmessageprocessingsteps", "workflows",
                "accounts", "contacts", "bulkdeleteoperations", "EntityDefinitions", "sdkmessages", "sdkmessagefilters",
-               "plugintypes", "serviceendpoints", "sdkmessageprocessingstepimages"}
+               "plugintypes", "serviceendpoints", "sdkmessageprocessingstepimages", "fileattachments"}
 
 
 def local(qualified: str) -> str:

@@ -30,6 +30,7 @@ from tests.helpers import (
     DOCUMENTED,
     FORMATTED,
     JSON_TYPE,
+    READABLE_DATA,
     UTC,
     copy_store,
     datepart,
@@ -41,6 +42,7 @@ from tests.helpers import (
     running,
     sql_rows,
     webapi_request,
+    with_file_data,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -111,7 +113,9 @@ def sql_ids(path, where: str = "1", order: str = "a.asyncoperationid", joins: st
 def rows(db) -> list[dict]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM asyncoperation ORDER BY asyncoperationid")]
+        jobs = [dict(r) for r in conn.execute("SELECT * FROM asyncoperation ORDER BY asyncoperationid")]
+    conn.close()
+    return with_file_data(db, jobs)
 
 
 @pytest.fixture(scope="module")
@@ -569,7 +573,7 @@ WALKS = [
      "<order attribute='iswaitingforevent'/>"), "",
      "(SELECT name FROM team WHERE teamid = a.owningteam) COLLATE NOCASE DESC, a.iswaitingforevent, a.asyncoperationid"),
     # Values that need escaping at every layer of the cookie: XML text with quotes and angle brackets.
-    ("<attribute name='data'/><order attribute='data' descending='true'/>", "", "a.data DESC, a.asyncoperationid"),
+    ("<attribute name='data'/><order attribute='data' descending='true'/>", "", READABLE_DATA.format(a="a.") + " COLLATE NOCASE DESC, a.asyncoperationid"),
     ("<attribute name='name' alias='title'/><order alias='title'/>", "", "a.name, a.asyncoperationid"),
     (("<attribute name='name'/><link-entity name='systemuser' from='systemuserid' to='owninguser' alias='o' "
      "link-type='outer'><attribute name='fullname'/><order attribute='fullname' descending='true'/></link-entity>"),

@@ -14,7 +14,7 @@ from sqlglot.optimizer.scope import Scope
 from ..catalog import Column
 from ..errors import NotDeclared, Refused, SqlSyntaxError
 from ..types import BIGINT, BIT_TYPE, FLOAT, INT, NVARCHAR_MAX, SqlType, decimal_type, nvarchar
-from .nodes import string
+from .nodes import nocase, string
 from .statement import parameter_key
 from .type_rules import NULL
 
@@ -49,10 +49,21 @@ def column(t: Rewriter, node: exp.Column) -> Typed:
 
 
 def _virtual(t: Rewriter, column: Column, alias: str) -> exp.Expr:
-    """A column the store does not hold: a choice's label (CASE) or a lookup's name (a subquery per
-    target table; several targets are told apart by the type column, else the first found wins)."""
+    """A column the store does not hold as is: a choice's label (CASE), a lookup's name (a subquery per
+    target table; several targets are told apart by the type column, else the first found wins), or a
+    column read from file storage when its row points at a file."""
     assert column.source is not None  # a virtual column is derived from a stored one
     source = exp.column(column.source, table=alias)
+    if column.kind == "file":
+        assert column.file_column is not None and column.content is not None  # a file column names both
+        content_table, key, content = column.content
+        inner = t.new_alias()
+        file_id = exp.column(column.file_column, table=alias)
+        subquery = (exp.select(exp.column(content, table=inner)).from_(exp.to_table(content_table).as_(inner))
+                    .where(exp.EQ(this=exp.column(key, table=inner), expression=file_id.copy())))
+        read = exp.Case(ifs=[exp.If(this=exp.Is(this=file_id, expression=exp.Null()), true=source)],
+                        default=exp.Subquery(this=subquery))
+        return nocase(read)  # compared as the stored column is: a CASE carries no column's collation
     if column.kind == "label":
         return exp.Case(this=source, ifs=[exp.If(this=exp.Literal.number(value), true=string(label))
                                           for value, label in column.labels])
