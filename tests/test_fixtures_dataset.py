@@ -98,6 +98,9 @@ def test_values_match_their_column_types(tables):
         kind = column.type
         if kind in (T.UNIQUEIDENTIFIER, T.LOOKUP, T.OWNER):
             assert is_guid(value), where
+        elif kind is T.MEMO and isinstance(value, dict):  # a long text written compactly
+            assert set(value) == {"repeat", "times"} and value["repeat"] and value["times"] > 0, where
+            assert len(value["repeat"]) * value["times"] <= column.max_length, where
         elif kind in (T.STRING, T.MEMO):
             assert isinstance(value, str) and value, where
             assert column.max_length is None or len(value) <= column.max_length, where

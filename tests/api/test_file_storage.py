@@ -124,3 +124,15 @@ async def test_reset_clears_the_files(service, empty_store_copy):
     assert (await ok(service, "fileattachments"))["value"] == []
     assert store_rows(empty_store_copy, "SELECT count(*) FROM emulator_file_content") == [(0,)]
 
+
+async def test_the_bundled_data_set_has_three_jobs_in_file_storage(emulated):
+    count = (await emulated.get("asyncoperations?$apply=filter((datablobid ne null))/aggregate($count as "
+                                "FileStorageCount)")).json()["value"]
+    assert count == [{"FileStorageCount": 3}]
+    files = (await emulated.get("fileattachments?$select=filesizeinbytes,filename,_objectid_value")).json()["value"]
+    assert len(files) == 3 and {f["filename"] for f in files} == {"AsyncOperationData.xml"}
+    for file in files:
+        job = (await emulated.get(f"asyncoperations({file['_objectid_value']})?$select=data,datablobid,"
+                                  f"operationtype")).json()
+        assert (job["datablobid"], job["operationtype"]) == (file["fileattachmentid"], 1)
+        assert len(job["data"].encode("utf-8")) == file["filesizeinbytes"] > FILE_STORAGE_THRESHOLD

@@ -110,6 +110,22 @@ def test_the_file_storage_counts(template_store):
     (with_blob,), = sql_rows(template_store, "SELECT count(*) FROM asyncoperation WHERE datablobid IS NOT NULL")
     (without,), = sql_rows(template_store, "SELECT count(*) FROM asyncoperation WHERE datablobid IS NULL")
     assert run(template_store, first) == [(with_blob,)] and run(template_store, second) == [(without,)]
+    assert with_blob == 3  # the data set's three jobs whose data is over 4 MB
+
+
+def test_data_in_file_storage_reads_as_the_web_api_reads_it(template_store):
+    files = dict(sql_rows(template_store, "SELECT fileattachmentid, content FROM emulator_file_content"))
+    rows = run(template_store, "SELECT datablobid, data FROM asyncoperation WHERE datablobid IS NOT NULL")
+    assert len(rows) == 3 and all(len(data.encode("utf-8")) > 4 * 1024 * 1024 for _, data in rows)
+    assert {blob: data for blob, data in rows} == files
+    # The docs' storage query: the files of system jobs (object type 4700), their size.
+    size = run(template_store, "SELECT count(*), sum(f.filesizeinbytes) FROM fileattachment f "
+                               "JOIN asyncoperation a ON f.fileattachmentid = a.datablobid "
+                               "WHERE f.objectidtypecode = 4700 AND f.regardingfieldname = 'data'")
+    assert size == [(3, sum(len(data.encode("utf-8")) for data in files.values()))]
+    # A filter on data reads the file's content too.
+    word = next(iter(files.values()))[:60]
+    assert run(template_store, f"SELECT count(*) FROM asyncoperation WHERE data LIKE '{word}%'")[0][0] >= 1
 
 
 def test_the_misprinted_statement_is_a_syntax_error_never_an_answer():
