@@ -15,6 +15,7 @@ from ..query.compiled import CompiledAggregate, CompiledQuery, CompiledRows
 from ..query.execute import Restriction, count_groups, count_rows, fetch_aggregate, fetch_page
 from ..query.options import QueryOptions, parse_count, parse_query_string
 from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
+from . import changes
 from . import serialize as s
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .responses import json_response, text_response
@@ -31,12 +32,16 @@ async def read(call: Call) -> Response:
     if options.extra_value("fetchXml") is not None:
         return await fetch_query(call, call.entity, options, prefs)
     refuse_other_languages(options)
+    if changes.wanted(options, prefs):
+        return await changes.read(call, call.entity, options, prefs)
     return await query(call, call.entity, options, prefs)
 
 
 async def count(call: Call) -> Response:
     """`GET <set>/$count`: the number of rows `$filter` keeps, as text."""
     options = parse_query_string(call.request.url.query)
+    if options.deltatoken is not None:
+        return await changes.count(call, call.entity, options)
     if any(v is not None for v in (options.select, options.expand, options.orderby, options.top,
                                     options.apply, options.skiptoken, options.count)):
         raise QueryError("Only $filter can be combined with /$count.")
@@ -151,7 +156,7 @@ async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: 
 
 
 def _refuse_beside_fetchxml(options: QueryOptions) -> None:
-    for name in ("select", "filter", "orderby", "top", "expand", "apply", "skiptoken"):
+    for name in ("select", "filter", "orderby", "top", "expand", "apply", "skiptoken", "deltatoken"):
         if getattr(options, name) is not None:
             raise QueryError(f"The query option '${name}' cannot be combined with fetchXml.")
     for key, _ in options.refused:

@@ -25,6 +25,7 @@ class Preferences:
     max_page_size: int | None = None
     return_representation: bool = False
     continue_on_error: bool = False
+    track_changes: bool = False
 
     def applied(self) -> list[str]:
         """The `Preference-Applied` values, one per honoured preference."""
@@ -35,11 +36,14 @@ class Preferences:
             values.append(f"odata.maxpagesize={self.max_page_size}")
         if self.return_representation:
             values.append("return=representation")
+        if self.track_changes:
+            values.append("odata.track-changes")
         return values
 
     def without_page_size(self) -> Preferences:
         """What an answer that does not page (a single row, an aggregate, FetchXML) applied."""
-        return Preferences(self.annotations, self.annotations_text, None, self.return_representation)
+        return Preferences(self.annotations, self.annotations_text, None, self.return_representation,
+                           track_changes=self.track_changes)
 
 
 def parse_prefer(headers: list[str]) -> Preferences:
@@ -51,6 +55,7 @@ def parse_prefer(headers: list[str]) -> Preferences:
     page_size = None
     representation = False
     continue_on_error = False
+    track_changes = False
     pending_annotation = False
     for item in items:
         name, _, value = item.partition("=")
@@ -77,4 +82,7 @@ def parse_prefer(headers: list[str]) -> Preferences:
             representation = True
         elif name == "odata.continue-on-error":
             continue_on_error = True
-    return Preferences(Annotations(tuple(patterns)), annotations_text, page_size, representation, continue_on_error)
+        elif name == "odata.track-changes":
+            track_changes = True
+    return Preferences(Annotations(tuple(patterns)), annotations_text, page_size, representation, continue_on_error,
+                       track_changes)

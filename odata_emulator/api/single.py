@@ -126,7 +126,7 @@ async def resolve_key(call: Call, entity: Entity, key: EntityKey) -> str:
 
 
 async def _row(call: Call, entity: Entity, key_value: str, options: QueryOptions, prefs: Preferences) -> Response:
-    for name in ("filter", "orderby", "top", "apply", "count", "skiptoken"):
+    for name in ("filter", "orderby", "top", "apply", "count", "skiptoken", "deltatoken"):
         if getattr(options, name) is not None:
             raise QueryError(f"The query option '${name}' is not allowed on a single entity.")
     compiled, body = await entity_body(call, entity, key_value, options, prefs)

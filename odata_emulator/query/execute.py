@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Column, Select, bindparam, func, select
+from sqlalchemy import BindParameter, Column, Select, bindparam, func, select
 
 from ..caller import Caller
 from ..errors import AggregateLimitExceeded
@@ -75,10 +75,11 @@ class Restriction:
 
     column: Column[Any]
     value: object
+    after: bool = False  # the rows whose column is greater than the value instead (change tracking's versions)
 
     @property
     def key(self) -> str:
-        return f"{self.column.table.name}.{self.column.key}"
+        return f"{self.column.table.name}.{self.column.key}{'>' if self.after else '='}"
 
 
 def _sql(plan, key: tuple, build) -> Sql:
@@ -93,7 +94,10 @@ def _statement_of(plan: CollectionPlan) -> Select[Any]:
 
 
 def _restricted(statement, restrict: Restriction | None):
-    return statement if restrict is None else statement.where(restrict.column == bindparam("restrict_value"))
+    if restrict is None:
+        return statement
+    value: BindParameter[Any] = bindparam("restrict_value")
+    return statement.where(restrict.column > value if restrict.after else restrict.column == value)
 
 
 def _page_sql(compiled: CompiledQuery, restrict: Restriction | None, after_nulls: tuple[bool, ...] | None) -> Sql:

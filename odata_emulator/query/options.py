@@ -14,7 +14,7 @@ from ..errors import Code, QueryError, UnsupportedQuery
 from .numbers import whole_number
 
 # Options the query pipeline understands.
-SUPPORTED = ("$select", "$filter", "$orderby", "$top", "$expand", "$apply", "$count", "$skiptoken")
+SUPPORTED = ("$select", "$filter", "$orderby", "$top", "$expand", "$apply", "$count", "$skiptoken", "$deltatoken")
 # Standard OData options that Dataverse refuses, with the message it answers.
 REFUSED = {
     "$skip": "Skip Clause is not supported in CRM",
@@ -24,7 +24,6 @@ REFUSED = {
     "$levels": "The query parameter '$levels' is not supported.",
     "$index": "The query parameter '$index' is not supported.",
     "$schemaversion": "The query parameter '$schemaversion' is not supported.",
-    "$deltatoken": "The query parameter '$deltatoken' is not supported.",
     "$id": "The query parameter '$id' is not supported.",
 }
 
@@ -39,6 +38,7 @@ class QueryOptions:
     apply: str | None = None
     count: str | None = None
     skiptoken: str | None = None
+    deltatoken: str | None = None  # a change tracking delta link's token (api/changes.py)
     # Standard options Dataverse refuses (strict mode answers with an error; loose evaluates $skip).
     refused: tuple[tuple[str, str], ...] = ()
     # Parameter aliases (@p1=...), in request order.

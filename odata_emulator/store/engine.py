@@ -154,7 +154,11 @@ async def _savepoint(conn: AsyncConnection):
 
 
 async def create_schema(conn, model: EntityModel) -> None:
+    from .changes import trigger_statements  # changes.py reads the schema's tables
+
     await conn.run_sync(_create_all)
+    for statement in trigger_statements():  # IF NOT EXISTS: a store made before change tracking gets them
+        await conn.exec_driver_sql(statement)
     await _refresh_entity_definitions(conn, model)
 
 

@@ -124,7 +124,7 @@ async def clear_data(conn, model: EntityModel) -> None:
         if not entity.is_metadata:
             await conn.execute(delete(METADATA.tables[entity.logical_name]))
     # The emulator's own per-job tables go too: the fixtures load them again.
-    for name in ("emulator_job_history", "emulator_job_simulation", "emulator_file_content", "emulator_meta"):
+    for name in ("emulator_job_history", "emulator_job_simulation", "emulator_file_content", "emulator_deleted_row", "emulator_meta"):
         await conn.execute(delete(METADATA.tables[name]))
 
 

@@ -127,6 +127,14 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         Column("fileattachmentid", String(36), primary_key=True),
         Column("content", _TEXT, nullable=False),
     )
+    # Change tracking (`store/changes.py`): each record deleted from a tracked table, in deletion order.
+    Table(
+        "emulator_deleted_row",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("tablename", String(64), nullable=False),
+        Column("recordid", String(36), nullable=False),
+    )
     Table(
         "emulator_meta",
         metadata,
@@ -142,6 +150,7 @@ METADATA = build_metadata()
 JOBS = METADATA.tables["asyncoperation"]
 HISTORY = METADATA.tables["emulator_job_history"]  # one row per state a job entered
 SIMULATIONS = METADATA.tables["emulator_job_simulation"]  # how a simulated job behaves when it runs
+DELETED_ROWS = METADATA.tables["emulator_deleted_row"]  # what change tracking reports deleted
 BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
 FILES = METADATA.tables["fileattachment"]
 FILE_CONTENT = METADATA.tables["emulator_file_content"]  # the content of each file in file storage

@@ -120,8 +120,15 @@ def test_continue_on_error():
 
 
 def test_unknown_preferences_are_ignored():
-    prefs = parse_prefer(["respond-async, wait=10, odata.track-changes, handling=lenient"])
+    prefs = parse_prefer(["respond-async, wait=10, handling=lenient"])
     assert prefs == Preferences()
+
+
+def test_track_changes_is_honoured_and_applied():
+    """use-change-tracking-synchronize-data-external-systems.md: Preference-Applied: odata.track-changes."""
+    prefs = parse_prefer(["odata.track-changes, odata.maxpagesize=10"])
+    assert prefs.track_changes and prefs.applied() == ["odata.maxpagesize=10", "odata.track-changes"]
+    assert prefs.without_page_size().applied() == ["odata.track-changes"]
 
 
 def test_applied_lists_every_honoured_preference_in_a_fixed_order():
