@@ -400,6 +400,43 @@ class Server:
         self.log.close()
 
 
+# ------------------------------------------------------------------------------ Microsoft's SDK
+
+
+def _token():
+    from azure.core.credentials import AccessToken  # the SDK's dependency: imported only by its tests
+
+    return AccessToken("dummy-token", int(time.time()) + 3600)
+
+
+class DummyCredential:
+    """For the SDK's async client: any object with an async get_token (and close, async with) passes
+    its AsyncTokenCredential protocol. `scopes` records what the SDK asked for."""
+
+    def __init__(self) -> None:
+        self.scopes: list[tuple] = []
+
+    async def get_token(self, *scopes, **kwargs):
+        self.scopes.append(scopes)
+        return _token()
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *args) -> None:
+        pass
+
+
+class SyncDummyCredential:
+    """For the SDK's sync client: any object with get_token passes azure.core's TokenCredential protocol."""
+
+    def get_token(self, *scopes, **kwargs):
+        return _token()
+
+
 # ------------------------------------------------------------------------------ the documented queries
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -62,15 +61,14 @@ def _delta_link(request: Request, token: Token) -> str:
 
 async def read(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences) -> Response:
     """The rows (all of them, or those changed since the delta token), with the delta link."""
-    from .collection import query  # collection.py routes here: imported at call time
+    from .collection import query_body  # collection.py routes here: imported at call time
 
     token = _check(entity, options)
     async with call.emulator.store.snapshot(consistent=True) as snap:
         now = await changes.current(snap, entity.logical_name)  # before the rows: a change in between comes again
         deleted = await changes.deleted_since(snap, entity.logical_name, token) \
             if token is not None and options.skiptoken is None else []
-    answered = await query(call, entity, options, prefs, restrict=_restriction(entity, token))
-    body = orjson.loads(answered.body)
+    body, applied = await query_body(call, entity, options, prefs, restrict=_restriction(entity, token))
     if token is not None:
         body["@odata.context"] = body["@odata.context"] + "/$delta"
         root = call.root
@@ -79,7 +77,7 @@ async def read(call: Call, entity: Entity, options: QueryOptions, prefs: Prefere
     if "@odata.nextLink" not in body:
         body = {"@odata.context": body.pop("@odata.context"), "@odata.deltaLink": _delta_link(call.request, now),
                 **body}
-    return json_response(body, prefs=prefs if prefs.max_page_size is not None else prefs.without_page_size())
+    return json_response(body, prefs=applied)
 
 
 async def count(call: Call, entity: Entity, options: QueryOptions) -> Response:

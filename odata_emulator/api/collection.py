@@ -64,6 +64,13 @@ def refuse_other_languages(options: QueryOptions) -> None:
 async def query(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences, *,
                 restrict: Restriction | None = None) -> Response:
     """Rows of `entity` by OData query options, a page at a time (or aggregated by `$apply`)."""
+    body, applied = await query_body(call, entity, options, prefs, restrict=restrict)
+    return json_response(body, prefs=applied)
+
+
+async def query_body(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences, *,
+                     restrict: Restriction | None = None) -> tuple[dict, Preferences]:
+    """`query`'s body, and the preferences it applied (an aggregate or a single page applies no page size)."""
     emulator = call.emulator
     root = call.root
     compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
@@ -73,8 +80,8 @@ async def query(call: Call, entity: Entity, options: QueryOptions, prefs: Prefer
     if bound.apply is not None:
         if options.skiptoken is not None:
             raise QueryError("$skiptoken cannot be combined with $apply.")
-        return await _aggregated(call, entity, compiled, context, prefs, limit=emulator.settings.aggregate_limit,
-                                 top=bound.top, count=bound.count)
+        return await _aggregated_body(call, entity, compiled, context, prefs, limit=emulator.settings.aggregate_limit,
+                                      top=bound.top, count=bound.count), prefs.without_page_size()
 
     assert isinstance(compiled, CompiledRows), "without $apply the query selects rows"
     # Page size: Prefer wins over $top (Dataverse ignores $top when both are sent).
@@ -104,7 +111,7 @@ async def query(call: Call, entity: Entity, options: QueryOptions, prefs: Prefer
     if page.more and page.rows:
         token = encode_cookie(compiled.order, page.rows[0], page.rows[-1], page_number + 1)
         body["@odata.nextLink"] = _next_link(call.request, token)
-    return json_response(body, prefs=prefs if prefs.max_page_size is not None else prefs.without_page_size())
+    return body, prefs if prefs.max_page_size is not None else prefs.without_page_size()
 
 
 async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences) -> Response:
@@ -123,7 +130,9 @@ async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: 
         limit = emulator.settings.aggregate_limit
         if bound.aggregate_limit is not None:
             limit = min(limit, bound.aggregate_limit) if limit > 0 else bound.aggregate_limit
-        return await _aggregated(call, entity, compiled, context, prefs, limit=limit, top=bound.top, count=count)
+        aggregated = await _aggregated_body(call, entity, compiled, context, prefs, limit=limit, top=bound.top,
+                                            count=count)
+        return json_response(aggregated, prefs=prefs.without_page_size())
 
     assert isinstance(compiled, CompiledRows), "a FetchXML query without aggregates selects rows"
     size = bound.top if bound.top is not None else bound.page_size
@@ -175,8 +184,8 @@ def _fetch_cookie(bound, compiled: CompiledQuery) -> PageCookie:
                             "cookie of the previous page without changing it.", code="0x80040203") from None
 
 
-async def _aggregated(call: Call, entity: Entity, compiled: CompiledQuery, context, prefs: Preferences, *,
-                      limit: int, top: int | None, count: bool) -> Response:
+async def _aggregated_body(call: Call, entity: Entity, compiled: CompiledQuery, context, prefs: Preferences, *,
+                           limit: int, top: int | None, count: bool) -> dict:
     """An aggregated result ($apply or FetchXML aggregate): one row per group, no paging."""
     assert isinstance(compiled, CompiledAggregate), "an aggregated query compiles to an aggregate"
     async with call.emulator.store.snapshot(consistent=count or limit > 0) as snap:
@@ -186,7 +195,7 @@ async def _aggregated(call: Call, entity: Entity, compiled: CompiledQuery, conte
     if total is not None:
         body["@odata.count"] = total
     body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, prefs.annotations) for row in rows]
-    return json_response(body, prefs=prefs.without_page_size())
+    return body
 
 
 def _add_counts(body: dict, annotations, counted: tuple[int, bool] | None, *, with_count: bool) -> None:

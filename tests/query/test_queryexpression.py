@@ -3,6 +3,8 @@ round trip through FetchXML text, binding, and every refusal with its code. No H
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from odata_emulator.errors import DataverseError, FetchXmlError
@@ -13,6 +15,7 @@ from odata_emulator.query.fetchxml.bind import FetchBinder
 from odata_emulator.query.fetchxml.parse import OPERATORS, parse_fetchxml
 from odata_emulator.query.fetchxml.printer import to_fetchxml
 from odata_emulator.query.fetchxml.queryexpression import MAX_DEPTH, UNSUPPORTED_OPERATORS, parse_query_expression
+from tests.helpers import BULK_DELETE_REQUEST
 
 ASYNC = MODEL.entity("asyncoperation")
 GUID = "AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE"
@@ -40,20 +43,7 @@ def refusal(obj) -> FetchXmlError:
 
 
 def test_the_documented_bulk_delete_query():
-    fetch = parse_query_expression({
-        "@odata.type": "Microsoft.Dynamics.CRM.QueryExpression",
-        "EntityName": "asyncoperation",
-        "ColumnSet": {"AllColumns": False, "Columns": ["asyncoperationid"]},
-        "Distinct": False,
-        "Criteria": {
-            "FilterOperator": "And",
-            "Conditions": [
-                {"AttributeName": "statecode", "Operator": "Equal", "Values": [{"Value": "3", "Type": "System.Int32"}]},
-                {"AttributeName": "completedon", "Operator": "OlderThanXDays",
-                 "Values": [{"Value": "30", "Type": "System.Int32"}]},
-            ],
-        },
-    })
+    fetch = parse_query_expression(copy.deepcopy(BULK_DELETE_REQUEST["QuerySet"][0]))
     assert fetch == ast.Fetch(
         entity="asyncoperation",
         attributes=(ast.FetchAttribute("asyncoperationid"),),

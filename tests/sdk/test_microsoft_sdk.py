@@ -6,37 +6,16 @@ the SDK sees what the Web API serves."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 pytest.importorskip("PowerPlatform.Dataverse")
-from azure.core.credentials import AccessToken  # noqa: E402
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient  # noqa: E402
 from PowerPlatform.Dataverse.models.filters import col  # noqa: E402
 
+from tests.helpers import DummyCredential  # noqa: E402
+
 pytestmark = pytest.mark.slow  # a real server (the `dataverse_server` fixture) and the SDK's aiohttp client
-
-
-class DummyCredential:
-    """Any object with an async get_token passes the SDK's AsyncTokenCredential protocol."""
-
-    def __init__(self) -> None:
-        self.scopes: list[tuple] = []
-
-    async def get_token(self, *scopes, **kwargs) -> AccessToken:
-        self.scopes.append(scopes)
-        return AccessToken("dummy-token", int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        pass
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *args) -> None:
-        pass
 
 
 @pytest.fixture

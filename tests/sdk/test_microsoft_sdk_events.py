@@ -3,30 +3,15 @@ server: it creates an account and a contact, and the system jobs their async ste
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 pytest.importorskip("PowerPlatform.Dataverse")
-from azure.core.credentials import AccessToken  # noqa: E402
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient  # noqa: E402
 
+from tests.helpers import DummyCredential  # noqa: E402
+
 pytestmark = pytest.mark.slow  # a real server and the SDK's aiohttp client
-
-
-class DummyCredential:
-    async def get_token(self, *scopes, **kwargs) -> AccessToken:
-        return AccessToken("dummy-token", int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        pass
-
-    async def __aenter__(self):
-        return self
-
-    async def __aexit__(self, *args) -> None:
-        pass
 
 
 @pytest.fixture

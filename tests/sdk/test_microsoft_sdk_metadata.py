@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("PowerPlatform.Dataverse")
 from PowerPlatform.Dataverse.aio.async_client import AsyncDataverseClient  # noqa: E402
 
-from tests.sdk.test_microsoft_sdk import DummyCredential  # noqa: E402
+from tests.helpers import DummyCredential  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a real server and the SDK's aiohttp client
 

@@ -4,26 +4,16 @@ it: it insists on https, so the emulator serves HTTPS with a self-signed certifi
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 pytest.importorskip("PowerPlatform.Dataverse")
-from azure.core.credentials import AccessToken  # noqa: E402
 from PowerPlatform.Dataverse.client import DataverseClient  # noqa: E402
 
 from odata_emulator.tds.tls import generate  # noqa: E402
-from tests.helpers import Server  # noqa: E402
+from tests.helpers import Server, SyncDummyCredential  # noqa: E402
 
 pytestmark = pytest.mark.slow  # a real `odata-emulator serve` over TLS
-
-
-class DummyCredential:
-    """Any object with get_token passes azure.core's TokenCredential protocol."""
-
-    def get_token(self, *scopes, **kwargs) -> AccessToken:
-        return AccessToken("dummy-token", int(time.time()) + 3600)
 
 
 def test_the_sync_client_reads_over_https_with_a_trusted_self_signed_certificate(tmp_path, monkeypatch):
@@ -36,7 +26,7 @@ def test_the_sync_client_reads_over_https_with_a_trusted_self_signed_certificate
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate.cert))
         expected = httpx.get(f"{server.base}/api/data/v9.2/asyncoperations?$select=name&$filter=statecode eq 3 "
                              f"and statuscode eq 31&$orderby=createdon desc", verify=server.verify).json()["value"]
-        with DataverseClient(server.base, DummyCredential()) as client:
+        with DataverseClient(server.base, SyncDummyCredential()) as client:
             rows = client.records.list("asyncoperation", select=["name", "statuscode"],
                                        filter="statecode eq 3 and statuscode eq 31", orderby=["createdon desc"])
             ids = [row["asyncoperationid"] for row in rows]
