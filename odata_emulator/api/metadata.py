@@ -144,31 +144,39 @@ def _relationships(call: Call, entity: Entity, head: Segment, context: str) -> R
                           "value": shaping.apply(documents, declared=type_name)})
 
 
+def _definitions(call: Call, set_name: str, base_type: str, documents: list, key: tuple[str, ...] | None = None,
+                 what: str = "") -> Response:
+    """A definition set (`GlobalOptionSetDefinitions`, `RelationshipDefinitions`), or one of its
+    definitions by the key written in the path (`key`: the properties the key may name)."""
+    shaping = _shaping(call, base_type)
+    context = f"{call.root}$metadata#{set_name}{shaping.context_suffix}"
+    if key is None:
+        return json_response({"@odata.context": context, "value": shaping.apply(documents)})
+    document = _find(documents, call.bound.text or "", key, what)
+    return json_response({"@odata.context": f"{context}/$entity", **shaping.shape(document)})
+
+
+def _option_sets(call: Call) -> list:
+    return [md.Document("OptionSetMetadata", d) for d in md.global_option_sets(call.model)]
+
+
+def _relationship_documents(call: Call) -> list:
+    return [md.Document("OneToManyRelationshipMetadata", r) for r in md.relationships(call.model)]
+
+
 async def global_option_sets(call: Call) -> Response:
-    shaping = _shaping(call, "OptionSetMetadataBase")
-    documents = [md.Document("OptionSetMetadata", d) for d in md.global_option_sets(call.model)]
-    return json_response({"@odata.context": f"{call.root}$metadata#GlobalOptionSetDefinitions{shaping.context_suffix}",
-                          "value": shaping.apply(documents)})
+    return _definitions(call, "GlobalOptionSetDefinitions", "OptionSetMetadataBase", _option_sets(call))
 
 
 async def global_option_set(call: Call) -> Response:
-    shaping = _shaping(call, "OptionSetMetadataBase")
-    documents = [md.Document("OptionSetMetadata", d) for d in md.global_option_sets(call.model)]
-    document = _find(documents, call.bound.text or "", ("Name",), "an option set")
-    return json_response({"@odata.context": f"{call.root}$metadata#GlobalOptionSetDefinitions"
-                          f"{shaping.context_suffix}/$entity", **shaping.shape(document)})
+    return _definitions(call, "GlobalOptionSetDefinitions", "OptionSetMetadataBase", _option_sets(call), ("Name",),
+                        "an option set")
 
 
 async def relationship_definitions(call: Call) -> Response:
-    shaping = _shaping(call, "RelationshipMetadataBase")
-    documents = [md.Document("OneToManyRelationshipMetadata", r) for r in md.relationships(call.model)]
-    return json_response({"@odata.context": f"{call.root}$metadata#RelationshipDefinitions{shaping.context_suffix}",
-                          "value": shaping.apply(documents)})
+    return _definitions(call, "RelationshipDefinitions", "RelationshipMetadataBase", _relationship_documents(call))
 
 
 async def relationship_definition(call: Call) -> Response:
-    shaping = _shaping(call, "RelationshipMetadataBase")
-    documents = [md.Document("OneToManyRelationshipMetadata", r) for r in md.relationships(call.model)]
-    document = _find(documents, call.bound.text or "", ("SchemaName",), "a relationship")
-    return json_response({"@odata.context": f"{call.root}$metadata#RelationshipDefinitions"
-                          f"{shaping.context_suffix}/$entity", **shaping.shape(document)})
+    return _definitions(call, "RelationshipDefinitions", "RelationshipMetadataBase", _relationship_documents(call),
+                        ("SchemaName",), "a relationship")
