@@ -20,10 +20,10 @@ from .store.fixtures import (
     EMPTY_CALLER,
     clear_data,
     ensure_initialized,
-    is_initialized,
     read_dataset,
     reference_time,
     shift_of,
+    stored_caller,
 )
 from .store.values import parse_datetime
 
@@ -87,12 +87,16 @@ class Emulator:
         now = self.clock.now()
         async with self.store.write() as conn:
             await create_schema(conn, self.model)
-            initialized = await is_initialized(conn)
+            caller = await stored_caller(conn)
+        initialized = caller is not None
         # A store already initialized is kept as it is: its data set is not read (nor checked) again.
         # (Should another instance initialize it meanwhile, ensure_initialized sees that and keeps it.)
-        dataset = None if initialized else await self._dataset(now)
-        async with self.store.write() as conn:
-            self.caller = await ensure_initialized(conn, self.model, dataset, now)
+        dataset = None
+        if caller is None:
+            dataset = await self._dataset(now)
+            async with self.store.write() as conn:
+                caller = await ensure_initialized(conn, self.model, dataset, now)
+        self.caller = caller
         self.data_note = self._describe_data(initialized, dataset)
         if self.settings.scheduler and not self.clock.virtual:
             self.scheduler.start()

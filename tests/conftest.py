@@ -10,6 +10,7 @@ copy; tests with other data settings build their own. The helpers live in `tests
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -20,6 +21,24 @@ import pytest
 from tests.helpers import API, BASE, DOCUMENTED, REPO, Emulated, build_store, copy_store, make_settings, running, start
 
 __all__ = ["API", "BASE", "DOCUMENTED", "REPO", "Emulated", "make_settings", "running", "start"]
+
+_TESTS = Path(__file__).resolve().parent
+# A module says all its tests are slow with this line; the fuzz folder's conftest marks all of its own.
+_SLOW_MODULE = re.compile(rb"^pytestmark = pytest\.mark\.slow\b", re.MULTILINE)
+_SLOW_FOLDERS = {_TESTS / "fuzz"}
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """The fast loop (`-m "not slow"`) does not even import what it would deselect whole: a module
+    declaring `pytestmark = pytest.mark.slow`, and the fuzz folder. Their imports (Microsoft's SDK,
+    Playwright, hypothesis, the SQL clients) cost seconds on each worker."""
+    if config.getoption("markexpr", "") != "not slow":
+        return None
+    if collection_path in _SLOW_FOLDERS:
+        return True
+    if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return True if _SLOW_MODULE.search(collection_path.read_bytes()) else None
+    return None
 
 
 @pytest.fixture(scope="session")

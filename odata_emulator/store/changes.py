@@ -22,13 +22,15 @@ from .schema import DELETED_ROWS, METADATA
 TRACKED = ("asyncoperation", "account", "contact")
 
 
-def trigger_statements() -> list[str]:
-    """`CREATE TRIGGER IF NOT EXISTS` for each tracked table (run at every start: `store/engine.py`)."""
-    statements = []
+def trigger_statements() -> dict[str, str]:
+    """The trigger of each tracked table by name, as `CREATE TRIGGER IF NOT EXISTS` (a store that lacks
+    one gets it at start: `store/engine.py`)."""
+    statements = {}
     for name in TRACKED:
         key = METADATA.tables[name].primary_key.columns.values()[0].name
-        statements.append(
-            f"CREATE TRIGGER IF NOT EXISTS emulator_track_{name}_delete AFTER DELETE ON {name} BEGIN "
+        trigger = f"emulator_track_{name}_delete"
+        statements[trigger] = (
+            f"CREATE TRIGGER IF NOT EXISTS {trigger} AFTER DELETE ON {name} BEGIN "
             f"INSERT INTO {DELETED_ROWS.name} (tablename, recordid) VALUES ('{name}', old.{key}); END")
     return statements
 

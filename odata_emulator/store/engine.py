@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
@@ -156,17 +158,19 @@ async def _savepoint(conn: AsyncConnection):
 async def create_schema(conn, model: EntityModel) -> None:
     from .changes import trigger_statements  # changes.py reads the schema's tables
 
-    await conn.run_sync(_create_all)
-    for statement in trigger_statements():  # IF NOT EXISTS: a store made before change tracking gets them
-        await conn.exec_driver_sql(statement)
+    existing = await conn.run_sync(_create_all)
+    for name, statement in trigger_statements().items():  # a store made before change tracking gets them
+        if name not in existing:
+            await conn.exec_driver_sql(statement)
     await _refresh_entity_definitions(conn, model)
 
 
-def _create_all(sync_conn) -> None:
+def _create_all(sync_conn) -> set[str]:
     """The tables and indexes the store lacks, found with one look at the catalog: all of them in a
-    new store, and in a store made by an older version the indexes added since."""
+    new store, and in a store made by an older version the indexes added since. Returns the names the
+    catalog held (tables, indexes, triggers)."""
     existing = {name for (name,) in sync_conn.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')")}
     for table in METADATA.sorted_tables:
         if table.name not in existing:
             table.create(sync_conn)  # with its indexes
@@ -174,6 +178,7 @@ def _create_all(sync_conn) -> None:
         for index in table.indexes:
             if index.name not in existing:
                 index.create(sync_conn)
+    return existing
 
 
 def _recreate(sync_conn, table) -> None:
@@ -181,20 +186,44 @@ def _recreate(sync_conn, table) -> None:
     table.create(sync_conn)
 
 
+def _entity_definitions(model: EntityModel) -> tuple[list[dict], str]:
+    """The EntityDefinitions rows of `model`, by LogicalName, and their fingerprint (a digest of the
+    rows and the table's columns): a store whose recorded fingerprint matches holds these rows.
+    Computed once per model (by identity: hashing a model walks all of it)."""
+    cached = _DEFINITIONS.get(id(model))
+    if cached is not None and cached[0] is model:
+        return cached[1], cached[2]
+    rows = sorted((entity_definition_row(e) for e in model.entities if not e.is_metadata),
+                  key=lambda row: str(row["LogicalName"]))
+    columns = sorted(c.name for c in METADATA.tables["EntityMetadata"].columns)
+    digest = hashlib.sha256(json.dumps([columns, rows], sort_keys=True, default=str).encode()).hexdigest()
+    _DEFINITIONS[id(model)] = (model, rows, digest)
+    return rows, digest
+
+
+_DEFINITIONS: dict[int, tuple[EntityModel, list[dict], str]] = {}
+
+
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
     """EntityDefinitions rows are the model itself: at every start they are made to match it
-    (rewritten only when they differ, so that starting on an up-to-date store writes nothing)."""
+    (rewritten only when they differ, so that starting on an up-to-date store writes nothing). The
+    fingerprint recorded beside them spares reading and comparing every row at each start."""
+    rows, fingerprint = _entity_definitions(model)
+    if await read_meta(conn, _DEFINITIONS_KEY) == fingerprint:
+        return
     table = METADATA.tables["EntityMetadata"]
-    rows = [entity_definition_row(e) for e in model.entities if not e.is_metadata]
     stored_columns = {row[1] for row in await conn.exec_driver_sql("PRAGMA table_info('EntityMetadata')")}
     if stored_columns != {c.name for c in table.columns}:  # a store made before the model grew a property
         await conn.run_sync(_recreate, table)
     columns = [table.c[name] for name in rows[0]]
     stored = [dict(row._mapping) for row in await conn.execute(select(*columns).order_by(table.c.LogicalName))]
-    if stored == sorted(rows, key=lambda row: str(row["LogicalName"])):
-        return
-    await conn.execute(table.delete())
-    await conn.execute(insert(table), rows)
+    if stored != rows:
+        await conn.execute(table.delete())
+        await conn.execute(insert(table), rows)
+    await write_meta(conn, _DEFINITIONS_KEY, fingerprint)
+
+
+_DEFINITIONS_KEY = "entity_definitions"  # emulator_meta: the fingerprint of the EntityDefinitions rows
 
 
 async def read_meta(conn, key: str) -> str | None:

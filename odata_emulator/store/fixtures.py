@@ -99,17 +99,21 @@ def shift_of(dataset: dict, now: dt.datetime) -> dt.timedelta:
     return dt.timedelta(seconds=int((now - parse_datetime(dataset["reference_time"])).total_seconds()))
 
 
-async def is_initialized(conn) -> bool:
-    """Whether the store holds a data set (or was initialized empty) already."""
-    return await read_meta(conn, "caller") is not None
+async def stored_caller(conn) -> Caller | None:
+    """The caller of a store that holds a data set (or was initialized empty) already; None for a
+    store never initialized."""
+    stored = await read_meta(conn, "caller")
+    if stored is None:
+        return None
+    caller = json.loads(stored)
+    return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
 
 
 async def ensure_initialized(conn, model: EntityModel, dataset: dict | None, now: dt.datetime) -> Caller:
     """Load the data set (None: none) into an empty store; an initialized store is left as it is."""
-    stored = await read_meta(conn, "caller")
-    if stored is not None:
-        caller = json.loads(stored)
-        return Caller(caller["systemuserid"], caller["businessunitid"], caller["organizationid"])
+    caller = await stored_caller(conn)
+    if caller is not None:
+        return caller
     if dataset is not None:
         return await load_dataset(conn, model, dataset, now)
     caller = EMPTY_CALLER

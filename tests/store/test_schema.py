@@ -51,3 +51,31 @@ async def test_a_store_made_before_an_index_existed_gets_it_at_start(tmp_path):
     with sqlite3.connect(path) as conn:
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (queue,)).fetchone()
     assert sql is not None and "WHERE statecode < 3" in sql[0]
+
+
+async def test_a_store_made_by_an_older_model_gets_the_model_s_entity_definitions_and_its_triggers(store_copy):
+    """A store without the EntityDefinitions fingerprint (made before it existed, or by an older model)
+    has its rows compared and rewritten at start; a missing change-tracking trigger is made again."""
+    from tests.helpers import make_settings, running
+
+    with sqlite3.connect(store_copy) as conn:
+        conn.execute("DELETE FROM emulator_meta WHERE key = 'entity_definitions'")
+        conn.execute("UPDATE EntityMetadata SET EntitySetName = 'old' WHERE LogicalName = 'account'")
+        conn.execute("DROP TRIGGER emulator_track_contact_delete")
+    conn.close()
+    async with running(make_settings(database=str(store_copy))) as em:
+        answer = await em.get("EntityDefinitions(LogicalName='account')?$select=EntitySetName")
+        assert answer.json()["EntitySetName"] == "accounts"
+    with sqlite3.connect(store_copy) as conn:
+        assert conn.execute("SELECT value FROM emulator_meta WHERE key = 'entity_definitions'").fetchone() is not None
+        assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'emulator_track_contact_delete'").fetchone()
+    conn.close()
+
+
+async def test_starting_on_an_up_to_date_store_writes_nothing(store_copy):
+    from tests.helpers import make_settings, running
+
+    before = store_copy.read_bytes()
+    async with running(make_settings(database=str(store_copy))):
+        pass
+    assert store_copy.read_bytes() == before
