@@ -108,8 +108,7 @@ class Store:
 
     async def _open_reader(self) -> aiosqlite.Connection:
         assert self._file is not None  # snapshot() opens readers only on a file
-        db = await aiosqlite.connect(self._file, isolation_level=None)
-        await db.execute("PRAGMA busy_timeout=30000")
+        db = await aiosqlite.connect(self._file, isolation_level=None, timeout=30)  # timeout: busy_timeout, in s
         await db.execute("PRAGMA query_only=1")
         return db
 
