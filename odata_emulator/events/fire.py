@@ -11,13 +11,14 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..jobs import create as jobs
 from ..model import MODEL
 from ..records import Change
+from ..store import driver
 from ..store.schema import METADATA
 from . import context, depth
 
@@ -40,35 +41,64 @@ def _meets_filter(step: dict[str, Any], change: Change) -> bool:
     return bool(wanted & {name.lower() for name in change.changed})
 
 
+def _registered_statement():
+    """The enabled asynchronous steps a message on a table fires, in execution order (rank, then
+    creation), each with its images (one row per image, or one without any), and the organization's
+    unique name (its root business unit's name) on every row."""
+    messages = select(_MESSAGES.c.sdkmessageid).where(_MESSAGES.c.name == bindparam("message"))
+    filters = select(_FILTERS.c.sdkmessagefilterid).where(_FILTERS.c.primaryobjecttypecode == bindparam("table"))
+    organization = (select(_UNITS.c.name).where(_UNITS.c.parentbusinessunitid.is_(None)).limit(1)
+                    .scalar_subquery().label("organization_name"))
+    image = _IMAGES.c
+    joined = _STEPS.outerjoin(_IMAGES, image.sdkmessageprocessingstepid == _STEPS.c.sdkmessageprocessingstepid)
+    return (select(_STEPS, image.sdkmessageprocessingstepimageid.label("image_id"),
+                   image.entityalias.label("image_alias"), image.name.label("image_name"),
+                   image.imagetype.label("image_type"), image.attributes.label("image_attributes"), organization)
+            .select_from(joined).where(
+                _STEPS.c.mode == ASYNCHRONOUS, _STEPS.c.statecode == ENABLED,
+                _STEPS.c.sdkmessageid.in_(messages),
+                or_(_STEPS.c.sdkmessagefilterid.is_(None), _STEPS.c.sdkmessagefilterid.in_(filters)),
+                or_(_STEPS.c.supporteddeployment.is_(None), _STEPS.c.supporteddeployment != 1),
+            )
+            # A step's images in creation order (ties: the order they were written).
+            .order_by(_STEPS.c.rank, _STEPS.c.createdon, _STEPS.c.sdkmessageprocessingstepid, image.createdon,
+                      literal_column(f"{_IMAGES.name}.rowid")))
+
+
+# Compiled once (`store/driver.py`): every write of an event table runs it, so it is one hop to
+# SQLite with no SQLAlchemy work; the images and the organization ride along for the same reason.
+_REGISTERED = driver.compile_sql(_registered_statement())
+_IMAGE_COLUMNS = ("image_id", "image_alias", "image_name", "image_type", "image_attributes", "organization_name")
+
+
+def _image(alias: str | None, name: str | None, image_type: int | None,
+           attributes: str | None) -> tuple[str, int, tuple[str, ...]]:
+    return (alias or name or "Image", image_type or 0,
+            tuple(a.strip() for a in (attributes or "").split(",") if a.strip()))
+
+
+async def _registered(conn: AsyncConnection, change: Change) -> tuple[list[tuple[dict[str, Any], tuple]], str]:
+    """The steps `change` fires (rows of sdkmessageprocessingstep) with their images, and the
+    organization's unique name."""
+    rows = await driver.fetch_all(conn, _REGISTERED, {"message": change.message,
+                                                      "table": change.entity.logical_name})
+    columns = _REGISTERED.columns
+    steps: dict[str, tuple[dict[str, Any], list]] = {}
+    organization = None
+    for values in rows:
+        row = dict(zip(columns, values))
+        organization = row["organization_name"]
+        images = steps.setdefault(row["sdkmessageprocessingstepid"],
+                                  ({k: v for k, v in row.items() if k not in _IMAGE_COLUMNS}, []))[1]
+        if row["image_id"] is not None:
+            images.append(_image(row["image_alias"], row["image_name"], row["image_type"], row["image_attributes"]))
+    found = [(step, tuple(images)) for step, images in steps.values() if _meets_filter(step, change)]
+    return found, organization or "org"
+
+
 async def matching_steps(conn: AsyncConnection, change: Change) -> list[dict[str, Any]]:
     """The enabled asynchronous steps `change` fires, in execution order (rank, then creation)."""
-    messages = select(_MESSAGES.c.sdkmessageid).where(_MESSAGES.c.name == change.message)
-    filters = select(_FILTERS.c.sdkmessagefilterid).where(
-        _FILTERS.c.primaryobjecttypecode == change.entity.logical_name)
-    query = (select(_STEPS).where(
-        _STEPS.c.mode == ASYNCHRONOUS, _STEPS.c.statecode == ENABLED,
-        _STEPS.c.sdkmessageid.in_(messages),
-        or_(_STEPS.c.sdkmessagefilterid.is_(None), _STEPS.c.sdkmessagefilterid.in_(filters)),
-        or_(_STEPS.c.supporteddeployment.is_(None), _STEPS.c.supporteddeployment != 1),
-    ).order_by(_STEPS.c.rank, _STEPS.c.createdon, _STEPS.c.sdkmessageprocessingstepid))
-    rows = [dict(row) for row in (await conn.execute(query)).mappings()]
-    return [row for row in rows if _meets_filter(row, change)]
-
-
-async def _step_images(conn: AsyncConnection, step_id: str) -> tuple[tuple[str, int, tuple[str, ...]], ...]:
-    rows = (await conn.execute(select(_IMAGES.c.entityalias, _IMAGES.c.name, _IMAGES.c.imagetype,
-                                      _IMAGES.c.attributes).where(_IMAGES.c.sdkmessageprocessingstepid == step_id)
-                               .order_by(_IMAGES.c.createdon))).all()
-    return tuple((alias or name or "Image", image_type or 0,
-                  tuple(a.strip() for a in (attributes or "").split(",") if a.strip()))
-                 for alias, name, image_type, attributes in rows)
-
-
-async def organization_name(conn: AsyncConnection) -> str:
-    """The organization's unique name: its root business unit's name."""
-    name = (await conn.execute(select(_UNITS.c.name).where(_UNITS.c.parentbusinessunitid.is_(None))
-                               .limit(1))).scalar_one_or_none()
-    return name or "org"
+    return [step for step, _ in (await _registered(conn, change))[0]]
 
 
 async def fire(conn: AsyncConnection, change: Change, *, caller: Caller, now: dt.datetime,
@@ -77,21 +107,20 @@ async def fire(conn: AsyncConnection, change: Change, *, caller: Caller, now: dt
     from `events.depth` (a job's own work) unless given."""
     if change.entity.logical_name not in EVENT_TABLES:
         return []
-    steps = await matching_steps(conn, change)
+    steps, organization = await _registered(conn, change)
     if not steps:
         return []
     level, correlation = depth.current()
     origin_base = functools.partial(
         context.Origin, user_id=caller.user_id, business_unit_id=caller.business_unit_id,
-        organization_id=caller.organization_id, organization_name=await organization_name(conn),
+        organization_id=caller.organization_id, organization_name=organization,
         correlation_id=correlation_id or correlation, depth=depth_level if depth_level is not None else level,
         created_on=now)
     specs = []
-    for step in steps:
+    for step, images in steps:
         job_id = str(uuid.uuid4())
         origin = origin_base(run_as=step["impersonatinguserid"])
-        described = context.Step(step["sdkmessageprocessingstepid"], step["name"],
-                                 await _step_images(conn, step["sdkmessageprocessingstepid"]))
+        described = context.Step(step["sdkmessageprocessingstepid"], step["name"], images)
         data = context.build(change, described, origin, operation_id=job_id)
         specs.append({
             "asyncoperationid": job_id, "name": step["name"], "operationtype": SYSTEM_EVENT,

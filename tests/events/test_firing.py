@@ -242,3 +242,44 @@ async def test_a_change_made_by_a_jobs_work_is_one_deeper(hooked):
             outcome = await pipeline.create(conn, entity, body, caller=caller, now=emulator.clock.now())
     [job] = await jobs_for(hooked, outcome.change.record_id)
     assert (job["depth"], job["correlationid"]) == (4, "11111111-2222-3333-4444-555555555555")
+
+
+async def test_each_step_gets_its_own_images_in_the_order_registered(hooked):
+    """Steps and their images are read together: each job's context carries its own step's images
+    (in the order they were registered), a step without any only the primary-name image, and the
+    organization's name is the root business unit's."""
+    async def image(step: str, name: str, attributes: str) -> None:
+        await post(hooked, "sdkmessageprocessingstepimages", {
+            "name": name, "entityalias": name, "imagetype": 1, "attributes": attributes,
+            "messagepropertyname": "id", "sdkmessageprocessingstepid@odata.bind": f"/sdkmessageprocessingsteps({step})"})
+
+    second = await plugin_step(hooked, "Second", CREATE, CREATE_ACCOUNT, rank=2)
+    first = await plugin_step(hooked, "First", CREATE, CREATE_ACCOUNT, rank=1)
+    bare = await plugin_step(hooked, "Bare", CREATE, CREATE_ACCOUNT, rank=3)
+    await image(second, "zulu", "name")
+    await image(first, "only", "telephone1")
+    await image(second, "alpha", "telephone1,name")
+    account = await post(hooked, "accounts", {"name": "Imaged", "telephone1": "5"})
+    jobs = await jobs_for(hooked, account)
+    assert [j["_owningextensionid_value"] for j in jobs] == [first, second, bare]
+    contexts = [json.loads(j["data"]) for j in jobs]
+    assert [[i["key"] for i in c["PostEntityImages"]] for c in contexts] == [
+        ["only", "AsynchronousStepPrimaryName"], ["zulu", "alpha", "AsynchronousStepPrimaryName"],
+        ["AsynchronousStepPrimaryName"]]
+    alpha = contexts[1]["PostEntityImages"][1]["value"]["Attributes"]
+    assert {a["key"]: a["value"] for a in alpha} == {"telephone1": "5", "name": "Imaged"}
+    root = assert_ok(await hooked.get("businessunits?$select=name&$filter=_parentbusinessunitid_value eq null"))
+    assert {c["OrganizationName"] for c in contexts} == {root["value"][0]["name"]}
+
+
+async def test_the_next_write_sees_a_step_registered_or_disabled_since(hooked):
+    """Registrations are read in each write's own transaction: a step registered after a create
+    fires on the next create, and once disabled no longer does."""
+    assert await jobs_for(hooked, await post(hooked, "accounts", {"name": "Before"})) == []
+    step = await plugin_step(hooked, "Late", CREATE, CREATE_ACCOUNT)
+    [job] = await jobs_for(hooked, await post(hooked, "accounts", {"name": "After"}))
+    assert job["_owningextensionid_value"] == step
+    response = await hooked.request("PATCH", f"sdkmessageprocessingsteps({step})",
+                                    json={"statecode": 1, "statuscode": 2}, headers={"If-Match": "*"})
+    assert response.status_code == 204, response.text
+    assert await jobs_for(hooked, await post(hooked, "accounts", {"name": "Disabled"})) == []
