@@ -168,7 +168,9 @@ async def _fetch_one(call: Call, compiled: CompiledQuery, entity: Entity, key_va
     table = METADATA.tables[entity.logical_name]
     restrict = Restriction(table.c[entity.primary_id], key_value)
     assert isinstance(compiled, CompiledRows), "a row's query selects rows"
-    async with call.emulator.store.snapshot(consistent=bool(compiled.shape.collections)) as snap:
+    # One row by its key reads on the loop's thread; with collections, in one transaction on a reader.
+    collections = bool(compiled.shape.collections)
+    async with call.emulator.store.snapshot(consistent=collections, inline=not collections) as snap:
         page = await fetch_page(snap, compiled, call.emulator.context(caller), size=1, restrict=restrict,
                                 child_size=child_size)
     return (page.rows[0] if page.rows else None), page.children

@@ -13,6 +13,7 @@ one JSON array read with `json_each`, so that the text stays the same.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +84,43 @@ class Snapshot:
 
     async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
         return sql.mappings(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
+
+
+class InlineSnapshot:
+    """Compiled statements run on the event loop's own thread, on a plain sqlite3 connection: for a
+    read of one row by its key, aiosqlite's hop to its thread and back costs more than the statement
+    itself. A WAL reader never waits for a writer; should it find the file busy all the same (a
+    checkpoint truncating the log, recovery), it waits at most `BUSY_SECONDS` and then `fallback`
+    runs the statement on a threaded reader, so the loop is never held for long."""
+
+    BUSY_SECONDS = 0.05
+
+    def __init__(self, db: sqlite3.Connection, fallback) -> None:
+        self._db = db
+        self._fallback = fallback  # () -> async context manager of a `Snapshot`
+
+    async def rows(self, sql: Sql, values: dict | None = None) -> list[tuple]:
+        found = self._fetch(sql, values)
+        if found is None:
+            async with self._fallback() as snap:
+                return await snap.rows(sql, values)
+        return sql.convert(found)
+
+    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
+        found = self._fetch(sql, values)
+        if found is None:
+            async with self._fallback() as snap:
+                return await snap.mappings(sql, values)
+        return sql.mappings(found)
+
+    def _fetch(self, sql: Sql, values: dict | None) -> list[tuple] | None:
+        """The rows, or None when the file was busy."""
+        try:
+            return self._db.execute(sql.text, sql.arguments(values)).fetchall()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                raise
+            return None
 
 
 async def fetch_all(conn: AsyncConnection, sql: Sql, values: dict | None = None) -> list[tuple]:

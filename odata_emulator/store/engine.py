@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import shutil
+import sqlite3
 import tempfile
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..model import EntityModel
 from ..model.metadata import entity_definition_row
-from .driver import Snapshot, driver_connection
+from .driver import InlineSnapshot, Snapshot, driver_connection
 from .schema import METADATA
 
 DEFAULT_DATABASE = "odata-emulator.db"
@@ -54,6 +55,7 @@ class Store:
         database_file = self.engine.url.database
         self._file = database_file if database_file and database_file != ":memory:" else None
         self._idle: list[aiosqlite.Connection] = []
+        self._inline: sqlite3.Connection | None = None  # the loop thread's own reader (`snapshot(inline=True)`)
         self._slots: asyncio.Semaphore | None = None
         self._writer = self.engine.execution_options(sqlite_immediate=True)
 
@@ -78,11 +80,13 @@ class Store:
         return _borrowed(atomic) if atomic is not None else self.engine.connect()
 
     @asynccontextmanager
-    async def snapshot(self, *, consistent: bool = False):
+    async def snapshot(self, *, consistent: bool = False, inline: bool = False):
         """The read path's way in: a `Snapshot` on one of a few reader connections kept open
         (inside a `$batch` change set, on the change set's own connection, so it sees its writes).
         `consistent`: the statements run inside one read transaction, for a read of several
-        statements (a page and its count or expansions) that must agree with each other."""
+        statements (a page and its count or expansions) that must agree with each other.
+        `inline`: a read of a few rows by key (a single row), run on the event loop's own thread
+        (`InlineSnapshot`) instead of a reader's thread."""
         atomic = _ATOMIC.get()
         if atomic is not None:
             yield Snapshot(await driver_connection(atomic))
@@ -90,6 +94,13 @@ class Store:
         if self._file is None:  # a private in-memory database: only the engine's connection sees it
             async with self.engine.connect() as conn:
                 yield Snapshot(await driver_connection(conn))
+            return
+        if inline and not consistent:
+            if self._inline is None:
+                self._inline = sqlite3.connect(self._file, isolation_level=None, check_same_thread=False,
+                                               timeout=InlineSnapshot.BUSY_SECONDS)
+                self._inline.execute("PRAGMA query_only=1")
+            yield InlineSnapshot(self._inline, self.snapshot)
             return
         if self._slots is None:
             self._slots = asyncio.Semaphore(READERS)
@@ -136,6 +147,9 @@ class Store:
                 _ATOMIC.reset(token)
 
     async def close(self) -> None:
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         while self._idle:
             await self._idle.pop().close()
         await self.engine.dispose()
