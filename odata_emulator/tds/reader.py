@@ -23,7 +23,10 @@ CHUNK_BYTES = 128 * 1024  # ROW bytes encoded per hop to the worker thread
 # VM steps): small answers (an aggregate over an index, a few rows) skip the hop to a worker thread,
 # which costs more than they do. One that needs longer is stopped and run again in a worker thread.
 INLINE_SECONDS = 0.002
-INLINE_STEPS = 1000
+INLINE_STEPS = 5000  # about 0.1 ms of SQLite's work: a call into Python per step would cost ~2% of it
+# The statements (by SQL text) that last needed more than INLINE_SECONDS go to a worker thread at once:
+# trying them inline again would spend the budget and then run them from the start a second time.
+LONG_STATEMENTS = 1024
 FIRST_CHUNK_ROWS = 256
 MAX_CHUNK_ROWS = 8192
 
@@ -37,10 +40,31 @@ class DateOverflow(SqlError):
     severity = 16
 
 
+class LongStatements:
+    """The SQL texts that last ran longer than the inline budget, shared by the sessions of a server
+    (touched from the event loop and the worker threads: single set operations, atomic in CPython)."""
+
+    def __init__(self, size: int = LONG_STATEMENTS) -> None:
+        self._texts: set[str] = set()
+        self._size = size
+
+    def __contains__(self, sql: str) -> bool:
+        return sql in self._texts
+
+    def note(self, sql: str, long: bool) -> None:
+        if not long:
+            self._texts.discard(sql)
+            return
+        if len(self._texts) >= self._size:  # a crude bound: forgetting costs one wasted inline try each
+            self._texts.clear()
+        self._texts.add(sql)
+
+
 class StoreReader:
-    def __init__(self, path: str, executor: Executor) -> None:
+    def __init__(self, path: str, executor: Executor, long_statements: LongStatements | None = None) -> None:
         self._path = path
         self._executor = executor
+        self._long = long_statements if long_statements is not None else LongStatements()
         self._db: sqlite3.Connection | None = None
         self._failures: list[BaseException] = []
         self._closed = False
@@ -75,19 +99,25 @@ class StoreReader:
             raise self._error(exc) from None
 
     def _fetch(self, cursor: sqlite3.Cursor, encode: Callable[[list], bytes], rows: int) -> tuple[bytes, int, bool]:
+        batch = self._fetch_rows(cursor, rows)
+        return encode(batch), len(batch), len(batch) < rows
+
+    def _fetch_rows(self, cursor: sqlite3.Cursor, rows: int) -> list:
         try:
-            batch = cursor.fetchmany(rows)
+            return cursor.fetchmany(rows)
         except (sqlite3.Error, OverflowError) as exc:
             raise self._error(exc) from None
-        return encode(batch), len(batch), len(batch) < rows
 
     def _start(self, sql: str, args: dict, encode: Callable[[list], bytes],
                rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool]:
         """Runs the statement and encodes its first chunk, in one hop; the cursor is closed already
-        (None) when that chunk was all."""
+        (None) when that chunk was all. Notes whether the statement would have fit the inline budget."""
+        started = time.perf_counter()
         cursor = self._execute(sql, args)
         try:
-            data, count, finished = self._fetch(cursor, encode, rows)
+            batch = self._fetch_rows(cursor, rows)
+            self._long.note(sql, time.perf_counter() - started > INLINE_SECONDS)
+            data, count, finished = encode(batch), len(batch), len(batch) < rows
         except BaseException:
             cursor.close()
             raise
@@ -99,8 +129,8 @@ class StoreReader:
     def start_inline(self, sql: str, args: dict, encode: Callable[[list], bytes],
                      rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool] | None:
         """`_start` on the calling thread (the event loop), within INLINE_STEPS; None when the statement
-        needs more (it is stopped, and nothing of it was sent)."""
-        if not self._lock.acquire(blocking=False):
+        needs more (it is stopped, and nothing of it was sent) or needed more the last time it ran."""
+        if sql in self._long or not self._lock.acquire(blocking=False):
             return None
         try:
             return self._inline(sql, args, encode, rows)
@@ -125,6 +155,7 @@ class StoreReader:
             batch = cursor.fetchmany(rows)
         except sqlite3.OperationalError as exc:
             if stopped:
+                self._long.note(sql, True)
                 return None
             raise self._error(exc) from None
         except (sqlite3.Error, OverflowError) as exc:

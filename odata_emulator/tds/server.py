@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from . import tls
 from .catalog import CATALOG, Catalog
+from .reader import LongStatements
 from .session import Session
 
 log = logging.getLogger("odata_emulator.tds")
@@ -98,6 +99,7 @@ class TdsServer:
         self.catalog = catalog
         self.name = name
         self.plans = PlanCache()
+        self.long_statements = LongStatements()
         self.executor = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="odata-emulator-tds")
         self.certificate: tls.Certificate | None = None
         self.wrapped_context: ssl.SSLContext | None = None

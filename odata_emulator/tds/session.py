@@ -65,7 +65,7 @@ class Session:
         self.spid = spid
         self.packet_size = DEFAULT_PACKET_SIZE
         self.state = State()
-        self.store = StoreReader(server.database_path, server.executor)
+        self.store = StoreReader(server.database_path, server.executor, server.long_statements)
         self.mode: prelogin.Mode | None = None
         self.login: login7.Login7 | None = None
         self._busy = False
