@@ -99,6 +99,9 @@ class Channel:
     async def read_exact(self, count: int) -> bytes:
         while len(self._plain) < count:
             await self._fill()
+        return self._take(count)
+
+    def _take(self, count: int) -> bytes:
         data = bytes(self._plain[:count])
         del self._plain[:count]
         return data
@@ -111,8 +114,11 @@ class Channel:
     async def read_packet(self, *, first: bool = True, expected: frozenset[int] = CLIENT_TYPES) -> tuple[Header, bytes]:
         """One packet. The header may be waited for (an idle client); the rest has PACKET_TIMEOUT. A
         header that cannot be a client's (type, status bits, length) ends the connection at once."""
-        raw = await (self.read_exact(HEADER_SIZE) if first else
-                     asyncio.wait_for(self.read_exact(HEADER_SIZE), PACKET_TIMEOUT))
+        if len(self._plain) >= HEADER_SIZE:  # already read: no timer, no task
+            raw = self._take(HEADER_SIZE)
+        else:
+            raw = await (self.read_exact(HEADER_SIZE) if first else
+                         asyncio.wait_for(self.read_exact(HEADER_SIZE), PACKET_TIMEOUT))
         head = Header.parse(raw)
         if head.type not in expected:
             raise ProtocolError(f"packet type {head.type:#x}")
@@ -120,8 +126,11 @@ class Channel:
             raise ProtocolError(f"packet status {head.status:#x}")
         if head.length < HEADER_SIZE or head.length > MAX_PACKET_SIZE + 1:
             raise ProtocolError(f"packet length {head.length}")
+        size = head.length - HEADER_SIZE
+        if len(self._plain) >= size:  # arrived with its header (the usual case): no timer, no task
+            return head, self._take(size)
         try:
-            payload = await asyncio.wait_for(self.read_exact(head.length - HEADER_SIZE), PACKET_TIMEOUT)
+            payload = await asyncio.wait_for(self.read_exact(size), PACKET_TIMEOUT)
         except TimeoutError:
             raise ProtocolError("the packet did not arrive in time") from None
         return head, payload
