@@ -97,7 +97,9 @@ async def _plans(session: Session, text: str, params: dict[str, Param]) -> list:
 async def _stream(session: Session, query: Query, values: dict[str, Any], outbox: Outbox) -> int | None:
     """COLMETADATA then ROWs, a chunk at a time; the row count, or None when cancelled."""
     store = session.store
-    encode = rows_encoder([sqltype for _, sqltype in query.columns])
+    if query.head is None:
+        query.head = (tokens.colmetadata(query.columns), rows_encoder([sqltype for _, sqltype in query.columns]))
+    metadata, encode = query.head
     cursor = None
     try:
         arguments = bind_late(query, values)
@@ -105,7 +107,7 @@ async def _stream(session: Session, query: Query, values: dict[str, Any], outbox
         if started is None:
             started = await store.start(query.wire_sql, arguments, encode, next_chunk_rows(0, 0))
         cursor, data, count, finished = started
-        outbox.add(tokens.colmetadata(query.columns))
+        outbox.add(metadata)
         outbox.add(data)
         sent_bytes = len(data)
         while not finished:

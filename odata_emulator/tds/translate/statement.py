@@ -48,3 +48,5 @@ class Query:
     late: tuple[str, ...]
     columns: list[tuple[str, SqlType]]
     wire_sql: str = ""  # the same rows in the form `rows.rows_encoder` writes (what a result streams)
+    # The result's COLMETADATA token and its rows' encoder, made on the first run: a cached plan runs often.
+    head: tuple[bytes, Any] | None = field(default=None, init=False, repr=False, compare=False)
