@@ -3,7 +3,7 @@ made once per result shape.
 
 A result's columns are read through `wire_sql`, which has SQLite turn a date-time's epoch seconds into
 datetime's (days, 1/300 s ticks) packed in one integer. `rows_encoder` then writes each value with a
-byte prefix and one pack, `encode` or `bytes.fromhex` call (a GUID's bytes reordered by slicing), in a
+byte prefix and one pack, `encode` or `bytes.fromhex` call (a GUID's groups reordered by struct), in a
 function generated for the column types at hand (no call per value). A chunk holding anything unusual
 (an out-of-range number, text where a number was expected) is encoded again value by value with
 `types.encoder`, which converts what SQL Server would and raises its error for the rest.
@@ -50,25 +50,25 @@ def _slow_wire(sqltype: SqlType) -> Callable:
 
 
 _INLINE = {
-    "int": "b'\\x00' if {v} is None else b'\\x04' + _i4({v})",
-    "bigint": "b'\\x00' if {v} is None else b'\\x08' + _i8({v})",
-    "smallint": "b'\\x00' if {v} is None else b'\\x02' + _i2({v})",
-    "tinyint": "b'\\x00' if {v} is None else b'\\x01' + _u1({v})",
+    "int": "b'\\x00' if {v} is None else _i4(4, {v})",
+    "bigint": "b'\\x00' if {v} is None else _i8(8, {v})",
+    "smallint": "b'\\x00' if {v} is None else _i2(2, {v})",
+    "tinyint": "b'\\x00' if {v} is None else _u1(1, {v})",
     "bit": "b'\\x00' if {v} is None else (b'\\x01\\x01' if {v} else b'\\x01\\x00')",
-    "float": "b'\\x00' if {v} is None else b'\\x08' + _f8({v})",
-    "real": "b'\\x00' if {v} is None else b'\\x04' + _f4({v})",
+    "float": "b'\\x00' if {v} is None else _f8(8, {v})",
+    "real": "b'\\x00' if {v} is None else _f4(4, {v})",
     # GUID text to its wire bytes: the first three groups little-endian, the last two as written
-    "uniqueidentifier": ("b'\\x00' if {v} is None else (b'\\x10' + (_g := _hex({v}.replace('-', '')))[3::-1] "
-                         "+ _g[5:3:-1] + _g[7:5:-1] + _g[8:] if len({v}) == 36 else _bad())"),
+    "uniqueidentifier": ("b'\\x00' if {v} is None else (_guid(16, *_groups(_hex({v}.replace('-', '')))) "
+                         "if len({v}) == 36 else _bad())"),
 }
 _WIRE_INLINE = {
-    "datetime": "b'\\x00' if {v} is None else b'\\x08' + {v}.to_bytes(8, 'little')",
+    "datetime": "b'\\x00' if {v} is None else _u8(8, {v})",
     "date": "b'\\x00' if {v} is None else b'\\x03' + {v}.to_bytes(3, 'little')",
 }
 _NVARCHAR = ("b'\\xff\\xff' if {v} is None else (_u2(_n) + _e if (_n := len(_e := {v}.encode('utf-16-le'))) <= 8000 "
              "else _bad())")
 _PLP = ("b'\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff' if {v} is None else "
-        "(_u8(_n) + _u4(_n) + _e + b'\\x00\\x00\\x00\\x00' if (_n := len(_e := {v}.encode('utf-16-le'))) "
+        "(_plp_len(_n, _n) + _e + b'\\x00\\x00\\x00\\x00' if (_n := len(_e := {v}.encode('utf-16-le'))) "
         "else b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00')")
 
 
@@ -80,10 +80,14 @@ def _bad():
     raise _Unusual
 
 
+# A value and its length byte in one pack (no concatenation per value); a GUID's groups swapped by
+# unpacking big-endian and packing little-endian; a PLP value's total and only-chunk lengths together.
 _GLOBALS = {
-    "_i4": struct.Struct("<i").pack, "_i8": struct.Struct("<q").pack, "_i2": struct.Struct("<h").pack,
-    "_u1": struct.Struct("<B").pack, "_f8": struct.Struct("<d").pack, "_f4": struct.Struct("<f").pack,
-    "_u2": struct.Struct("<H").pack, "_u4": struct.Struct("<I").pack, "_u8": struct.Struct("<Q").pack,
+    "_i4": struct.Struct("<Bi").pack, "_i8": struct.Struct("<Bq").pack, "_i2": struct.Struct("<Bh").pack,
+    "_u1": struct.Struct("<BB").pack, "_f8": struct.Struct("<Bd").pack, "_f4": struct.Struct("<Bf").pack,
+    "_u8": struct.Struct("<BQ").pack, "_u2": struct.Struct("<H").pack,
+    "_guid": struct.Struct("<BIHH8s").pack, "_groups": struct.Struct(">IHH8s").unpack,
+    "_plp_len": struct.Struct("<QI").pack,
     "_hex": bytes.fromhex, "_bad": _bad,
 }
 

@@ -125,6 +125,22 @@ def test_the_fast_row_encoder_writes_what_the_value_by_value_one_writes():
     assert rows.rows_encoder(shape)(wire_rows) == tokens.rows(shape, stored)
 
 
+def test_a_guid_in_another_spelling_is_encoded_value_by_value():
+    """Only the 36-character form is taken apart by the fast path; braces, no hyphens or upper case are
+    converted as SQL Server would, text that is no GUID is refused, and 36 characters holding fewer than
+    32 hex digits never make a short value (whatever the value-by-value encoder makes of them)."""
+    shape = [types.GUID]
+    encode = rows.rows_encoder(shape)
+    spellings = [GUID.upper(), "{" + GUID + "}", GUID.replace("-", ""), GUID]
+    assert encode([(s,) for s in spellings]) == tokens.rows(shape, [(GUID,)] * 4)
+    for wrong in (GUID[:-2] + "zz", GUID[:-1]):
+        with pytest.raises(Overflow):
+            encode([(GUID,), (wrong,)])
+    spaced = GUID[:-2] + "  "
+    assert len(encode([(spaced,)])) == 18
+    assert encode([(GUID,), (spaced,)]) == tokens.rows(shape, [(GUID,), (spaced,)])
+
+
 def test_a_chunk_with_an_unusual_value_is_encoded_value_by_value():
     shape = [types.INT, nvarchar(10)]
     encode = rows.rows_encoder(shape)
