@@ -88,10 +88,11 @@ async def _registered(conn: AsyncConnection, change: Change) -> tuple[list[tuple
     for values in rows:
         row = dict(zip(columns, values))
         organization = row["organization_name"]
-        images = steps.setdefault(row["sdkmessageprocessingstepid"],
-                                  ({k: v for k, v in row.items() if k not in _IMAGE_COLUMNS}, []))[1]
+        step_id = row["sdkmessageprocessingstepid"]
+        if step_id not in steps:  # the step's first row (its rows are consecutive: ordered by step)
+            steps[step_id] = ({k: v for k, v in row.items() if k not in _IMAGE_COLUMNS}, [])
         if row["image_id"] is not None:
-            images.append(_image(row["image_alias"], row["image_name"], row["image_type"], row["image_attributes"]))
+            steps[step_id][1].append(_image(row["image_alias"], row["image_name"], row["image_type"], row["image_attributes"]))
     found = [(step, tuple(images)) for step, images in steps.values() if _meets_filter(step, change)]
     return found, organization or "org"
 
