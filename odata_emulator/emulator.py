@@ -13,7 +13,7 @@ from .jobs.scheduler import Scheduler
 from .jobs.system_event import SystemEvents
 from .model import MODEL, EntityModel
 from .query.execute import Context
-from .query.plan import Planner
+from .query.plan import Planner, shared_cache
 from .settings import Settings
 from .store.engine import Store, create_schema
 from .store.fixtures import (
@@ -37,7 +37,7 @@ class Emulator:
         self.model = model
         self.clock = self._make_clock(settings)
         self.store = Store(settings.database)
-        self.planner = Planner(model, strict=settings.strict)
+        self.planner = Planner(model, strict=settings.strict, cache=shared_cache(model, settings.strict))
         self.caller: Caller = EMPTY_CALLER
         self.scheduler = Scheduler(self.store, self.clock, concurrency=settings.concurrency,
                                    lease_seconds=settings.lease_seconds, poll_seconds=settings.poll_seconds,

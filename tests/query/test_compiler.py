@@ -600,3 +600,16 @@ def test_planner_cache_is_bounded():
     assert planner.cache_info() == 2
     assert planner.plan(ASYNC, parse_query_string("$select=name&$top=2"), annotations=False) is plans[2]
     assert planner.plan(ASYNC, parse_query_string("$select=name&$top=0"), annotations=False) is not plans[0]
+
+
+def test_the_emulators_of_one_process_share_plans_by_model_and_strictness():
+    from odata_emulator.query.plan import shared_cache
+
+    assert shared_cache(MODEL, True) is shared_cache(MODEL, True)
+    assert shared_cache(MODEL, False) is not shared_cache(MODEL, True)
+    query = parse_query_string("$select=name&$top=7&$orderby=createdon")
+    first = Planner(MODEL, cache=shared_cache(MODEL, True)).plan(ASYNC, query, annotations=False)
+    assert Planner(MODEL, cache=shared_cache(MODEL, True)).plan(ASYNC, query, annotations=False) is first
+    loose = Planner(MODEL, strict=False, cache=shared_cache(MODEL, False)).plan(ASYNC, query, annotations=False)
+    assert loose is not first
+    assert Planner(MODEL).plan(ASYNC, query, annotations=False) is not first, "a planner alone keeps its own"
