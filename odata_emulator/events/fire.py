@@ -9,7 +9,7 @@ import datetime as dt
 import functools
 import json
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,7 +53,8 @@ def _registered_statement():
     joined = _STEPS.outerjoin(_IMAGES, image.sdkmessageprocessingstepid == _STEPS.c.sdkmessageprocessingstepid)
     return (select(_STEPS, image.sdkmessageprocessingstepimageid.label("image_id"),
                    image.entityalias.label("image_alias"), image.name.label("image_name"),
-                   image.imagetype.label("image_type"), image.attributes.label("image_attributes"), organization)
+                   image.imagetype.label("image_type"), image.attributes.label("image_attributes"), organization,
+                   *jobs.top_columns())
             .select_from(joined).where(
                 _STEPS.c.mode == ASYNCHRONOUS, _STEPS.c.statecode == ENABLED,
                 _STEPS.c.sdkmessageid.in_(messages),
@@ -66,9 +67,11 @@ def _registered_statement():
 
 
 # Compiled once (`store/driver.py`): every write of an event table runs it, so it is one hop to
-# SQLite with no SQLAlchemy work; the images and the organization ride along for the same reason.
+# SQLite with no SQLAlchemy work; the images, the organization and the jobs' tops ride along
+# for the same reason.
 _REGISTERED = driver.compile_sql(_registered_statement())
-_IMAGE_COLUMNS = ("image_id", "image_alias", "image_name", "image_type", "image_attributes", "organization_name")
+_EXTRA_COLUMNS = ("image_id", "image_alias", "image_name", "image_type", "image_attributes", "organization_name",
+                  "top_sequence", "top_version")
 
 
 def _image(alias: str | None, name: str | None, image_type: int | None,
@@ -77,29 +80,35 @@ def _image(alias: str | None, name: str | None, image_type: int | None,
             tuple(a.strip() for a in (attributes or "").split(",") if a.strip()))
 
 
-async def _registered(conn: AsyncConnection, change: Change) -> tuple[list[tuple[dict[str, Any], tuple]], str]:
-    """The steps `change` fires (rows of sdkmessageprocessingstep) with their images, and the
-    organization's unique name."""
+class Registered(NamedTuple):
+    steps: list[tuple[dict[str, Any], tuple]]  # (the step's row, its images), in execution order
+    organization_name: str
+    tops: tuple[int | None, int | None]  # the jobs' highest sequence and row version, read alongside
+
+
+async def _registered(conn: AsyncConnection, change: Change) -> Registered:
+    """The steps `change` fires (rows of sdkmessageprocessingstep) with their images, the
+    organization's unique name and what the jobs' insert needs."""
     rows = await driver.fetch_all(conn, _REGISTERED, {"message": change.message,
                                                       "table": change.entity.logical_name})
     columns = _REGISTERED.columns
     steps: dict[str, tuple[dict[str, Any], list]] = {}
-    organization = None
+    row: dict[str, Any] = {}
     for values in rows:
         row = dict(zip(columns, values))
-        organization = row["organization_name"]
         step_id = row["sdkmessageprocessingstepid"]
         if step_id not in steps:  # the step's first row (its rows are consecutive: ordered by step)
-            steps[step_id] = ({k: v for k, v in row.items() if k not in _IMAGE_COLUMNS}, [])
+            steps[step_id] = ({k: v for k, v in row.items() if k not in _EXTRA_COLUMNS}, [])
         if row["image_id"] is not None:
-            steps[step_id][1].append(_image(row["image_alias"], row["image_name"], row["image_type"], row["image_attributes"]))
+            steps[step_id][1].append(_image(row["image_alias"], row["image_name"], row["image_type"],
+                                            row["image_attributes"]))
     found = [(step, tuple(images)) for step, images in steps.values() if _meets_filter(step, change)]
-    return found, organization or "org"
+    return Registered(found, row.get("organization_name") or "org", (row.get("top_sequence"), row.get("top_version")))
 
 
 async def matching_steps(conn: AsyncConnection, change: Change) -> list[dict[str, Any]]:
     """The enabled asynchronous steps `change` fires, in execution order (rank, then creation)."""
-    return [step for step, _ in (await _registered(conn, change))[0]]
+    return [step for step, _ in (await _registered(conn, change)).steps]
 
 
 async def fire(conn: AsyncConnection, change: Change, *, caller: Caller, now: dt.datetime,
@@ -108,13 +117,14 @@ async def fire(conn: AsyncConnection, change: Change, *, caller: Caller, now: dt
     from `events.depth` (a job's own work) unless given."""
     if change.entity.logical_name not in EVENT_TABLES:
         return []
-    steps, organization = await _registered(conn, change)
+    registered = await _registered(conn, change)
+    steps = registered.steps
     if not steps:
         return []
     level, correlation = depth.current()
     origin_base = functools.partial(
         context.Origin, user_id=caller.user_id, business_unit_id=caller.business_unit_id,
-        organization_id=caller.organization_id, organization_name=organization,
+        organization_id=caller.organization_id, organization_name=registered.organization_name,
         correlation_id=correlation_id or correlation, depth=depth_level if depth_level is not None else level,
         created_on=now)
     specs = []
@@ -134,4 +144,5 @@ async def fire(conn: AsyncConnection, change: Change, *, caller: Caller, now: dt
             "data": json.dumps(data, separators=(",", ":")),
         })
     # One moment for all of them: the queue orders them by `sequence`, which follows rank order.
-    return await jobs.insert_jobs(conn, jobs.prepare_jobs(specs, now, caller))
+    # Their ids are new uuid4s, so no check for a taken one; the tops came with the steps.
+    return await jobs.insert_fresh_jobs(conn, jobs.prepare_jobs(specs, now, caller), *registered.tops)

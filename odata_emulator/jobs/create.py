@@ -146,13 +146,19 @@ async def create_jobs(conn: AsyncConnection, specs: list, now: dt.datetime, call
     return await insert_jobs(conn, prepare_jobs(specs, now, caller))
 
 
+def top_columns():
+    """The highest `sequence` and row version of the system jobs, as two columns a caller can add
+    to a statement of its own, in the write transaction, before `insert_fresh_jobs`."""
+    return (select(func.max(JOBS.c.sequence)).scalar_subquery().label("top_sequence"),
+            select(func.max(JOBS.c.versionnumber)).scalar_subquery().label("top_version"))
+
+
 # Compiled once (`store/driver.py`): a create that fires a step inserts its job through here, so
 # the checks are one statement and the insert one more, each one hop to SQLite without SQLAlchemy.
 _TAKEN_AND_TOPS = driver.compile_sql(select(
     select(JOBS.c.asyncoperationid).where(JOBS.c.asyncoperationid.in_(
         select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))).limit(1).scalar_subquery(),
-    select(func.max(JOBS.c.sequence)).scalar_subquery(),
-    select(func.max(JOBS.c.versionnumber)).scalar_subquery()))
+    *top_columns()))
 _INSERT = driver.compile_sql(insert(JOBS).values({column.name: bindparam(column.name) for column in JOBS.c}))
 
 
@@ -163,7 +169,14 @@ async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[s
     [(clash, top, version)] = await driver.fetch_all(conn, _TAKEN_AND_TOPS, {"ids": json.dumps(ids)})
     if clash is not None:
         raise BadRequest(f"A system job with asyncoperationid {clash} already exists.", code=Code.DUPLICATE_RECORD)
-    top, version = top or 0, version or 0
+    return await insert_fresh_jobs(conn, prepared, top, version)
+
+
+async def insert_fresh_jobs(conn: AsyncConnection, prepared: list[Prepared], top_sequence: int | None,
+                            top_version: int | None) -> list[str]:
+    """`insert_jobs` for jobs whose ids the caller has just made (uuid4: none can be taken), given
+    the `top_columns` it read in this transaction: one statement fewer on the way of an event."""
+    top, version = top_sequence or 0, top_version or 0
     rows = []
     for offset, (row, _) in enumerate(prepared, start=1):
         if row["sequence"] is None:
@@ -183,4 +196,4 @@ async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[s
          "status": row["statuscode"], "why": "created", "by": None, "name": row["name"]}
         for row in rows
     ])
-    return ids
+    return [row["asyncoperationid"] for row, _ in prepared]
