@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ..store.files import delete_files
 from ..store.schema import JOBS, METADATA, SIMULATIONS, readable_column
 from ..webhooks import Endpoint, deliver
-from ..webhooks.delivery import DEFAULT_TIMEOUT
+from ..webhooks.delivery import DEFAULT_TIMEOUT, new_client
 from . import simulation
 from .simulation import Result, ResultKind, Simulation
 
@@ -104,7 +104,7 @@ class SystemEvents:
     def client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
-            self._client, self._loop = httpx.AsyncClient(), loop
+            self._client, self._loop = new_client(), loop
         return self._client
 
     async def close(self) -> None:
