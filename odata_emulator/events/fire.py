@@ -43,8 +43,8 @@ def _meets_filter(step: dict[str, Any], change: Change) -> bool:
 
 def _registered_statement():
     """The enabled asynchronous steps a message on a table fires, in execution order (rank, then
-    creation), each with its images (one row per image, or one without any), and the organization's
-    unique name (its root business unit's name) on every row."""
+    creation), each with its images (one row per image, or one without any); on every row the
+    organization's unique name (its root business unit's name) and the jobs' `top_columns`."""
     messages = select(_MESSAGES.c.sdkmessageid).where(_MESSAGES.c.name == bindparam("message"))
     filters = select(_FILTERS.c.sdkmessagefilterid).where(_FILTERS.c.primaryobjecttypecode == bindparam("table"))
     organization = (select(_UNITS.c.name).where(_UNITS.c.parentbusinessunitid.is_(None)).limit(1)

@@ -153,8 +153,9 @@ def top_columns():
             select(func.max(JOBS.c.versionnumber)).scalar_subquery().label("top_version"))
 
 
-# Compiled once (`store/driver.py`): a create that fires a step inserts its job through here, so
-# the checks are one statement and the insert one more, each one hop to SQLite without SQLAlchemy.
+# Compiled once (`store/driver.py`): the taken-id check and the tops are one statement and the
+# insert one more, each one hop to SQLite without SQLAlchemy (every create that fires a step goes
+# through the insert).
 _TAKEN_AND_TOPS = driver.compile_sql(select(
     select(JOBS.c.asyncoperationid).where(JOBS.c.asyncoperationid.in_(
         select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))).limit(1).scalar_subquery(),
