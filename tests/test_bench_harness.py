@@ -179,3 +179,42 @@ def test_the_peer_comparison_reads_the_peers_urls_and_reports_ratios():
     assert rows[0].ratio == pytest.approx(800 / 350) and rows[0].met_text == "yes"
     assert "fewer at 16 than at 1" in rows[0].emulator and rows[0].limit.startswith("CAP 350 req/s")
     assert rows[1].emulator == "skipped: node is missing" and rows[1].size == "1M"
+
+
+def test_the_raw_tds_client_reads_the_row_count_of_a_replys_final_done():
+    from bench import tds_wire
+    from odata_emulator.tds import tokens
+
+    rows = bytes((tokens.ROW,)) + b"\xfd" * 40  # a row whose bytes look like DONE tokens: never read
+    counted = tokens.done(tokens.DONE_COUNT, 28, tokens.CMD_SELECT)
+    assert tds_wire.done_rows(b"\x81" + rows + counted) == 28 == tds_wire.check_reply(b"\x81" + rows + counted)
+    in_procedure = (tokens.done(tokens.DONE_MORE | tokens.DONE_COUNT, 5, tokens.CMD_SELECT, tokens.DONEINPROC)
+                    + tokens.done(token=tokens.DONEPROC))
+    assert tds_wire.done_rows(b"\x81" + rows + in_procedure) == 5
+    assert tds_wire.done_rows(b"\x81" + rows + tokens.done()) is None
+    not_more = tokens.done(tokens.DONE_COUNT, 7, tokens.CMD_SELECT, tokens.DONEINPROC)  # no DONE_MORE: not before
+    assert tds_wire.done_rows(b"\x81" + not_more + tokens.done()) is None
+    with pytest.raises(tds_wire.WireError, match="does not end with a DONE"):
+        tds_wire.check_reply(b"\x81" + rows)
+    with pytest.raises(tds_wire.WireError, match="error bit"):
+        tds_wire.check_reply(b"\x81" + tokens.done(tokens.DONE_ERROR))
+    with pytest.raises(tds_wire.WireError, match="ERROR token"):
+        tds_wire.check_reply(bytes((tokens.ERROR,)) + b"\x00" * 20 + tokens.done(tokens.DONE_COUNT, 0))
+
+
+def test_the_raw_tds_client_reads_a_message_across_packets_up_to_its_end():
+    import socket
+
+    from bench import tds_wire
+    from odata_emulator.tds.packets import PacketType, packetize
+
+    first, second = bytes(range(256)) * 9, b"\xfd" + bytes(12)
+    server, client = socket.socketpair()
+    with server, client:
+        server.sendall(packetize(PacketType.TABULAR_RESULT, first, 512) + packetize(PacketType.TABULAR_RESULT, second))
+        buffer = bytearray()
+        assert tds_wire.read_message(client, buffer) == first
+        assert tds_wire.read_message(client, buffer) == second and not buffer
+        server.close()
+        with pytest.raises(tds_wire.WireError, match="closed"):
+            tds_wire.read_message(client, buffer)
