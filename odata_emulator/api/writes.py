@@ -68,9 +68,25 @@ def loads_json(body: bytes):
             return json.loads(body, parse_int=_exact_int, parse_float=_finite_float, parse_constant=_constant)
         except (ValueError, RecursionError):  # not UTF-8, too deep... : not JSON, as orjson said
             raise refused from None
-    if not _long_integer(body):
+    if not _has_float_past_64_bits(value) or not _long_integer(body):
         return value
     return json.loads(body, parse_int=_exact_int, parse_float=_finite_float, parse_constant=_constant)
+
+
+def _has_float_past_64_bits(value) -> bool:
+    """Whether orjson's answer holds a float of 1e19 or more: only then can the body have held a whole
+    number orjson could not read exactly (walking the answer is cheaper than scanning a large body)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if abs(item) >= 1e19:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def read_json_object(request: Request) -> dict:
