@@ -95,7 +95,7 @@ async def query_body(call: Call, entity: Entity, options: QueryOptions, prefs: P
         top_left -= (page_number - 1) * DEFAULT_PAGE_SIZE
         size = max(0, min(size, top_left))
     consistent = bool(bound.count or compiled.shape.collections)
-    async with emulator.store.snapshot(consistent=consistent) as snap:
+    async with emulator.store.snapshot(consistent=consistent, inline=not consistent) as snap:
         page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=bound.skip, restrict=restrict)
         counted = await count_rows(snap, compiled, context, restrict=restrict) if bound.count else None
     if top_left is not None and top_left <= size:
@@ -141,7 +141,7 @@ async def fetch_query(call: Call, entity: Entity, options: QueryOptions, prefs: 
     cookie = _fetch_cookie(bound, compiled) if bound.paging_cookie and keyset and bound.page > 1 else None
     skip = (bound.page - 1) * size if cookie is None else None
     counting = count or bound.total_record_count
-    async with emulator.store.snapshot(consistent=bool(counting)) as snap:
+    async with emulator.store.snapshot(consistent=bool(counting), inline=not counting) as snap:
         page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=skip)
         counted = await count_rows(snap, compiled, context) if counting else None
     if bound.top is not None:

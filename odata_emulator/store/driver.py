@@ -89,7 +89,8 @@ class Snapshot:
 class InlineSnapshot:
     """Compiled statements run on the event loop's own thread, on a plain sqlite3 connection: for a
     read of one row by its key, aiosqlite's hop to its thread and back costs more than the statement
-    itself. A WAL reader never waits for a writer; should it find the file busy all the same (a
+    itself; for a page of rows, a reader thread contends with the loop for the GIL row by row
+    (`Store.snapshot`). A WAL reader never waits for a writer; should it find the file busy all the same (a
     checkpoint truncating the log, recovery), it waits at most `BUSY_SECONDS` and then `fallback`
     runs the statement on a threaded reader, so the loop is never held for long."""
 

@@ -85,8 +85,12 @@ class Store:
         (inside a `$batch` change set, on the change set's own connection, so it sees its writes).
         `consistent`: the statements run inside one read transaction, for a read of several
         statements (a page and its count or expansions) that must agree with each other.
-        `inline`: a read of a few rows by key (a single row), run on the event loop's own thread
-        (`InlineSnapshot`) instead of a reader's thread."""
+        `inline`: one statement (a single row, a page of rows without a count or collections) run on
+        the event loop's own thread (`InlineSnapshot`) instead of a reader's thread. For a row it
+        spares the hop; for a page, the GIL: a reader thread turning a thousand rows into Python
+        objects takes the GIL row by row, against the loop serializing the previous answer
+        (`$top=1000` with an expansion, 16 connections, one process: 30 req/s on readers, 40-53
+        inline, fewer at 16 connections than at 1 no more)."""
         atomic = _ATOMIC.get()
         if atomic is not None:
             yield Snapshot(await driver_connection(atomic))
