@@ -1,6 +1,6 @@
 """Binding FetchXML (and QueryExpression) trees: the `$filter` expression binder
 (`query/bind_expression.py`), plus link-entities, aliases, conditions named by ConditionOperator
-(Dataverse's query functions, `query/functions.py`), and FetchXML's aggregates.
+(`conditions.py`), and FetchXML's aggregates.
 
 Names are logical names here (`createdby`, not `_createdby_value`), and unknown ones get the
 QueryBuilder errors Dataverse answers FetchXML with.
@@ -8,23 +8,17 @@ QueryBuilder errors Dataverse answers FetchXML with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 from ...errors import Code, FetchXmlError, UnsupportedQuery
 from ...model import Attribute, Entity
 from ...model import AttributeType as T
-from ...store.values import from_epoch
 from .. import ast
 from .. import bound as b
 from ..bind_expression import ExpressionBinder, Scope
-from ..datefunctions import CLOCK_FUNCTIONS
-from ..functions import CALLER_FUNCTIONS, ON_FUNCTIONS, day_condition
 from ..limits import MAX_AGGREGATES, MAX_GROUP_KEYS, MAX_SORT_KEYS
-from ..literals import condition_value
-from ..numbers import whole_number
+from .conditions import bind_operator
 
 MAX_TOP = 5000
 MAX_PAGE_SIZE = 5000
@@ -36,11 +30,6 @@ MAX_LINK_ENTITIES = 15  # "You can add up to 15 link-entity elements to a query"
 # statement stays well inside SQLite's 2,000 columns. Sort, group and aggregate caps: limits.py.
 MAX_COLUMNS = 500
 
-_COMPARISONS = {"Equal": "eq", "NotEqual": "ne", "GreaterThan": "gt", "GreaterEqual": "ge", "LessThan": "lt",
-                "LessEqual": "le"}
-# Like patterns: (prefix, suffix, negated).
-_PATTERNS = {"Like": ("", "", False), "NotLike": ("", "", True), "BeginsWith": ("", "%", False),
-             "DoesNotBeginWith": ("", "%", True), "EndsWith": ("%", "", False), "DoesNotEndWith": ("%", "", True)}
 _AGGREGATE_METHOD = {"count": "count", "countcolumn": "countcolumn", "sum": "sum", "avg": "average",
                      "min": "min", "max": "max"}
 _NUMERIC = {T.INTEGER, T.BIGINT, T.DOUBLE}
@@ -249,11 +238,7 @@ class FetchBinder(ExpressionBinder):
 
     def bind_condition(self, condition: ast.Condition, entity: Entity, path: tuple[b.JoinStep, ...]) -> b.Expr:
         attribute = self._attribute(entity, condition.attribute)
-        bind = _CONDITIONS.get(condition.operator)
-        if bind is None:
-            raise FetchXmlError(f"The condition operator '{condition.operator}' is not valid.",
-                                code=Code.QUERY_CONDITION_OPERATOR)
-        return bind(_Operands(condition.operator, attribute, b.PropertyRef(path, entity, attribute), condition.values))
+        return bind_operator(condition.operator, attribute, b.PropertyRef(path, entity, attribute), condition.values)
 
     # ------------------------------------------------------------------------------ aggregates
 
@@ -295,104 +280,6 @@ def _check_page_limits(fetch: ast.Fetch) -> None:
         raise FetchXmlError(f"The 'top' attribute can't be greater than {MAX_TOP}.", code=Code.QUERY_PAGING_LIMIT)
     if fetch.count is not None and fetch.count > MAX_PAGE_SIZE:
         raise FetchXmlError(f"The 'count' attribute can't be greater than {MAX_PAGE_SIZE}.", code=Code.QUERY_PAGING_LIMIT)
-
-
-# ---------------------------------------------------------------------------------- conditions
-
-
-@dataclass(frozen=True)
-class _Operands:
-    """A condition being bound: its operator, the column it tests and the values as written."""
-
-    operator: str
-    attribute: Attribute
-    ref: b.PropertyRef
-    values: tuple[str, ...]
-
-    def expect(self, n: int) -> None:
-        if len(self.values) != n:
-            raise FetchXmlError(
-                f"The condition operator '{self.operator}' on '{self.attribute.name}' takes {n} value"
-                f"{'' if n == 1 else 's'}; {len(self.values)} given.", code=Code.QUERY_CONDITION_VALUE)
-
-    def converted(self) -> list[Any]:  # storage forms: int, float, str
-        return [condition_value(v, self.ref, self.operator) for v in self.values]
-
-    def require(self, types: set[T], what: str) -> None:
-        if self.attribute.type not in types:
-            raise FetchXmlError(f"The condition operator '{self.operator}' applies to {what} columns; "
-                                f"'{self.attribute.name}' is {self.attribute.edm_type}.",
-                                code=Code.QUERY_CONDITION_VALUE)
-
-
-def _comparison(o: _Operands) -> b.Expr:
-    o.expect(1)
-    return b.Compare(_COMPARISONS[o.operator], o.ref, b.Const(o.converted()[0], o.ref.edm_type))
-
-
-def _null(o: _Operands) -> b.Expr:
-    o.expect(0)
-    return b.Compare("eq" if o.operator == "Null" else "ne", o.ref, b.Const(None, "null"))
-
-
-def _pattern(o: _Operands) -> b.Expr:
-    o.expect(1)
-    o.require({T.STRING, T.MEMO}, "text")
-    prefix, suffix, negated = _PATTERNS[o.operator]
-    return b.Like(o.ref, f"{prefix}{o.values[0]}{suffix}", negated)
-
-
-def _in_list(o: _Operands) -> b.Expr:
-    if not o.values:
-        raise FetchXmlError(f"The condition operator '{o.operator}' on '{o.attribute.name}' needs at least one "
-                            f"value.", code=Code.QUERY_CONDITION_VALUE)
-    return b.InList(o.ref, tuple(o.converted()), negated=o.operator == "NotIn")
-
-
-def _range(o: _Operands) -> b.Expr:
-    o.expect(2)
-    low, high = o.converted()
-    return b.Range(o.ref, low, high, negated=o.operator == "NotBetween")
-
-
-def _caller(o: _Operands) -> b.Expr:
-    o.expect(0)
-    o.require({T.LOOKUP, T.OWNER, T.UNIQUEIDENTIFIER}, "lookup")
-    which, negated = CALLER_FUNCTIONS[o.operator]
-    return b.CallerCondition(o.ref, which, negated)
-
-
-def _on_day(o: _Operands) -> b.Expr:
-    o.require({T.DATETIME}, "date and time")
-    o.expect(1)
-    return day_condition(o.operator, o.ref, from_epoch(o.converted()[0]).date())
-
-
-def _clock(o: _Operands) -> b.Expr:
-    o.require({T.DATETIME}, "date and time")
-    if not CLOCK_FUNCTIONS[o.operator].takes_value:
-        o.expect(0)
-        return b.ClockCondition(o.operator, o.ref, None)
-    o.expect(1)
-    text = o.values[0].strip()
-    if not (text.isascii() and text.isdigit()) or whole_number(text) > 2 ** 31 - 1:
-        raise FetchXmlError(f"The condition operator '{o.operator}' takes a whole number of at least 0, "
-                            f"not '{o.values[0]}'.", code=Code.QUERY_PAGING_LIMIT)
-    return b.ClockCondition(o.operator, o.ref, whole_number(text))
-
-
-# ConditionOperator name -> how it binds. Where a name were in two groups, the later entry wins
-# (comparisons first, then Null, patterns, In, Between, the caller's ids, On..., the clock functions).
-_CONDITIONS: dict[str, Callable[[_Operands], b.Expr]] = {
-    **dict.fromkeys(CLOCK_FUNCTIONS, _clock),
-    **dict.fromkeys(ON_FUNCTIONS, _on_day),
-    **dict.fromkeys(CALLER_FUNCTIONS, _caller),
-    "Between": _range, "NotBetween": _range,
-    "In": _in_list, "NotIn": _in_list,
-    **dict.fromkeys(_PATTERNS, _pattern),
-    "Null": _null, "NotNull": _null,
-    **dict.fromkeys(_COMPARISONS, _comparison),
-}
 
 
 # ---------------------------------------------------------------------------------- aggregates
