@@ -3,6 +3,7 @@ parsed, bound and compiled once."""
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from threading import Lock
 from typing import TypeAlias
@@ -46,18 +47,12 @@ class PlanCache:
         return len(self._plans)
 
 
+@functools.cache
 def shared_cache(model: EntityModel, strict: bool) -> PlanCache:
     """The plan cache of every emulator of this process on `model` with this strictness: a plan
     depends on nothing else, so an emulator started again (the tests start hundreds) plans a query
     string once."""
-    found = _SHARED.get((id(model), strict))
-    if found is None or found[0] is not model:
-        found = (model, PlanCache())
-        _SHARED[(id(model), strict)] = found
-    return found[1]
-
-
-_SHARED: dict[tuple[int, bool], tuple[EntityModel, PlanCache]] = {}
+    return PlanCache()
 
 
 class Planner:

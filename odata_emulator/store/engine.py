@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import shutil
@@ -203,22 +204,16 @@ def _recreate(sync_conn, table) -> None:
     table.create(sync_conn)
 
 
+@functools.cache
 def _entity_definitions(model: EntityModel) -> tuple[list[dict], str]:
     """The EntityDefinitions rows of `model`, by LogicalName, and their fingerprint (a digest of the
     rows and the table's columns): a store whose recorded fingerprint matches holds these rows.
-    Computed once per model (by identity: hashing a model walks all of it)."""
-    cached = _DEFINITIONS.get(id(model))
-    if cached is not None and cached[0] is model:
-        return cached[1], cached[2]
+    Computed once per model."""
     rows = sorted((entity_definition_row(e) for e in model.entities if not e.is_metadata),
                   key=lambda row: str(row["LogicalName"]))
     columns = sorted(c.name for c in METADATA.tables["EntityMetadata"].columns)
     digest = hashlib.sha256(json.dumps([columns, rows], sort_keys=True, default=str).encode()).hexdigest()
-    _DEFINITIONS[id(model)] = (model, rows, digest)
     return rows, digest
-
-
-_DEFINITIONS: dict[int, tuple[EntityModel, list[dict], str]] = {}
 
 
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
