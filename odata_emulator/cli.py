@@ -175,13 +175,17 @@ class PortInUse(Exception):
     """Raised by `bind` when another process listens on the address asked for."""
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, *, shared: bool = False) -> socket.socket:
     """A listening socket on (host, port), bound before the emulator starts, so that the banner
     names the port really bound (`--port 0`: one the OS chose) and a port in use is said plainly.
+    `shared` (`--workers N`): bound with SO_REUSEPORT and not listening; it holds the port while each
+    worker listens on a socket of its own on it (`workers.WorkerSocket`).
     Raises PortInUse, or OSError for an address that cannot be bound."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(address)
     except OSError as exc:
@@ -189,8 +193,9 @@ def bind(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(f"port {port} on {host} is in use by another process") from None
         raise
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    if not shared:
+        sock.listen(2048)
+        sock.set_inheritable(True)
     return sock
 
 
@@ -260,8 +265,10 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         refused = multi_worker_refusal(settings)
         if refused:
             parser.error(refused)
+    from .workers import SOCKET_PER_WORKER
+
     try:
-        sock = bind(args.host, args.port)
+        sock = bind(args.host, args.port, shared=args.workers > 1 and SOCKET_PER_WORKER)
     except PortInUse as exc:
         print(f"odata-emulator: {exc}. Stop that process, or choose another port: --port N (or "
               f"{ENV_PREFIX}PORT=N); --port 0 picks a free one.", file=sys.stderr, flush=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,6 +31,20 @@ def test_two_workers_share_the_port_the_store_and_the_jobs(tmp_path):
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             pids = set(pool.map(health, range(200)))
         assert len(pids) == 2
+        # 16 connections opened at once and kept, as a load generator does: both workers get some.
+        # On one shared listening socket, the worker that woke first could accept all 16 under load;
+        # on Linux each worker listens on its own, and the kernel spreads the connections.
+        if sys.platform.startswith("linux"):
+            assert server.port is not None and _listeners(server.port) == 2
+        clients = [httpx.Client(base_url=server.base, timeout=10) for _ in range(16)]
+        try:
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                kept = list(pool.map(lambda client: client.get("/_emulator/v1/health").json()["pid"], clients))
+            assert set(kept) == pids
+            assert [client.get("/_emulator/v1/health").json()["pid"] for client in clients] == kept  # kept alive
+        finally:
+            for client in clients:
+                client.close()
         created = httpx.post(f"{server.base}/_emulator/v1/jobs",
                              json=[{"name": f"job {i}", "simulation": {"duration": 0}} for i in range(60)]).json()
         ids = [value["asyncoperationid"] for value in created["value"]]
@@ -56,3 +72,9 @@ def test_what_cannot_be_shared_across_processes_is_refused(tmp_path, args, says)
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert says in done.stderr
+
+
+def _listeners(port: int) -> int:
+    """TCP sockets listening on `port` (state 0A in /proc/net/tcp)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
