@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import re
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..errors import FetchXmlError, QueryError, UnsupportedQuery
 from ..model import Entity
 from ..query.compiled import CompiledAggregate, CompiledQuery, CompiledRows
-from ..query.execute import Restriction, count_groups, count_rows, fetch_aggregate, fetch_page
+from ..query.execute import Restriction, count_groups, count_rows, fetch_aggregate, fetch_json_page, fetch_page
 from ..query.options import QueryOptions, parse_count, parse_query_string
 from ..query.paging import PageCookie, decode_cookie, decode_inner_cookie, encode_cookie, skiptoken_query_value
-from . import changes
+from . import changes, sql_json
 from . import serialize as s
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .responses import json_response, text_response
@@ -64,13 +65,15 @@ def refuse_other_languages(options: QueryOptions) -> None:
 async def query(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences, *,
                 restrict: Restriction | None = None) -> Response:
     """Rows of `entity` by OData query options, a page at a time (or aggregated by `$apply`)."""
-    body, applied = await query_body(call, entity, options, prefs, restrict=restrict)
+    body, applied = await query_body(call, entity, options, prefs, restrict=restrict, json_rows=True)
     return json_response(body, prefs=applied)
 
 
 async def query_body(call: Call, entity: Entity, options: QueryOptions, prefs: Preferences, *,
-                     restrict: Restriction | None = None) -> tuple[dict, Preferences]:
-    """`query`'s body, and the preferences it applied (an aggregate or a single page applies no page size)."""
+                     restrict: Restriction | None = None, json_rows: bool = False) -> tuple[dict, Preferences]:
+    """`query`'s body, and the preferences it applied (an aggregate or a single page applies no page size).
+    `json_rows`: where it can, `value` is the page's rows written as JSON by SQLite (`api/sql_json.py`),
+    an `orjson.Fragment` for the response to embed; otherwise, and without it, a list of dicts."""
     emulator = call.emulator
     root = call.root
     compiled = emulator.planner.plan(entity, options, annotations=prefs.annotations.lookup_names)
@@ -96,20 +99,31 @@ async def query_body(call: Call, entity: Entity, options: QueryOptions, prefs: P
         size = max(0, min(size, top_left))
     consistent = bool(bound.count or compiled.shape.collections)
     async with emulator.store.snapshot(consistent=consistent, inline=not consistent) as snap:
-        page = await fetch_page(snap, compiled, context, size=size, cookie=cookie, skip=bound.skip, restrict=restrict)
+        written = None
+        if json_rows and sql_json.ENABLED and not prefs.annotations.any:
+            written = await fetch_json_page(snap, compiled, context, sql_json.row_json, size=size, cookie=cookie,
+                                            skip=bound.skip, restrict=restrict)
+        page = None if written is not None else await fetch_page(snap, compiled, context, size=size, cookie=cookie,
+                                                                 skip=bound.skip, restrict=restrict)
         counted = await count_rows(snap, compiled, context, restrict=restrict) if bound.count else None
-    if top_left is not None and top_left <= size:
-        page.more = False
     body: dict = {"@odata.context": s.collection_context(root, entity, bound.projection if _has_projection(bound) else None)}
     _add_counts(body, prefs.annotations, counted, with_count=bound.count)
-    shape = compiled.shape
-    set_names = call.service.set_names
-    body["value"] = [
-        s.entity_json(shape, row, prefs.annotations, service_root=root, children=page.children, set_names=set_names)
-        for row in page.rows
-    ]
-    if page.more and page.rows:
-        token = encode_cookie(compiled.order, page.rows[0], page.rows[-1], page_number + 1)
+    if written is not None:
+        body["value"] = orjson.Fragment("[" + ",".join(written.rows) + "]")
+        more, first, last = written.more, written.first, written.last
+    else:
+        assert page is not None
+        shape = compiled.shape
+        set_names = call.service.set_names
+        body["value"] = [
+            s.entity_json(shape, row, prefs.annotations, service_root=root, children=page.children, set_names=set_names)
+            for row in page.rows
+        ]
+        more, first, last = page.more, page.rows[0] if page.rows else None, page.rows[-1] if page.rows else None
+    if top_left is not None and top_left <= size:
+        more = False
+    if more and first is not None:
+        token = encode_cookie(compiled.order, first, last, page_number + 1)
         body["@odata.nextLink"] = _next_link(call.request, token)
     return body, prefs if prefs.max_page_size is not None else prefs.without_page_size()
 

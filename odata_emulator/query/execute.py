@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -100,15 +101,18 @@ def _restricted(statement, restrict: Restriction | None):
     return statement.where(restrict.column > value if restrict.after else restrict.column == value)
 
 
-def _page_sql(compiled: CompiledQuery, restrict: Restriction | None, after_nulls: tuple[bool, ...] | None) -> Sql:
-    def build():
-        statement = _restricted(compiled.statement, restrict)
-        if after_nulls is not None:
-            values = tuple(None if null else bindparam(f"after_{i}") for i, null in enumerate(after_nulls))
-            statement = statement.where(keyset_predicate(compiled.order, values))
-        return statement.limit(bindparam("page_size")).offset(bindparam("page_skip"))
+def _page_statement(compiled: CompiledQuery, restrict: Restriction | None,
+                    after_nulls: tuple[bool, ...] | None) -> Select[Any]:
+    statement = _restricted(compiled.statement, restrict)
+    if after_nulls is not None:
+        values: tuple[Any, ...] = tuple(None if null else bindparam(f"after_{i}") for i, null in enumerate(after_nulls))
+        statement = statement.where(keyset_predicate(compiled.order, values))
+    return statement.limit(bindparam("page_size")).offset(bindparam("page_skip"))
 
-    return _sql(compiled, ("page", restrict.key if restrict else None, after_nulls), build)
+
+def _page_sql(compiled: CompiledQuery, restrict: Restriction | None, after_nulls: tuple[bool, ...] | None) -> Sql:
+    return _sql(compiled, ("page", restrict.key if restrict else None, after_nulls),
+                lambda: _page_statement(compiled, restrict, after_nulls))
 
 
 def _values(compiled_params, context: Context, restrict: Restriction | None) -> dict:
@@ -138,6 +142,52 @@ async def fetch_page(snap: Snapshot, compiled: CompiledQuery, context: Context, 
     if isinstance(compiled, CompiledRows) and page.rows:
         await _fetch_collections(snap, compiled.shape, page.rows, context, page.children, child_size or size)
     return page
+
+
+@dataclass
+class JsonPage:
+    """A page whose rows SQLite wrote as JSON text (`fetch_json_page`); `first` and `last` hold the
+    order keys of its first and last rows, for the next page's cookie."""
+
+    rows: list[str]
+    more: bool
+    first: dict | None
+    last: dict | None
+
+
+# Writes one row of a shape as a JSON text expression over the statement's columns by label, or
+# answers None where it cannot (`api/sql_json.row_json`).
+RowWriter = Callable[[Shape, dict[str, Any]], Any]
+
+
+async def fetch_json_page(snap: Snapshot, compiled: CompiledRows, context: Context, write: RowWriter, *, size: int,
+                          cookie: PageCookie | None = None, skip: int | None = None,
+                          restrict: Restriction | None = None) -> JsonPage | None:
+    """`fetch_page` for a page without collections, each row written as JSON by SQLite through
+    `write`; None when `write` cannot write the shape (the caller then fetches the rows)."""
+    after_nulls = tuple(v is None for v in cookie.last) if cookie is not None else None
+    key = ("json page", restrict.key if restrict else None, after_nulls)
+    if key not in compiled.sql_cache:
+        statement = _page_statement(compiled, restrict, after_nulls)
+        columns = {column.name: column for column in compiled.statement.selected_columns}
+        written = write(compiled.shape, columns)
+        compiled.sql_cache[key] = None if written is None else compile_sql(statement.with_only_columns(
+            written, *(columns[order.label] for order in compiled.order), maintain_column_froms=True))
+    sql = compiled.sql_cache[key]
+    if sql is None:
+        return None
+    values = _values(compiled.params, context, restrict)
+    values["page_size"] = size + 1
+    values["page_skip"] = skip or 0
+    if cookie is not None:
+        values.update((f"after_{i}", v) for i, v in enumerate(cookie.last))
+    rows = await snap.rows(sql, values)
+    more = len(rows) > size
+    del rows[size:]
+    if not rows:
+        return JsonPage([], more, None, None)
+    labels = [order.label for order in compiled.order]
+    return JsonPage([row[0] for row in rows], more, dict(zip(labels, rows[0][1:])), dict(zip(labels, rows[-1][1:])))
 
 
 async def _fetch_collections(snap: Snapshot, shape: Shape, rows: list, context: Context, into: Children,

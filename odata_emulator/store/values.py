@@ -7,7 +7,6 @@ seconds (UTC), booleans 0/1.
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 from ..model import Attribute
@@ -29,6 +28,7 @@ def from_epoch(seconds: int) -> dt.datetime:
     return _EPOCH + dt.timedelta(seconds=seconds)
 
 
+_EPOCH_DAY = dt.date(1970, 1, 1)
 _DAYS: dict[int, str] = {}  # day number -> "YYYY-MM-DDT", the part of a timestamp that repeats
 
 
@@ -40,7 +40,8 @@ def format_datetime(seconds: int) -> str:
     if day is None:
         if len(_DAYS) >= 100_000:
             _DAYS.clear()
-        day = _DAYS[days] = time.strftime("%Y-%m-%dT", time.gmtime(days * 86_400))
+        date = _EPOCH_DAY + dt.timedelta(days=days)  # four-digit years, 0001 to 9999, as SQLite writes them
+        day = _DAYS[days] = f"{date.year:04d}-{date.month:02d}-{date.day:02d}T"
     hours, rest = divmod(rest, 3_600)
     minutes, secs = divmod(rest, 60)
     return f"{day}{hours:02d}:{minutes:02d}:{secs:02d}Z"
