@@ -217,6 +217,15 @@ class EntityModel:
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @cached_property
+    def _hash(self) -> int:
+        return hash((self.entities, self.namespace, self.alias, self.container))
+
+    def __hash__(self) -> int:
+        # Computed once: caches are keyed by the model (`query/plan.py`, `store/engine.py`), and
+        # hashing its every entity and attribute again cost about 4 ms per emulator started.
+        return self._hash
+
+    @cached_property
     def by_logical_name(self) -> dict[str, Entity]:
         return {e.logical_name: e for e in self.entities}
 
