@@ -103,9 +103,9 @@ async def _stream(session: Session, query: Query, values: dict[str, Any], outbox
     cursor = None
     try:
         arguments = bind_late(query, values)
-        started = store.start_inline(query.wire_sql, arguments, encode, next_chunk_rows(0, 0))
+        started = store.start_inline(query.sql, arguments, encode, next_chunk_rows(0, 0))
         if started is None:
-            started = await store.start(query.wire_sql, arguments, encode, next_chunk_rows(0, 0))
+            started = await store.start(query.sql, arguments, encode, next_chunk_rows(0, 0))
         cursor, data, count, finished = started
         outbox.add(metadata)
         outbox.add(data)

@@ -1,53 +1,32 @@
-"""ROW tokens, fast: the result's conversions done by SQLite, the encoding by straight-line Python
-made once per result shape.
+"""ROW tokens, fast: a chunk of rows in the store's form encoded by straight-line Python made once per
+result shape.
 
-A result's columns are read through `wire_sql`, which has SQLite turn a date-time's epoch seconds into
-datetime's (days, 1/300 s ticks) packed in one integer. `rows_encoder` then writes each value with a
-byte prefix and one pack, `encode` or `bytes.fromhex` call (a GUID's groups reordered by struct), in a
-function generated for the column types at hand (no call per value). A chunk holding anything unusual
-(an out-of-range number, text where a number was expected) is encoded again value by value with
-`types.encoder`, which converts what SQL Server would and raises its error for the rest.
+`rows_encoder` generates, for the column types at hand, one function whose loop writes a row as one
+`bytes.join` of its values, each value an inline expression (no Python call per value): a fixed-size
+value and its length byte in one struct pack; text through `codecs.utf_16_le_encode` (a direct call,
+where `str.encode('utf-16-le')` looks the codec up by name each time); a date-time's epoch seconds
+split into datetime's (days since 1900, 1/300 s ticks) by integer arithmetic; a GUID's wire bytes from
+a bounded memo of the texts seen (a lookup column repeats a few ids), made by one unpack/pack of its
+groups on a miss. A chunk holding anything unusual (an out-of-range number or date, a float where the
+fast path takes whole seconds, text where a number was expected, a GUID in another spelling) is encoded
+again value by value with `encoders.encoder`, which converts what SQL Server would and raises its error
+for the rest: both write the same bytes for every value the fast path takes.
 """
 
 from __future__ import annotations
 
+import codecs
 import functools
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .encoders import EPOCH_1900, MAX_DATETIME, encoder
+from .encoders import DAYS_0001, EPOCH_1900, MAX_DATETIME, MIN_DATETIME, encoder
 from .types import SqlType
 
-# The storage form's epoch seconds for which the packed form is exact (1900-01-01 .. 9999-12-31).
-_FIRST, _LAST = -EPOCH_1900, int(MAX_DATETIME)
-
-
-def wire_sql(sqltype: SqlType, ref: str) -> str:
-    """SQL reading `ref` (a storage-form value of `sqltype`) in the form `rows_encoder` writes fastest."""
-    if sqltype.name == "datetime":
-        s = f"({ref} + {EPOCH_1900})"
-        days = f"CAST({s} / 86400 AS INTEGER)"
-        ticks = f"min(CAST(({s} - {days} * 86400) * 300 + 0.5 AS INTEGER), 25919999)"
-        return (f"CASE WHEN {ref} BETWEEN {_FIRST} AND {_LAST} THEN {ticks} * 4294967296 + {days} "
-                f"ELSE CAST({ref} AS REAL) END")
-    if sqltype.name == "date":
-        return f"CASE WHEN {ref} BETWEEN 0 AND {_LAST} THEN CAST({ref} / 86400 AS INTEGER) + 719162 ELSE CAST({ref} AS REAL) END"
-    return ref
-
-
-def _slow_wire(sqltype: SqlType) -> Callable:
-    """One value in wire form, value by value (the fallback)."""
-    plain = encoder(sqltype)
-    name = sqltype.name
-    if name in ("datetime", "date"):
-        def temporal(value):
-            if isinstance(value, int) and not isinstance(value, bool):
-                return (b"\x08" + value.to_bytes(8, "little")) if name == "datetime" else b"\x03" + value.to_bytes(3, "little")
-            return plain(value)  # an epoch outside the packed range, as stored
-        return temporal
-    return plain
-
+# Whole epoch seconds that datetime and date hold (1753-01-01 .. 9999-12-31 23:59:59; 0001-01-01 ..).
+_DATETIME_RANGE = f"{MIN_DATETIME} <= {{v}} <= {int(MAX_DATETIME)}"
+_DATE_RANGE = f"{-DAYS_0001 * 86400} <= {{v}} <= {int(MAX_DATETIME)}"
 
 _INLINE = {
     "int": "b'\\x00' if {v} is None else _i4(4, {v})",
@@ -57,18 +36,17 @@ _INLINE = {
     "bit": "b'\\x00' if {v} is None else (b'\\x01\\x01' if {v} else b'\\x01\\x00')",
     "float": "b'\\x00' if {v} is None else _f8(8, {v})",
     "real": "b'\\x00' if {v} is None else _f4(4, {v})",
-    # GUID text to its wire bytes: the first three groups little-endian, the last two as written
-    "uniqueidentifier": ("b'\\x00' if {v} is None else (_guid(16, *_groups(_hex({v}.replace('-', '')))) "
-                         "if len({v}) == 36 else _bad())"),
+    # a float's `//` stays a float, which the struct refuses: whole seconds only, the rest value by value
+    "datetime": (f"b'\\x00' if {{v}} is None else (_dt(8, (_s := {{v}} + {EPOCH_1900}) // 86400, _s % 86400 * 300) "
+                 f"if {_DATETIME_RANGE} else _bad())"),
+    "date": (f"b'\\x00' if {{v}} is None else (b'\\x03' + ({{v}} // 86400 + {DAYS_0001}).to_bytes(3, 'little') "
+             f"if {_DATE_RANGE} else _bad())"),
+    "uniqueidentifier": "b'\\x00' if {v} is None else (_guid_seen({v}) or _guid({v}))",
 }
-_WIRE_INLINE = {
-    "datetime": "b'\\x00' if {v} is None else _u8(8, {v})",
-    "date": "b'\\x00' if {v} is None else b'\\x03' + {v}.to_bytes(3, 'little')",
-}
-_NVARCHAR = ("b'\\xff\\xff' if {v} is None else (_u2(_n) + _e if (_n := len(_e := {v}.encode('utf-16-le'))) <= 8000 "
+_NVARCHAR = ("b'\\xff\\xff' if {v} is None else (_u2(_n) + _e if (_n := len(_e := _utf16({v})[0])) <= 8000 "
              "else _bad())")
 _PLP = ("b'\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff' if {v} is None else "
-        "(_plp_len(_n, _n) + _e + b'\\x00\\x00\\x00\\x00' if (_n := len(_e := {v}.encode('utf-16-le'))) "
+        "(_plp_len(_n, _n) + _e + b'\\x00\\x00\\x00\\x00' if (_n := len(_e := _utf16({v})[0])) "
         "else b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00')")
 
 
@@ -80,53 +58,72 @@ def _bad():
     raise _Unusual
 
 
-# A value and its length byte in one pack (no concatenation per value); a GUID's groups swapped by
-# unpacking big-endian and packing little-endian; a PLP value's total and only-chunk lengths together.
+# GUID texts already written, and their wire bytes (length byte included): shared by every encoder and
+# thread (single dict operations), emptied when full.
+GUID_MEMO = 8192
+_GUIDS: dict[str, bytes] = {}
+_GUID_WIRE = struct.Struct("<BIHH8s").pack  # the first three groups little-endian, the last two as written
+_GUID_GROUPS = struct.Struct(">IHH8s").unpack
+
+
+def _guid(text: str) -> bytes:
+    """A GUID's wire bytes from its 36-character text (anything else is unusual: value by value)."""
+    if len(text) != 36:
+        raise _Unusual
+    wire = _GUID_WIRE(16, *_GUID_GROUPS(bytes.fromhex(text.replace("-", ""))))
+    if len(_GUIDS) >= GUID_MEMO:
+        _GUIDS.clear()
+    _GUIDS[text] = wire
+    return wire
+
+
+# A value and its length byte in one pack (no concatenation per value); a PLP value's total and only-chunk
+# lengths together; datetime's days (signed) and ticks.
 _GLOBALS = {
     "_i4": struct.Struct("<Bi").pack, "_i8": struct.Struct("<Bq").pack, "_i2": struct.Struct("<Bh").pack,
     "_u1": struct.Struct("<BB").pack, "_f8": struct.Struct("<Bd").pack, "_f4": struct.Struct("<Bf").pack,
-    "_u8": struct.Struct("<BQ").pack, "_u2": struct.Struct("<H").pack,
-    "_guid": struct.Struct("<BIHH8s").pack, "_groups": struct.Struct(">IHH8s").unpack,
-    "_plp_len": struct.Struct("<QI").pack,
-    "_hex": bytes.fromhex, "_bad": _bad,
+    "_dt": struct.Struct("<BiI").pack, "_u2": struct.Struct("<H").pack, "_plp_len": struct.Struct("<QI").pack,
+    "_utf16": codecs.utf_16_le_encode, "_guid_seen": _GUIDS.get, "_guid": _guid, "_bad": _bad,
+    "_join": b"".join,
 }
 
 
 @functools.lru_cache(maxsize=256)
-def _cached(types: tuple[SqlType, ...], wire: bool) -> Callable[[list], bytes]:
-    return _make(types, wire)
+def _cached(types: tuple[SqlType, ...]) -> Callable[[list], bytes]:
+    return _make(types)
 
 
-def rows_encoder(types: Sequence[SqlType], *, wire: bool = True) -> Callable[[list], bytes]:
-    """A function writing a list of rows (tuples from `wire_sql`, or in storage form with wire=False)
-    as ROW tokens; made once per result shape."""
-    return _cached(tuple(types), wire)
+def rows_encoder(types: Sequence[SqlType]) -> Callable[[list], bytes]:
+    """A function writing a list of rows (tuples of values in the store's form) as ROW tokens; made once
+    per result shape."""
+    return _cached(tuple(types))
 
 
-def _make(types: tuple[SqlType, ...], wire: bool) -> Callable[[list], bytes]:
-    slow = [(_slow_wire(t) if wire else encoder(t)) for t in types]
+def fast_source(types: Sequence[SqlType]) -> str:
+    """The generated function's source (`fast(rows) -> bytes`); a column without an inline form calls
+    `_slow<index>`."""
     parts = []
     for index, sqltype in enumerate(types):
-        v = f"v{index}"
         template = _INLINE.get(sqltype.name)
-        if template is None and wire:
-            template = _WIRE_INLINE.get(sqltype.name)
         if template is None and sqltype.name == "nvarchar":
             template = _PLP if sqltype.is_max else _NVARCHAR
-        parts.append(f"({template.format(v=v)})" if template else f"_slow{index}({v})")
-    names = ", ".join(f"v{i}" for i in range(len(types))) + ("," if len(types) == 1 else "")
-    body = " + ".join(parts) if parts else "b''"
-    source = (
+        parts.append(f"({template.format(v=f'v{index}')})" if template else f"_slow{index}(v{index})")
+    names = ", ".join(f"v{i}" for i in range(len(types))) + ("," if len(types) == 1 else "") if types else "_"
+    return (
         "def fast(rows):\n"
         "    out = []\n"
         "    add = out.append\n"
         f"    for {names} in rows:\n"
-        f"        add(b'\\xd1' + {body})\n"
-        "    return b''.join(out)\n"
+        f"        add(_join((b'\\xd1', {', '.join(parts)})))\n"
+        "    return _join(out)\n"
     )
+
+
+def _make(types: tuple[SqlType, ...]) -> Callable[[list], bytes]:
+    slow = [encoder(t) for t in types]
     namespace: dict[str, Any] = dict(_GLOBALS)
     namespace.update({f"_slow{i}": function for i, function in enumerate(slow)})
-    exec(compile(source, f"<tds rows {','.join(str(t) for t in types)}>", "exec"), namespace)
+    exec(compile(fast_source(types), f"<tds rows {','.join(str(t) for t in types)}>", "exec"), namespace)
     fast = namespace["fast"]
 
     def careful(rows: list) -> bytes:

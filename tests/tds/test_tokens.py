@@ -89,40 +89,103 @@ def test_values_that_do_not_fit_are_sql_server_errors(sqltype, value, message):
         encoders.encoder(sqltype)(value)
 
 
+ALL_SHAPES = [types.INT, types.BIGINT, types.SMALLINT, types.TINYINT, types.BIT_TYPE, types.FLOAT, types.REAL,
+              types.GUID, types.DATETIME_TYPE, types.DATE, nvarchar(40), nvarchar(4000), types.NVARCHAR_MAX,
+              decimal_type(18, 2), decimal_type(38, 6), types.MONEY_TYPE]
+
+
 def random_value(sqltype: SqlType, rng: random.Random):
     if rng.random() < 0.15:
         return None
     name = sqltype.name
-    if name == "int":
-        return rng.randint(-2**31, 2**31 - 1)
-    if name == "bigint":
-        return rng.randint(-2**63, 2**63 - 1)
+    if name in types.INT_RANGES:
+        return rng.randint(*types.INT_RANGES[name])
     if name == "bit":
-        return rng.randint(0, 1)
-    if name == "float":
+        return rng.choice([0, 1, 2, -1])
+    if name in ("float", "real"):
         return rng.uniform(-1e9, 1e9)
+    if name in ("decimal", "money"):
+        return round(rng.uniform(-1e6, 1e6), rng.randint(0, 4))
     if name == "uniqueidentifier":
         return str(uuid.UUID(int=rng.getrandbits(128)))
-    if name in ("datetime", "date"):
-        return rng.randint(-2_208_988_800, 253_402_300_799)
+    if name == "datetime":
+        return rng.randint(encoders.MIN_DATETIME, int(encoders.MAX_DATETIME))
+    if name == "date":
+        return rng.randint(-encoders.DAYS_0001 * 86400, int(encoders.MAX_DATETIME))
     if name == "nvarchar":
         return "".join(rng.choice("abcé中😀 ") for _ in range(rng.randint(0, 40)))
     raise AssertionError(name)
 
 
 def test_the_fast_row_encoder_writes_what_the_value_by_value_one_writes():
-    """The SQLite side of the fast path (`wire_sql`) and the generated encoder, against `encoders.encoder`."""
-    shape = [types.INT, types.BIGINT, types.BIT_TYPE, types.FLOAT, types.GUID, types.DATETIME_TYPE, types.DATE,
-             nvarchar(40), types.NVARCHAR_MAX]
+    """The generated encoder against `encoders.encoder` (`tokens.rows`) for every type, NULLs included,
+    on rows read back from SQLite as the store gives them."""
+    shape = ALL_SHAPES
     rng = random.Random(1)
     stored = [tuple(random_value(t, rng) for t in shape) for _ in range(500)]
-    stored += [(None,) * len(shape), (0, 0, 0, 0.0, GUID, -2_208_988_800, 0, "", "")]
+    stored += [(None,) * len(shape), (0, 0, 0, 0, 0, 0.0, 0.0, GUID, 0, 0, "", "", "", 0, 0, 0)]
     db = sqlite3.connect(":memory:")
     db.execute(f"CREATE TABLE t ({', '.join(f'c{i}' for i in range(len(shape)))})")
     db.executemany(f"INSERT INTO t VALUES ({', '.join('?' * len(shape))})", stored)
-    wire_sql = ", ".join(rows.wire_sql(t, f"c{i}") for i, t in enumerate(shape))
-    wire_rows = db.execute(f"SELECT {wire_sql} FROM t ORDER BY rowid").fetchall()
-    assert rows.rows_encoder(shape)(wire_rows) == tokens.rows(shape, stored)
+    read = db.execute("SELECT * FROM t ORDER BY rowid").fetchall()
+    assert rows.rows_encoder(shape)(read) == tokens.rows(shape, stored)
+    for index, sqltype in enumerate(shape):  # each type alone, and in a chunk of its own
+        alone = [(row[index],) for row in stored]
+        assert rows.rows_encoder([sqltype])(alone) == tokens.rows([sqltype], alone), sqltype
+
+
+def test_the_fast_path_is_the_one_taken():
+    """Ordinary values never leave the generated function (a chunk that did would be written twice)."""
+    shape = ALL_SHAPES[:13]
+    rng = random.Random(2)
+    stored = [tuple(random_value(t, rng) for t in shape) for _ in range(200)]
+    namespace = dict(rows._GLOBALS)
+    exec(rows.fast_source(shape), namespace)
+    assert namespace["fast"](stored) == tokens.rows(shape, stored)
+
+
+@pytest.mark.parametrize("sqltype, values", [
+    (types.INT, [-2**31, 2**31 - 1, 0, True]),
+    (types.SMALLINT, [-32768, 32767]),
+    (types.TINYINT, [0, 255]),
+    (types.BIGINT, [-2**63, 2**63 - 1]),
+    (types.BIT_TYPE, [0, 1, 7, -3, "0", ""]),
+    (types.FLOAT, [0, 1, -2**53, 1e308, float("inf")]),
+    (types.REAL, [0, 1.5, 3.4e38, -3.4e38]),
+    # datetime: its first and last whole seconds, the epoch, before 1900 (negative days); fractions of a second
+    # and date-times as floats or text go value by value
+    (types.DATETIME_TYPE, [encoders.MIN_DATETIME, int(encoders.MAX_DATETIME), 0, -2_208_988_801,
+                           EPOCH_2026 + 0.5, float(EPOCH_2026), 253_402_300_799.998]),
+    (types.DATE, [-encoders.DAYS_0001 * 86400, int(encoders.MAX_DATETIME), 0, -1, EPOCH_2026 + 86399, 86400.5]),
+    (types.GUID, [GUID, GUID.upper(), "{" + GUID + "}", GUID.replace("-", ""), GUID]),
+    (nvarchar(4000), ["x" * 4000, "😀" * 2000, "", "a\x00b", 12, 1.5, b"bytes"]),
+    (types.NVARCHAR_MAX, ["x" * 5000, "😀", "", 7]),
+    (decimal_type(10, 3), [1, 1.2345, -0.0005, "2.5"]),
+])
+def test_edge_values_as_the_value_by_value_encoder_writes_them(sqltype, values):
+    encode = rows.rows_encoder([sqltype])
+    alone = [(value,) for value in values]
+    assert encode(alone) == tokens.rows([sqltype], alone)
+    for value in values:  # a chunk of one value, which takes the fast path when it can
+        assert encode([(value,)]) == tokens.rows([sqltype], [(value,)])
+
+
+@pytest.mark.parametrize("sqltype, value, message", [
+    (types.INT, 2**31, "data type int"),
+    (types.SMALLINT, -32769, "data type smallint"),
+    (types.TINYINT, 256, "data type tinyint"),
+    (types.DATETIME_TYPE, encoders.MIN_DATETIME - 1, "out-of-range"),
+    (types.DATETIME_TYPE, int(encoders.MAX_DATETIME) + 1, "out-of-range"),
+    (types.DATE, -encoders.DAYS_0001 * 86400 - 1, "out-of-range"),
+    (types.DATE, int(encoders.MAX_DATETIME) + 1, "out-of-range"),
+    (types.DATETIME_TYPE, "2026-01-01", "character string"),
+    (types.GUID, GUID[:-2] + "zz", "uniqueidentifier"),
+    (nvarchar(10), "x" * 4001, "would be truncated"),
+])
+def test_a_chunk_with_a_value_that_does_not_fit_is_an_error(sqltype, value, message):
+    encode = rows.rows_encoder([types.INT, sqltype])
+    with pytest.raises(Overflow, match=message):
+        encode([(1, None), (2, value)])
 
 
 def test_a_guid_in_another_spelling_is_encoded_value_by_value():
@@ -139,6 +202,18 @@ def test_a_guid_in_another_spelling_is_encoded_value_by_value():
     spaced = GUID[:-2] + "  "
     assert len(encode([(spaced,)])) == 18
     assert encode([(GUID,), (spaced,)]) == tokens.rows(shape, [(GUID,), (spaced,)])
+    assert spaced not in rows._GUIDS
+
+
+def test_the_guid_memo_is_bounded_and_only_holds_what_it_was_given(monkeypatch):
+    monkeypatch.setattr(rows, "GUID_MEMO", 4)
+    rows._GUIDS.clear()
+    encode = rows.rows_encoder([types.GUID])
+    many = [str(uuid.UUID(int=n * 7919)) for n in range(10)]
+    for _ in range(2):  # written on a miss, then read back
+        assert encode([(g,) for g in many]) == tokens.rows([types.GUID], [(g,) for g in many])
+        assert len(rows._GUIDS) <= 4
+    assert all(rows._GUIDS[g] == b"\x10" + uuid.UUID(g).bytes_le for g in rows._GUIDS)
 
 
 def test_a_chunk_with_an_unusual_value_is_encoded_value_by_value():
@@ -147,6 +222,10 @@ def test_a_chunk_with_an_unusual_value_is_encoded_value_by_value():
     assert encode([(1, "a"), (2.9, 5)]) == tokens.rows(shape, [(1, "a"), (2, "5")])
     with pytest.raises(Overflow):
         encode([(1, "a"), (2**40, "b")])
+
+
+def test_a_result_of_no_columns_writes_empty_rows():
+    assert rows.rows_encoder([])([(), ()]) == b"\xd1\xd1"
 
 
 def test_done_error_info_envchange():

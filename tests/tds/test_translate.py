@@ -15,12 +15,14 @@ import uuid
 import pytest
 
 from odata_emulator.model.optionsets import ASYNC_STATE, OPERATION_TYPE
-from odata_emulator.tds import batch, functions
+from odata_emulator.tds import batch, functions, tokens
 from odata_emulator.tds.catalog import CATALOG
 from odata_emulator.tds.errors import Refused, SqlError, SqlSyntaxError
+from odata_emulator.tds.rows import rows_encoder
 from odata_emulator.tds.translate import Environment, Param
 from odata_emulator.tds.types import DATETIME_TYPE, GUID, INT, nvarchar
 from tests.helpers import DOCUMENTED, sql_rows
+from tests.tds.wire import read_tokens
 
 NOW = 1_793_534_400.0  # 2026-11-01T12:00:00Z, the data set's reference time
 
@@ -35,7 +37,7 @@ def query(sql: str, **params):
     return plans[-1].query
 
 
-def run(store, sql: str, values: dict | None = None, wire: bool = False, **params) -> list[tuple]:
+def run(store, sql: str, values: dict | None = None, **params) -> list[tuple]:
     found = query(sql, **params)
     arguments = dict(found.args)
     for key in found.late:
@@ -43,7 +45,7 @@ def run(store, sql: str, values: dict | None = None, wire: bool = False, **param
     db = sqlite3.connect(store)
     functions.register(db, [])
     try:
-        return db.execute(found.wire_sql if wire else found.sql, arguments).fetchall()
+        return db.execute(found.sql, arguments).fetchall()
     finally:
         db.close()
 
@@ -271,14 +273,17 @@ def test_the_version():
     assert "'Microsoft SQL Azure (RTM) - 12.0.2000.8'" in query("SELECT @@VERSION").sql
 
 
-def test_wire_sql_packs_datetimes(template_store):
-    (row,) = run(template_store, "select top 1 createdon, asyncoperationid from asyncoperation", wire=True)
+def test_a_result_is_encoded_from_the_store_forms(template_store):
+    """The translation reads the store's forms (epoch seconds, GUID text) and the row encoder writes them
+    as datetime and uniqueidentifier."""
+    found = query("select top 1 createdon, asyncoperationid from asyncoperation")
+    stored = run(template_store, "select top 1 createdon, asyncoperationid from asyncoperation")
     (created, job), = sql_rows(template_store, "select createdon, asyncoperationid from asyncoperation "
                                                "order by asyncoperationid limit 1")
-    days, ticks = row[0] & 0xFFFFFFFF, row[0] >> 32
-    assert dt.datetime(1900, 1, 1) + dt.timedelta(days=days, seconds=ticks / 300) == \
-        dt.datetime.fromtimestamp(created, dt.timezone.utc).replace(tzinfo=None)
-    assert uuid.UUID(row[1]) == uuid.UUID(job)
+    assert stored == [(created, job)]
+    encoded = tokens.colmetadata(found.columns) + rows_encoder([t for _, t in found.columns])(stored)
+    assert read_tokens(encoded).rows == [[dt.datetime.fromtimestamp(created, dt.timezone.utc).replace(tzinfo=None),
+                                          uuid.UUID(job)]]
 
 
 # ---------------------------------------------------------------------------- refusals and errors

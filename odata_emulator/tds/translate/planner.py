@@ -7,7 +7,7 @@ The steps, each in its own module:
    differently; set operations unify their branches' types; `subset.check_grouping` per SELECT;
 4. TOP/OFFSET without ORDER BY on one table read by its primary key (as the Web API pages);
 5. sqlglot writes SQLite, refusing anything the SQLite writer cannot say (never a silent drop); the
-   result's columns are renamed _c0, _c1... so that `rows.wire_sql` can wrap it in its wire form.
+   result's columns are renamed _c0, _c1...
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from ..errors import Refused
-from ..rows import wire_sql
 from ..types import SqlType
 from .conversions import convert
 from .names import first_select, normalize, qualify_columns, written_names
@@ -52,9 +51,7 @@ class Translator:
             sql = node.sql(dialect="sqlite", unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as exc:
             raise Refused(f"The statement uses SQL the emulator cannot run: {exc}") from None
-        wire = ", ".join(wire_sql(t, f"_q._c{i}") for i, (_, t) in enumerate(columns))
-        return Query(sql, dict(rewriter.args), tuple(dict.fromkeys(rewriter.late)), columns,
-                     f"SELECT {wire} FROM ({sql}) AS _q")
+        return Query(sql, dict(rewriter.args), tuple(dict.fromkeys(rewriter.late)), columns)
 
     def translate_expression(self, node: exp.Expr, target: SqlType) -> Query:
         """`SELECT <node>` converted to `target` (a DECLARE's default, SET @x = ...)."""
@@ -167,8 +164,8 @@ class Translator:
 
 
 def _rename_outputs(node: exp.Expr) -> None:
-    """The result's columns become _c0, _c1... (the names reported are `columns`'), so that the
-    wire form can be read from them whatever they were called (duplicates and '' included)."""
+    """The result's columns become _c0, _c1... (the names reported are `columns`'), whatever they were
+    called (duplicates and '' included)."""
     select = first_select(node)
     renamed: dict[str, str] = {}
     for index, projection in enumerate(select.expressions):

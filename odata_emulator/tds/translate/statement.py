@@ -43,10 +43,9 @@ class Query:
     """A SELECT ready to run: SQLite text with named placeholders, the values known now, the names
     filled in when it runs (variables, `__now`, `__rowcount`), and the result's columns."""
 
-    sql: str  # the values in storage form (a variable's value is read from it)
+    sql: str  # the values in storage form, as `rows.rows_encoder` reads them (and a variable's value)
     args: dict[str, Any]
     late: tuple[str, ...]
     columns: list[tuple[str, SqlType]]
-    wire_sql: str = ""  # the same rows in the form `rows.rows_encoder` writes (what a result streams)
     # The result's COLMETADATA token and its rows' encoder, made on the first run: a cached plan runs often.
     head: tuple[bytes, Any] | None = field(default=None, init=False, repr=False, compare=False)
