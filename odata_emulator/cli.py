@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--lease-seconds", type=float, default=30.0,
                        help="how long a Locked job stays with an instance that stops renewing it (default 30)")
     serve.add_argument("--no-scheduler", action="store_true", help="do not run system jobs")
+    serve.add_argument("--no-fsync", action="store_true",
+                       help="never wait for the disk (faster writes and stops; a power cut can lose the last changes)")
     serve.add_argument("--webhook-timeout", type=float, default=60.0,
                        help="seconds a webhook delivery waits for an answer, per attempt (default 60, as Dataverse)")
     serve.add_argument("--require-auth", action="store_true",
@@ -144,6 +146,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         clock_start=start,
         aggregate_limit=args.aggregate_limit,
         scheduler=not args.no_scheduler,
+        fsync=not args.no_fsync,
         concurrency=args.concurrency,
         lease_seconds=args.lease_seconds,
         webhook_timeout=args.webhook_timeout,

@@ -36,7 +36,7 @@ class Emulator:
         self.settings = settings
         self.model = model
         self.clock = self._make_clock(settings)
-        self.store = Store(settings.database)
+        self.store = Store(settings.database, fsync=settings.fsync)
         self.planner = Planner(model, strict=settings.strict, cache=shared_cache(model, settings.strict))
         self.caller: Caller = EMPTY_CALLER
         self.scheduler = Scheduler(self.store, self.clock, concurrency=settings.concurrency,

@@ -12,6 +12,10 @@ from ._resources import fixtures_dir
 @dataclass(frozen=True)
 class Settings:
     database: str = ":memory:"
+    # Whether the store waits for the disk (fsync) where SQLite's WAL mode does: at checkpoints,
+    # among them the one on close. Off, a power cut can lose the last changes, and nothing else
+    # changes; a scratch store needs no more (`:memory:` is always off).
+    fsync: bool = True
     # The data set loaded into an empty store; None starts with no data.
     fixtures: Path | None = field(default_factory=fixtures_dir)
     # Strict: refuse what Dataverse refuses. Loose: evaluate standard OData that Dataverse refuses.

@@ -36,6 +36,9 @@ def test_every_serve_option_can_come_from_the_environment_and_flags_win():
     args = _args(["--fixtures", "/tmp/data"], {"ODATA_EMULATOR_NO_FIXTURES": "yes"})
     assert str(settings_from(args).fixtures) == "/tmp/data"
     assert settings_from(_args([], {"ODATA_EMULATOR_NO_FIXTURES": "yes"})).fixtures is None
+    assert settings_from(_args([], {})).fsync is True
+    assert settings_from(_args(["--no-fsync"], {})).fsync is False
+    assert settings_from(_args([], {"ODATA_EMULATOR_NO_FSYNC": "1"})).fsync is False
 
 
 @pytest.mark.slow
