@@ -95,12 +95,15 @@ async def _plans(session: Session, text: str, params: dict[str, Param]) -> list:
 
 
 async def _stream(session: Session, query: Query, values: dict[str, Any], outbox: Outbox) -> int | None:
-    """COLMETADATA then ROWs, a chunk at a time; the row count, or None when cancelled."""
+    """COLMETADATA then ROWs, a chunk at a time; the row count, or None when cancelled. The next chunk is
+    asked for before the one at hand is written, so that a worker thread reads and encodes it meanwhile."""
     store = session.store
     if query.head is None:
         query.head = (tokens.colmetadata(query.columns), rows_encoder([sqltype for _, sqltype in query.columns]))
     metadata, encode = query.head
     cursor = None
+    pending: asyncio.Future | None = None
+    finished = False
     try:
         arguments = bind_late(query, values)
         started = store.start_inline(query.sql, arguments, encode, next_chunk_rows(0, 0))
@@ -108,24 +111,28 @@ async def _stream(session: Session, query: Query, values: dict[str, Any], outbox
             started = await store.start(query.sql, arguments, encode, next_chunk_rows(0, 0))
         cursor, data, count, finished = started
         outbox.add(metadata)
-        outbox.add(data)
-        sent_bytes = len(data)
-        while not finished:
+        sent_bytes = 0
+        while True:
+            outbox.add(data)
+            sent_bytes += len(data)
+            if finished:
+                return count
+            assert cursor is not None  # an unfinished statement keeps its cursor
+            pending = store.fetch(cursor, encode, next_chunk_rows(count, sent_bytes))
             await outbox.flush()
             if session.cancel.is_set():
                 raise Cancelled()
-            assert cursor is not None  # an unfinished statement keeps its cursor
-            data, rows, finished = await store.fetch(cursor, encode, next_chunk_rows(count, sent_bytes))
+            data, rows, finished = await pending
+            pending = None
             count += rows
-            sent_bytes += len(data)
-            outbox.add(data)
-        return count
     except Cancelled:  # the tokens written so far stay whole; the acknowledgement ends them
         outbox.add(tokens.done(tokens.DONE_ATTN))
         session.cancel.clear()
         return None
     finally:
-        if cursor is not None:
+        if pending is not None:  # given up (cancelled, an error, the client gone): its outcome is dropped
+            pending.cancel()
+        if cursor is not None and not finished:
             await store.close_cursor(cursor)
 
 

@@ -99,8 +99,12 @@ class StoreReader:
             raise self._error(exc) from None
 
     def _fetch(self, cursor: sqlite3.Cursor, encode: Callable[[list], bytes], rows: int) -> tuple[bytes, int, bool]:
+        """The next chunk encoded; the cursor is closed when that chunk was the last."""
         batch = self._fetch_rows(cursor, rows)
-        return encode(batch), len(batch), len(batch) < rows
+        finished = len(batch) < rows
+        if finished:
+            cursor.close()
+        return encode(batch), len(batch), finished
 
     def _fetch_rows(self, cursor: sqlite3.Cursor, rows: int) -> list:
         try:
@@ -215,9 +219,13 @@ class StoreReader:
                     rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool]:
         return await self._call(self._start, sql, args, encode, rows)
 
-    async def fetch(self, cursor: sqlite3.Cursor, encode: Callable[[list], bytes],
-                    rows: int) -> tuple[bytes, int, bool]:
-        return await self._call(self._fetch, cursor, encode, rows)
+    def fetch(self, cursor: sqlite3.Cursor, encode: Callable[[list], bytes],
+              rows: int) -> asyncio.Future[tuple[bytes, int, bool]]:
+        """The next chunk, asked for now (a worker thread fetches and encodes it while the caller writes
+        the previous one): (ROW bytes, rows, finished); the cursor is closed after the last chunk. A
+        future the caller gives up on must be cancelled (its outcome is then dropped)."""
+        return asyncio.get_running_loop().run_in_executor(
+            self._executor, functools.partial(self._locked, self._fetch, cursor, encode, rows))
 
     async def close_cursor(self, cursor: sqlite3.Cursor) -> None:
         await self._call(self._close_cursor, cursor)
