@@ -46,13 +46,13 @@ def _same(by_sqlite, by_python) -> None:
 
 async def test_every_entity_set_and_its_pages_read_the_same(emulated, monkeypatch):
     sets = assert_ok(await emulated.get(""))["value"]
-    urls = [f"asyncoperations?{query}" for query in QUERIES] + [entity_set["url"] for entity_set in sets]
-    urls += [f"{entity_set['url']}?$top=3&$count=true" for entity_set in sets]
+    urls = [f"asyncoperations?{query}" for query in QUERIES] + [f"{entity_set['url']}?$top=3&$count=true"
+                                                                for entity_set in sets]
     for url in urls:
         next_link: str | None = url
         pages = 0
-        while next_link and pages < 3:  # the first pages, through their nextLinks
-            by_sqlite, by_python = await _both(emulated, next_link, monkeypatch, headers={"Prefer": "odata.maxpagesize=9"})
+        while next_link and pages < 2:  # the first page, and the next one through its nextLink
+            by_sqlite, by_python = await _both(emulated, next_link, monkeypatch, headers={"Prefer": "odata.maxpagesize=2"})
             _same(by_sqlite, by_python)
             next_link = by_python.json().get("@odata.nextLink")
             pages += 1
@@ -103,7 +103,7 @@ async def test_strings_are_escaped_alike(emulated, monkeypatch, name):
     assert name in [row["firstname"] for row in by_python.json()["value"]]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(names=st.lists(_TEXT, min_size=1, max_size=5))
 async def test_any_text_reads_the_same(emulated, monkeypatch, names):
     for name in names:
