@@ -32,8 +32,8 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
 from sqlalchemy import bindparam, delete, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -43,6 +43,9 @@ from ..webhooks import Endpoint, deliver
 from ..webhooks.delivery import DEFAULT_TIMEOUT, new_client
 from . import simulation
 from .simulation import Result, ResultKind, Simulation
+
+if TYPE_CHECKING:
+    import httpx  # imported by `webhooks.delivery` when a delivery needs it
 
 log = logging.getLogger("odata_emulator.scheduler")
 

@@ -24,10 +24,15 @@ import ssl
 import uuid
 from dataclasses import dataclass
 from enum import Enum
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .endpoint import BadAuthValue, Endpoint, request_auth
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where a delivery needs it: importing it takes about 70 ms of every start, and
+# most runs deliver no webhook.
 
 MAX_PAYLOAD = 256 * 1024  # bytes
 RETRIED_STATUSES = frozenset({502, 503, 504})
@@ -108,11 +113,15 @@ def prepare_body(context: str | bytes | dict) -> tuple[bytes, bool] | None:
 def new_client() -> httpx.AsyncClient:
     """A client for webhook deliveries. Every client of the process verifies servers with one TLS
     context: loading the CA bundle into a new one costs about 80 ms."""
+    import httpx
+
     return httpx.AsyncClient(verify=_tls_context())
 
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
+    import httpx
+
     return httpx.create_ssl_context()
 
 
@@ -122,6 +131,8 @@ async def deliver(endpoint: Endpoint, context: str | bytes | dict, *, entity_nam
                   client: httpx.AsyncClient | None = None) -> Delivered:
     """POST `context` to `endpoint`, at most twice (the second only after a 502, 503 or 504).
     `client`: a shared client (connection reuse); without one, a client is made for this call."""
+    import httpx
+
     try:
         auth_headers, params = request_auth(endpoint)
     except BadAuthValue as exc:
@@ -168,6 +179,8 @@ async def deliver(endpoint: Endpoint, context: str | bytes | dict, *, entity_nam
 async def _post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
                 params: list[tuple[str, str]], timeout: float) -> int:
     """One POST; its status. The whole attempt (connect, send, answer) is bounded by `timeout`."""
+    import httpx
+
     async with asyncio.timeout(timeout):
         try:
             # Merged, not replaced: the URL's own query string stays.
