@@ -5,9 +5,9 @@ result shape.
 `bytes.join` of its values, each value an inline expression (no Python call per value): a fixed-size
 value and its length byte in one struct pack; text through `codecs.utf_16_le_encode` (a direct call,
 where `str.encode('utf-16-le')` looks the codec up by name each time); a date-time's epoch seconds
-split into datetime's (days since 1900, 1/300 s ticks) by integer arithmetic; a GUID's wire bytes from
-a bounded memo of the texts seen (a lookup column repeats a few ids), made by one unpack/pack of its
-groups on a miss. A chunk holding anything unusual (an out-of-range number or date, a float where the
+split into datetime's (days since 1900, 1/300 s ticks) by integer arithmetic; a GUID by one unpack/pack
+of its groups. GUIDs and short nvarchar(n) texts are written once per chunk (a dict of those written,
+local to the call, answers the repeats). A chunk holding anything unusual (an out-of-range number or date, a float where the
 fast path takes whole seconds, text where a number was expected, a GUID in another spelling) is encoded
 again value by value with `encoders.encoder`, which converts what SQL Server would and raises its error
 for the rest: both write the same bytes for every value the fast path takes.
@@ -41,10 +41,9 @@ _INLINE = {
                  f"if {_DATETIME_RANGE} else _bad())"),
     "date": (f"b'\\x00' if {{v}} is None else (b'\\x03' + ({{v}} // 86400 + {DAYS_0001}).to_bytes(3, 'little') "
              f"if {_DATE_RANGE} else _bad())"),
-    "uniqueidentifier": "b'\\x00' if {v} is None else (_guid_seen({v}) or _guid({v}))",
+    "uniqueidentifier": "b'\\x00' if {v} is None else (_guid_seen({v}) or _guid({v}, guids))",
 }
-_NVARCHAR = ("b'\\xff\\xff' if {v} is None else (_u2(_n) + _e if (_n := len(_e := _utf16({v})[0])) <= 8000 "
-             "else _bad())")
+_NVARCHAR = "b'\\xff\\xff' if {v} is None else (_text_seen({v}) or _text({v}, texts))"
 _PLP = ("b'\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff' if {v} is None else "
         "(_plp_len(_n, _n) + _e + b'\\x00\\x00\\x00\\x00' if (_n := len(_e := _utf16({v})[0])) "
         "else b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00')")
@@ -58,22 +57,33 @@ def _bad():
     raise _Unusual
 
 
-# GUID texts already written, and their wire bytes (length byte included): shared by every encoder and
-# thread (single dict operations), emptied when full.
-GUID_MEMO = 8192
-_GUIDS: dict[str, bytes] = {}
+# A chunk's GUIDs and short texts are written once each: the generated function keeps, for the chunk at
+# hand only, the wire bytes of those it has written (a lookup column repeats a few ids; names, labels
+# and messages repeat), so nothing is held from one chunk or result to the next.
+TEXT_MEMO_BYTES = 512  # longer texts are not kept (their UTF-16 would cost more to hold than to redo)
 _GUID_WIRE = struct.Struct("<BIHH8s").pack  # the first three groups little-endian, the last two as written
 _GUID_GROUPS = struct.Struct(">IHH8s").unpack
+_U2 = struct.Struct("<H").pack
+_UTF16 = codecs.utf_16_le_encode
 
 
-def _guid(text: str) -> bytes:
+def _guid(text: str, seen: dict) -> bytes:
     """A GUID's wire bytes from its 36-character text (anything else is unusual: value by value)."""
     if len(text) != 36:
         raise _Unusual
-    wire = _GUID_WIRE(16, *_GUID_GROUPS(bytes.fromhex(text.replace("-", ""))))
-    if len(_GUIDS) >= GUID_MEMO:
-        _GUIDS.clear()
-    _GUIDS[text] = wire
+    wire = seen[text] = _GUID_WIRE(16, *_GUID_GROUPS(bytes.fromhex(text.replace("-", ""))))
+    return wire
+
+
+def _text(text: str, seen: dict) -> bytes:
+    """nvarchar(n): its byte length, then its UTF-16 (past 8000 bytes only nvarchar(max) can carry it)."""
+    raw = _UTF16(text)[0]
+    size = len(raw)
+    if size > 8000:
+        raise _Unusual
+    wire = _U2(size) + raw
+    if size <= TEXT_MEMO_BYTES:
+        seen[text] = wire
     return wire
 
 
@@ -82,8 +92,8 @@ def _guid(text: str) -> bytes:
 _GLOBALS = {
     "_i4": struct.Struct("<Bi").pack, "_i8": struct.Struct("<Bq").pack, "_i2": struct.Struct("<Bh").pack,
     "_u1": struct.Struct("<BB").pack, "_f8": struct.Struct("<Bd").pack, "_f4": struct.Struct("<Bf").pack,
-    "_dt": struct.Struct("<BiI").pack, "_u2": struct.Struct("<H").pack, "_plp_len": struct.Struct("<QI").pack,
-    "_utf16": codecs.utf_16_le_encode, "_guid_seen": _GUIDS.get, "_guid": _guid, "_bad": _bad,
+    "_dt": struct.Struct("<BiI").pack, "_plp_len": struct.Struct("<QI").pack,
+    "_utf16": _UTF16, "_guid": _guid, "_text": _text, "_bad": _bad,
     "_join": b"".join,
 }
 
@@ -111,6 +121,10 @@ def fast_source(types: Sequence[SqlType]) -> str:
     names = ", ".join(f"v{i}" for i in range(len(types))) + ("," if len(types) == 1 else "") if types else "_"
     return (
         "def fast(rows):\n"
+        "    guids = {}\n"
+        "    _guid_seen = guids.get\n"
+        "    texts = {}\n"
+        "    _text_seen = texts.get\n"
         "    out = []\n"
         "    add = out.append\n"
         f"    for {names} in rows:\n"

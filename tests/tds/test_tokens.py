@@ -202,18 +202,22 @@ def test_a_guid_in_another_spelling_is_encoded_value_by_value():
     spaced = GUID[:-2] + "  "
     assert len(encode([(spaced,)])) == 18
     assert encode([(GUID,), (spaced,)]) == tokens.rows(shape, [(GUID,), (spaced,)])
-    assert spaced not in rows._GUIDS
+    assert encode([(spaced,), (spaced,)]) == tokens.rows(shape, [(spaced,), (spaced,)])
 
 
-def test_the_guid_memo_is_bounded_and_only_holds_what_it_was_given(monkeypatch):
-    monkeypatch.setattr(rows, "GUID_MEMO", 4)
-    rows._GUIDS.clear()
-    encode = rows.rows_encoder([types.GUID])
-    many = [str(uuid.UUID(int=n * 7919)) for n in range(10)]
-    for _ in range(2):  # written on a miss, then read back
-        assert encode([(g,) for g in many]) == tokens.rows([types.GUID], [(g,) for g in many])
-        assert len(rows._GUIDS) <= 4
-    assert all(rows._GUIDS[g] == b"\x10" + uuid.UUID(g).bytes_le for g in rows._GUIDS)
+def test_repeated_guids_and_texts_in_a_chunk_are_written_alike():
+    """A chunk's repeats are answered from what the call already wrote: the same bytes, whatever the
+    column (nvarchar(n) of any n, a GUID in two columns), and a long text or one that no longer fits."""
+    shape = [types.GUID, types.GUID, nvarchar(10), nvarchar(4000), types.NVARCHAR_MAX]
+    long_text = "é" * 300  # past TEXT_MEMO_BYTES
+    other = str(uuid.UUID(int=5))
+    stored = [(GUID, other, "Job", "Job", "Job"), (other, GUID, "Job", long_text, long_text),
+              (GUID, None, long_text, "Job", None), (GUID, GUID, None, long_text, "Job")] * 3
+    encode = rows.rows_encoder(shape)
+    assert encode(stored) == tokens.rows(shape, stored)
+    assert encode(stored) == encode(stored[:5]) + encode(stored[5:])  # nothing kept from one call to the next
+    with pytest.raises(Overflow):  # a repeated text is checked like the first: 4001 characters never fit
+        encode([(GUID, GUID, "x" * 3000, "x" * 3000, None), (GUID, GUID, "x" * 4001, "x" * 4001, None)])
 
 
 def test_a_chunk_with_an_unusual_value_is_encoded_value_by_value():
