@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-# Re-exported for modules that still import them from here; new code imports from tests.helpers.
-from tests.helpers import API, BASE, DOCUMENTED, REPO, Emulated, build_store, copy_store, make_settings, running, start
-
-__all__ = ["API", "BASE", "DOCUMENTED", "REPO", "Emulated", "make_settings", "running", "start"]
+# The helpers (and with them the emulator, SQLAlchemy, httpx) are imported by the fixtures that use
+# them, not here: with `-n N` the controller process loads this file too and runs no test, and the
+# imports cost it about a second of CPU at every start, taken from the workers starting beside it.
 
 _TESTS = Path(__file__).resolve().parent
 # A module says all its tests are slow with this line; the fuzz folder's conftest marks all of its own.
@@ -44,18 +43,24 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
 @pytest.fixture(scope="session")
 def template_store(tmp_path_factory) -> Path:
     """The store the default settings make, built once: copy it, never open it for writing."""
+    from tests.helpers import build_store
+
     return build_store(tmp_path_factory.mktemp("template") / "store.db")
 
 
 @pytest.fixture(scope="session")
 def empty_template(tmp_path_factory) -> Path:
     """The store `fixtures=None` makes (schema, no data), built once."""
+    from tests.helpers import build_store
+
     return build_store(tmp_path_factory.mktemp("template") / "empty.db", fixtures=None)
 
 
 @contextlib.contextmanager
 def _scratch_copy(template: Path):
     """A private copy of a template store, removed afterwards (as a `:memory:` store is)."""
+    from tests.helpers import copy_store
+
     scratch = Path(tempfile.mkdtemp(prefix="odata-emulator-test-"))
     try:
         yield copy_store(template, scratch / "store.db")
@@ -79,12 +84,16 @@ def empty_store_copy(empty_template):
 
 @pytest.fixture
 async def emulated(store_copy):
+    from tests.helpers import make_settings, running
+
     async with running(make_settings(database=str(store_copy))) as em:
         yield em
 
 
 @pytest.fixture
 async def loose(store_copy):
+    from tests.helpers import make_settings, running
+
     async with running(make_settings(database=str(store_copy), strict=False)) as em:
         yield em
 
@@ -92,6 +101,8 @@ async def loose(store_copy):
 @pytest.fixture
 async def file_store(tmp_path, template_store):
     """An emulator on a SQLite file, so that tests can read the same store with the stdlib sqlite3."""
+    from tests.helpers import copy_store, make_settings, running
+
     path = copy_store(template_store, tmp_path / "store.db")
     async with running(make_settings(database=str(path))) as em:
         yield em, path

@@ -111,7 +111,6 @@ class Store:
                 self._inline = sqlite3.connect(self._file, isolation_level=None, check_same_thread=False,
                                                timeout=InlineSnapshot.BUSY_SECONDS)
                 self._inline.execute("PRAGMA query_only=1")
-                self._inline.execute(self._synchronous)  # the last connection closed checkpoints
             yield InlineSnapshot(self._inline, self.snapshot)
             return
         if self._slots is None:
@@ -133,7 +132,7 @@ class Store:
         assert self._file is not None  # snapshot() opens readers only on a file
         db = await aiosqlite.connect(self._file, isolation_level=None, timeout=30)  # timeout: busy_timeout, in s
         await db.execute("PRAGMA query_only=1")
-        await db.execute(self._synchronous)
+        await db.execute(self._synchronous)  # the last connection to close checkpoints: maybe a reader
         return db
 
     def write(self):

@@ -1,7 +1,6 @@
 """`fsync`: a store waits for the disk at WAL checkpoints (SQLite's synchronous=NORMAL) unless told not
-to (`--no-fsync`: OFF); a private `:memory:` store never does. Every connection the store opens
-(writers, the threaded readers, the loop's own reader) says the same: whichever closes last
-checkpoints."""
+to (`--no-fsync`: OFF); a private `:memory:` store never does. The writers and the threaded readers
+say the same, since whichever closes last checkpoints (the loop's own reader closes first)."""
 
 from __future__ import annotations
 
@@ -17,9 +16,8 @@ PRAGMA = Sql("PRAGMA synchronous", (), (), ("synchronous",))
 async def _synchronous(store: Store) -> set[int]:
     async with store.write() as conn:
         found = {(await conn.exec_driver_sql("PRAGMA synchronous")).scalar_one()}
-    for inline in (False, True):  # a threaded reader, the loop's reader
-        async with store.snapshot(inline=inline) as snap:
-            found.add((await snap.rows(PRAGMA))[0][0])
+    async with store.snapshot() as snap:  # a threaded reader
+        found.add((await snap.rows(PRAGMA))[0][0])
     return found
 
 
