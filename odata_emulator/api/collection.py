@@ -5,6 +5,7 @@ navigation (`api/single.py`) is read here too, restricted to the row's children.
 from __future__ import annotations
 
 import re
+import time
 
 import orjson
 from starlette.requests import Request
@@ -21,6 +22,12 @@ from . import serialize as s
 from .prefer import DEFAULT_PAGE_SIZE, Preferences, parse_prefer
 from .responses import json_response, text_response
 from .routing import Call
+
+# An aggregate that ran in less than this, its last time, runs on the event loop's thread next time
+# (one statement, no hop to a reader thread and back); a longer one stays on a reader thread, where
+# it does not hold the loop. ($apply filter((statecode eq 0 and statuscode eq 0))/groupby(...) at 100k:
+# about 0.4 ms of SQL; the unfiltered groupby: 10 ms and more.)
+INLINE_AGGREGATE_SECONDS = 0.002
 
 _SKIPTOKEN = re.compile(r"(^|&)(\$|%24)skiptoken=[^&]*", re.I)
 _OTHER_LANGUAGES = ("sql", "savedQuery", "userQuery")
@@ -202,13 +209,18 @@ async def _aggregated_body(call: Call, entity: Entity, compiled: CompiledQuery, 
                            limit: int, top: int | None, count: bool) -> dict:
     """An aggregated result ($apply or FetchXML aggregate): one row per group, no paging."""
     assert isinstance(compiled, CompiledAggregate), "an aggregated query compiles to an aggregate"
-    async with call.emulator.store.snapshot(consistent=count or limit > 0) as snap:
+    consistent = count or limit > 0
+    quick = compiled.timing.get("seconds", INLINE_AGGREGATE_SECONDS) < INLINE_AGGREGATE_SECONDS
+    async with call.emulator.store.snapshot(consistent=consistent, inline=quick and not consistent) as snap:
+        started = time.perf_counter()
         rows = await fetch_aggregate(snap, compiled, context, limit=limit, top=top)
+        compiled.timing["seconds"] = time.perf_counter() - started
         total = await count_groups(snap, compiled, context) if count else None
     body: dict = {"@odata.context": f"{call.root}$metadata#{entity.entity_set}"}
     if total is not None:
         body["@odata.count"] = total
-    body["value"] = [s.aggregate_json(compiled.aggregate_outputs, row, prefs.annotations) for row in rows]
+    write = s.aggregate_writer(compiled, prefs.annotations)
+    body["value"] = [write(row) for row in rows]
     return body
 
 

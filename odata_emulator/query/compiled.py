@@ -133,6 +133,11 @@ class CompiledAggregate:
     aggregate_input: Select
     query: b.BoundQuery
     sql_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    # How long the aggregate took when it last ran, in seconds ("seconds"): the read path runs a
+    # quick one on the event loop's thread (`api/collection.py`).
+    timing: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+    # What the serializer derives from the outputs once (`api/serialize.py`), as `Shape` keeps it.
+    serializer_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
     # Groups are not entities and are not paged: code that reads either form finds no shape and
     # no keyset order here.
     shape: ClassVar[None] = None
