@@ -34,8 +34,13 @@ async def test_a_long_statement_goes_to_a_worker_at_once_until_it_is_fast_again(
         assert COUNT_TO in long_statements
         # Now even a fast run of it is not tried inline...
         assert store.start_inline(COUNT_TO, {"n": 10}, encode, 16) is None
-        # ...but the worker's run shows it is fast, so the next one runs inline again.
-        assert await store.start(COUNT_TO, {"n": 10}, encode, 16) == (None, b"[(10,)]", 1, True)
+        # ...but the worker's run shows it is fast, so the next one runs inline again. (The worker times
+        # its run by the clock: on a busy machine its thread can be descheduled past the budget, and
+        # that run is noted long; a later one that fits clears it.)
+        for _ in range(50):
+            assert await store.start(COUNT_TO, {"n": 10}, encode, 16) == (None, b"[(10,)]", 1, True)
+            if COUNT_TO not in long_statements:
+                break
         assert COUNT_TO not in long_statements
         assert store.start_inline(COUNT_TO, {"n": 10}, encode, 16) == (None, b"[(10,)]", 1, True)
 
