@@ -10,9 +10,11 @@ single-valued expansions (null when there is no related row); strings are escape
 SQLite both escape `"`, `\\` and the control characters, `\\b \\f \\n \\r \\t` by name and the others as
 `\\u00xx`, and write the rest as UTF-8).
 
-Shapes it cannot write exactly fall back to the Python writer (`row_json` answers None): floating
-point values (SQLite writes 15 significant digits, orjson the shortest exact form), collections and
-`$ref`s, FetchXML's left-out nulls, and every instance annotation (the caller checks those).
+A Double is written by the store's SQL function `odata_json_double` (orjson's text: SQLite's own
+writes 15 significant digits where orjson writes the shortest exact form), read back by `json()`,
+which keeps a number's text as it is. Shapes it cannot write exactly fall back to the Python writer
+(`row_json` answers None): collections and `$ref`s, FetchXML's left-out nulls, and every instance
+annotation (the caller checks those).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.sql import ColumnElement
 
 from ..model import AttributeType as T
 from ..query.compiled import Shape
+from ..store.values import JSON_DOUBLE_FUNCTION
 
 # The attribute types whose stored value JSON writes as is (text, whole numbers), or which are
 # converted here as the Python writer converts them (DATETIME, BOOLEAN).
@@ -71,4 +74,6 @@ def _value(kind: T, column: ColumnElement) -> ColumnElement | None:
         return func.replace(func.datetime(column, "unixepoch"), " ", "T").concat("Z")
     if kind is T.BOOLEAN:  # stored 0/1 -> true/false
         return case((column.is_(None), None), (column != 0, func.json("true")), else_=func.json("false"))
+    if kind is T.DOUBLE:  # orjson's number text, embedded as a number (null stays null)
+        return func.json(getattr(func, JSON_DOUBLE_FUNCTION)(column))
     return None

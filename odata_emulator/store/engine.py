@@ -21,6 +21,7 @@ from ..model import EntityModel
 from ..model.metadata import entity_definition_row
 from .driver import InlineSnapshot, Snapshot, driver_connection
 from .schema import METADATA
+from .values import JSON_DOUBLE_FUNCTION, json_double, register_functions
 
 DEFAULT_DATABASE = "odata-emulator.db"
 READERS = 4  # connections the read path keeps: reads run side by side on their threads (WAL)
@@ -76,6 +77,7 @@ class Store:
             cursor.execute(synchronous)
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            register_functions(dbapi_connection)
 
         @event.listens_for(self.engine.sync_engine, "begin")
         def _on_begin(conn):  # pragma: no cover - exercised by every test
@@ -111,6 +113,7 @@ class Store:
                 self._inline = sqlite3.connect(self._file, isolation_level=None, check_same_thread=False,
                                                timeout=InlineSnapshot.BUSY_SECONDS)
                 self._inline.execute("PRAGMA query_only=1")
+                register_functions(self._inline)
             yield InlineSnapshot(self._inline, self.snapshot)
             return
         if self._slots is None:
@@ -133,6 +136,7 @@ class Store:
         db = await aiosqlite.connect(self._file, isolation_level=None, timeout=30)  # timeout: busy_timeout, in s
         await db.execute("PRAGMA query_only=1")
         await db.execute(self._synchronous)  # the last connection to close checkpoints: maybe a reader
+        await db.create_function(JSON_DOUBLE_FUNCTION, 1, json_double, deterministic=True)
         return db
 
     def write(self):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import orjson
+
 from ..model import Attribute
 from ..model import AttributeType as T
 
@@ -45,6 +47,21 @@ def format_datetime(seconds: int) -> str:
     hours, rest = divmod(rest, 3_600)
     minutes, secs = divmod(rest, 60)
     return f"{day}{hours:02d}:{minutes:02d}:{secs:02d}Z"
+
+
+# The SQL function every store connection has (`engine.Store`): a Double's JSON number exactly as
+# orjson writes it (the shortest text that reads back the same), for JSON that SQLite writes
+# (`api/sql_json.py`); SQLite's own writes 15 significant digits.
+JSON_DOUBLE_FUNCTION = "odata_json_double"
+
+
+def json_double(value: float | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def register_functions(connection) -> None:
+    """The store's SQL functions, on one connection (sqlite3's, or an adapter with the same method)."""
+    connection.create_function(JSON_DOUBLE_FUNCTION, 1, json_double, deterministic=True)
 
 
 def parse_datetime(text: str) -> dt.datetime:
