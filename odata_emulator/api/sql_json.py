@@ -26,8 +26,8 @@ from ..model import AttributeType as T
 from ..query.compiled import Shape
 from ..store.values import JSON_DOUBLE_FUNCTION
 
-# The attribute types whose stored value JSON writes as is (text, whole numbers), or which are
-# converted here as the Python writer converts them (DATETIME, BOOLEAN).
+# The attribute types whose stored value JSON writes as is (text, whole numbers); `_value` converts
+# DATETIME, BOOLEAN and DOUBLE as the Python writer does.
 _AS_STORED = frozenset({T.UNIQUEIDENTIFIER, T.STRING, T.MEMO, T.INTEGER, T.BIGINT, T.PICKLIST, T.STATE,
                         T.STATUS, T.LOOKUP, T.OWNER, T.ENTITYNAME})
 
