@@ -282,3 +282,27 @@ async def test_grouping_by_a_date(file_store, loose):
     expected = sql_rows(path, "SELECT DISTINCT statuscode, completedon FROM asyncoperation WHERE statecode = 3 "
                               "ORDER BY statuscode, completedon LIMIT 5")
     assert body["value"] == [{"statuscode": s, "completedon": iso(c)} for s, c in expected]
+
+
+@pytest.mark.parametrize(("apply", "sql"), [
+    # One key held by the filter, the others grouped.
+    ("filter(operationtype eq 10)/groupby((statecode,statuscode,operationtype),aggregate($count as n))",
+     ("SELECT statecode, statuscode, operationtype, count(*) FROM asyncoperation WHERE operationtype = 10 "
+     "GROUP BY statecode, statuscode, operationtype ORDER BY statecode, statuscode")),
+    # Every key held: one group when rows match...
+    ("filter(statecode eq 3 and statuscode eq 30)/groupby((statuscode,statecode),aggregate($count as n))",
+     ("SELECT statuscode, statecode, count(*) FROM asyncoperation WHERE statecode = 3 AND statuscode = 30 "
+     "GROUP BY statecode, statuscode")),
+    # ...and none when no row does (not one group of 0 rows).
+    ("filter(retrycount eq 12345)/groupby((retrycount),aggregate($count as n))",
+     "SELECT retrycount, count(*) FROM asyncoperation WHERE retrycount = 12345 GROUP BY retrycount"),
+    # Held in one branch of an `or` only: grouped.
+    ("filter(statecode eq 3 or statecode eq 1)/groupby((statecode),aggregate($count as n))",
+     "SELECT statecode, count(*) FROM asyncoperation WHERE statecode IN (1, 3) GROUP BY statecode ORDER BY statecode"),
+])
+async def test_keys_the_filter_holds_to_one_value(file_store, apply, sql):
+    em, path = file_store
+    body = assert_ok(await em.get(f"asyncoperations?$apply={apply}"))
+    names = [name.strip() for name in apply.split("groupby((")[1].split(")")[0].split(",")]
+    assert [tuple(row[name] for name in [*names, "n"]) for row in body["value"]] == sql_rows(path, sql)
+

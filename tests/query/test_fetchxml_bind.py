@@ -357,7 +357,7 @@ def test_documented_aggregate_compiles_to_group_by_and_count():
                      "<order alias='count' descending='true'/>", aggregate="true"))
     assert text == (
         "SELECT asyncoperation.statecode AS k0, asyncoperation.statuscode AS k1, count(*) AS a0 FROM asyncoperation "
-        "WHERE asyncoperation.statecode = 1 GROUP BY asyncoperation.statecode, asyncoperation.statuscode "
+        "WHERE asyncoperation.statecode = 1 GROUP BY asyncoperation.statuscode "  # statecode: one value
         "ORDER BY count(*) DESC")
 
 
