@@ -115,6 +115,22 @@ def _page_sql(compiled: CompiledQuery, restrict: Restriction | None, after_nulls
                 lambda: _page_statement(compiled, restrict, after_nulls))
 
 
+def _after_nulls(cookie: PageCookie | None) -> tuple[bool, ...] | None:
+    """Which of the cookie's last values are null: the page statement's keyset predicate differs for them."""
+    return tuple(v is None for v in cookie.last) if cookie is not None else None
+
+
+def _page_values(compiled: CompiledQuery, context: Context, *, size: int, cookie: PageCookie | None,
+                 skip: int | None, restrict: Restriction | None) -> dict:
+    """The page statement's values: one row more than the page, to tell whether more follow."""
+    values = _values(compiled.params, context, restrict)
+    values["page_size"] = size + 1
+    values["page_skip"] = skip or 0
+    if cookie is not None:
+        values.update((f"after_{i}", v) for i, v in enumerate(cookie.last))
+    return values
+
+
 def _values(compiled_params, context: Context, restrict: Restriction | None) -> dict:
     values = parameters(compiled_params, context)
     if restrict is not None:
@@ -130,14 +146,8 @@ async def fetch_page(snap: Snapshot, compiled: CompiledQuery, context: Context, 
                      restrict: Restriction | None = None, child_size: int | None = None) -> Page:
     """One page of rows and their expanded collections (a paged expansion keeps `child_size` rows of
     each, by default as many as the page has)."""
-    values = _values(compiled.params, context, restrict)
-    values["page_size"] = size + 1
-    values["page_skip"] = skip or 0
-    after_nulls = None
-    if cookie is not None:
-        after_nulls = tuple(v is None for v in cookie.last)
-        values.update((f"after_{i}", v) for i, v in enumerate(cookie.last))
-    rows = await snap.mappings(_page_sql(compiled, restrict, after_nulls), values)
+    values = _page_values(compiled, context, size=size, cookie=cookie, skip=skip, restrict=restrict)
+    rows = await snap.mappings(_page_sql(compiled, restrict, _after_nulls(cookie)), values)
     page = Page(rows[:size], len(rows) > size)
     if isinstance(compiled, CompiledRows) and page.rows:
         await _fetch_collections(snap, compiled.shape, page.rows, context, page.children, child_size or size)
@@ -165,7 +175,7 @@ async def fetch_json_page(snap: Snapshot, compiled: CompiledRows, context: Conte
                           restrict: Restriction | None = None) -> JsonPage | None:
     """`fetch_page` for a page without collections, each row written as JSON by SQLite through
     `write`; None when `write` cannot write the shape (the caller then fetches the rows)."""
-    after_nulls = tuple(v is None for v in cookie.last) if cookie is not None else None
+    after_nulls = _after_nulls(cookie)
     key = ("json page", restrict.key if restrict else None, after_nulls)
     if key not in compiled.sql_cache:
         statement = _page_statement(compiled, restrict, after_nulls)
@@ -176,12 +186,8 @@ async def fetch_json_page(snap: Snapshot, compiled: CompiledRows, context: Conte
     sql = compiled.sql_cache[key]
     if sql is None:
         return None
-    values = _values(compiled.params, context, restrict)
-    values["page_size"] = size + 1
-    values["page_skip"] = skip or 0
-    if cookie is not None:
-        values.update((f"after_{i}", v) for i, v in enumerate(cookie.last))
-    rows = await snap.rows(sql, values)
+    rows = await snap.rows(sql, _page_values(compiled, context, size=size, cookie=cookie, skip=skip,
+                                             restrict=restrict))
     more = len(rows) > size
     del rows[size:]
     if not rows:

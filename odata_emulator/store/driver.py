@@ -43,9 +43,10 @@ class Sql:
         pairs = self.processors
         return [tuple(p(v) if p is not None else v for p, v in zip(pairs, row)) for row in rows]
 
-    def mappings(self, rows: Iterable[tuple]) -> list[dict]:
+    def dicts(self, rows: Iterable[tuple]) -> list[dict]:
+        """Converted rows (`convert`) as dicts by result column name."""
         columns = self.columns
-        return [dict(zip(columns, row)) for row in self.convert(rows)]
+        return [dict(zip(columns, row)) for row in rows]
 
 
 def compile_sql(statement) -> Sql:
@@ -83,7 +84,7 @@ class Snapshot:
         return sql.convert(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
 
     async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
-        return sql.mappings(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
+        return sql.dicts(await self.rows(sql, values))
 
 
 class InlineSnapshot:
@@ -108,11 +109,7 @@ class InlineSnapshot:
         return sql.convert(found)
 
     async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
-        found = self._fetch(sql, values)
-        if found is None:
-            async with self._fallback() as snap:
-                return await snap.mappings(sql, values)
-        return sql.mappings(found)
+        return sql.dicts(await self.rows(sql, values))
 
     def _fetch(self, sql: Sql, values: dict | None) -> list[tuple] | None:
         """The rows, or None when the file was busy."""

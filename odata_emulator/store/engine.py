@@ -21,7 +21,7 @@ from ..model import EntityModel
 from ..model.metadata import entity_definition_row
 from .driver import InlineSnapshot, Snapshot, driver_connection
 from .schema import METADATA
-from .values import JSON_DOUBLE_FUNCTION, json_double, register_functions
+from .values import STORE_FUNCTIONS, register_functions
 
 DEFAULT_DATABASE = "odata-emulator.db"
 READERS = 4  # connections the read path keeps: reads run side by side on their threads (WAL)
@@ -62,8 +62,7 @@ class Store:
         self._slots: asyncio.Semaphore | None = None
         self._writer = self.engine.execution_options(sqlite_immediate=True)
 
-        synchronous = "PRAGMA synchronous=NORMAL" if fsync else "PRAGMA synchronous=OFF"
-        self._synchronous = synchronous
+        self._synchronous = "PRAGMA synchronous=NORMAL" if fsync else "PRAGMA synchronous=OFF"
 
         @event.listens_for(self.engine.sync_engine, "connect")
         def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
@@ -74,7 +73,7 @@ class Store:
             cursor.execute("PRAGMA journal_mode=WAL")
             # NORMAL: fsync at checkpoints only (WAL). OFF: never; a checkpoint and the close of
             # a store took 40 ms on a virtual disk, most of it waiting for fsync.
-            cursor.execute(synchronous)
+            cursor.execute(self._synchronous)
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
             register_functions(dbapi_connection)
@@ -136,7 +135,8 @@ class Store:
         db = await aiosqlite.connect(self._file, isolation_level=None, timeout=30)  # timeout: busy_timeout, in s
         await db.execute("PRAGMA query_only=1")
         await db.execute(self._synchronous)  # the last connection to close checkpoints: maybe a reader
-        await db.create_function(JSON_DOUBLE_FUNCTION, 1, json_double, deterministic=True)
+        for name, arity, function in STORE_FUNCTIONS:
+            await db.create_function(name, arity, function, deterministic=True)
         return db
 
     def write(self):

@@ -59,9 +59,15 @@ def json_double(value: float | None) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+# (name, number of arguments, function): every deterministic.
+STORE_FUNCTIONS = ((JSON_DOUBLE_FUNCTION, 1, json_double),)
+
+
 def register_functions(connection) -> None:
-    """The store's SQL functions, on one connection (sqlite3's, or an adapter with the same method)."""
-    connection.create_function(JSON_DOUBLE_FUNCTION, 1, json_double, deterministic=True)
+    """The store's SQL functions, on one connection (sqlite3's, or an adapter with the same method;
+    aiosqlite's is a coroutine: `engine.Store` awaits each of `STORE_FUNCTIONS` itself)."""
+    for name, arity, function in STORE_FUNCTIONS:
+        connection.create_function(name, arity, function, deterministic=True)
 
 
 def parse_datetime(text: str) -> dt.datetime:
