@@ -5,7 +5,8 @@ here and never from each other; `tests/conftest.py` turns the emulator parts int
 - an emulator in-process: `make_settings`, `start`/`running` (an app through its lifespan plus an
   httpx client bound to it: `InProcessClient`), `seed_jobs`/`get_job`/`job_history` and `JobService` (jobs through it),
   `build_store`/`copy_store` (the template store the fixtures copy), `BULK_DELETE_REQUEST`
-- the oracle's side: `sql_rows`/`sql_ids` (the same store read with the stdlib sqlite3), `iso`/`epoch`,
+- the oracle's side: `plain_engine` (compiled statements run on a store), `sql_rows`/`sql_ids` (the same store read with the stdlib sqlite3; `file_content`
+  reads file storage's content), `iso`/`epoch`,
   `datepart` (SQL Server's), `flat`/`where_of` (compiled SQL text), `guid`
 - responses: `assert_json`, `assert_ok`, `assert_error` (status, Dataverse headers, body); `raw_request`
   (the ASGI app called with a target's bytes as given)
@@ -30,6 +31,7 @@ import ssl
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 from urllib.parse import quote
 
@@ -219,22 +221,41 @@ BULK_DELETE_REQUEST = {
 
 
 # A job's `data` as every reader sees it: the row's, or the content of its file in file storage.
-READABLE_DATA = ("CASE WHEN {a}datablobid IS NULL THEN {a}data ELSE (SELECT content FROM emulator_file_content "
-                 "WHERE fileattachmentid = {a}datablobid) END")
+READABLE_DATA = ("CASE WHEN {a}datablobid IS NULL THEN {a}data ELSE (SELECT file_content(content) FROM "
+                 "emulator_file_content WHERE fileattachmentid = {a}datablobid) END")
+
+
+def file_content(stored: bytes) -> str:
+    """A file's content as the store keeps it (UTF-8, compressed with zlib), read back; `sql_rows`
+    connections have it as the SQL function `file_content`."""
+    return zlib.decompress(stored).decode("utf-8")
 
 
 def with_file_data(path, jobs):
     """Stored job rows (dicts) with `data` read back from file storage where the job keeps it there."""
-    files = dict(sql_rows(path, "SELECT fileattachmentid, content FROM emulator_file_content"))
+    files = dict(sql_rows(path, "SELECT fileattachmentid, file_content(content) FROM emulator_file_content"))
     for job in jobs:
         if job.get("datablobid") is not None:
             job["data"] = files[job["datablobid"]]
     return jobs
 
 
+def plain_engine(url: str = "sqlite://"):
+    """A synchronous SQLAlchemy engine on a store whose connections have the store's SQL functions
+    (`store.values.STORE_FUNCTIONS`), as the emulator's own have: compiled statements run on it as is."""
+    from sqlalchemy import create_engine, event
+
+    from odata_emulator.store.values import register_functions
+
+    engine = create_engine(url)
+    event.listen(engine, "connect", lambda dbapi_connection, _record: register_functions(dbapi_connection))
+    return engine
+
+
 def sql_rows(path, query: str, params=()) -> list[tuple]:
     """The store read directly with the stdlib sqlite3 (the emulator's answers are compared with it)."""
     with sqlite3.connect(path) as conn:
+        conn.create_function("file_content", 1, file_content, deterministic=True)
         rows = conn.execute(query, params).fetchall()
     conn.close()
     return rows

@@ -1,6 +1,6 @@
 """File storage (`model/files.py`): a column whose value is over 4 MB of UTF-8 (a system job's
 `data`) keeps it in a file: a `fileattachment` row describing it (size, MIME type, the row and column
-it belongs to) and the content in `emulator_file_content`; the row keeps the file's id in its file
+it belongs to) and the content, compressed, in `emulator_file_content`; the row keeps the file's id in its file
 column (`datablobid`) and null in the column itself. Below the threshold the value stays in its row
 and the file column is null. Readers never see the difference: `schema.readable_column` reads the
 content back wherever the column is read.
@@ -19,6 +19,7 @@ from sqlalchemy.sql import ColumnElement
 from ..model import MODEL
 from ..model.files import FILE_COLUMNS, FILE_STORAGE_THRESHOLD
 from .schema import FILE_CONTENT, FILES
+from .values import compress_file
 
 MIME_TYPE = "text/plain"
 FILE_NAME = "AsyncOperationData.txt"  # a file's name when its row names none (`datablobid_name`)
@@ -58,7 +59,7 @@ async def store_files(conn, table_name: str, rows: list[dict[str, Any]]) -> None
                 "objecttypecode": table_name, "objectid": row[entity.primary_id],
                 "objectidtypecode": entity.object_type_code, "regardingfieldname": column,
             })
-            contents.append({"fileattachmentid": identifier, "content": value})
+            contents.append({"fileattachmentid": identifier, "content": compress_file(value)})
             row.update({column: None, file_id: identifier})
             if f"{file_id}_name" in row:
                 row[f"{file_id}_name"] = name

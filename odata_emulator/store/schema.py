@@ -16,11 +16,13 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     case,
+    func,
     select,
     text,
 )
@@ -29,6 +31,7 @@ from sqlalchemy.sql import ColumnElement
 from ..model import MODEL, Entity, EntityModel
 from ..model import AttributeType as T
 from ..model.files import FILE_COLUMNS
+from .values import FILE_TEXT_FUNCTION
 
 _TEXT = Text(collation="NOCASE")
 
@@ -120,12 +123,13 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         Column("asyncoperationid", String(36), primary_key=True),
         Column("settings", Text(), nullable=False),
     )
-    # File storage's content (model/files.py): one row per `fileattachment`, by its id.
+    # File storage's content (model/files.py): one row per `fileattachment`, by its id, compressed
+    # (`values.compress_file`; read through `values.FILE_TEXT_FUNCTION`).
     Table(
         "emulator_file_content",
         metadata,
         Column("fileattachmentid", String(36), primary_key=True),
-        Column("content", _TEXT, nullable=False),
+        Column("content", LargeBinary(), nullable=False),
     )
     # Change tracking (`store/changes.py`): each record deleted from a tracked table, in deletion order.
     Table(
@@ -170,7 +174,7 @@ def readable_column(table, name: str) -> ColumnElement:
     file_id = FILE_COLUMNS.get((getattr(table, "element", table).name, name))
     if file_id is None:
         return column
-    content = (select(FILE_CONTENT.c.content).where(FILE_CONTENT.c.fileattachmentid == table.c[file_id])
+    content = (select(getattr(func, FILE_TEXT_FUNCTION)(FILE_CONTENT.c.content)).where(FILE_CONTENT.c.fileattachmentid == table.c[file_id])
                .scalar_subquery())
     # Compared as the stored column is (NOCASE): a CASE carries no column's collation.
     return case((table.c[file_id].is_(None), column), else_=content).collate("NOCASE")

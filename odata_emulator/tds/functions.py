@@ -14,6 +14,8 @@ import re
 import sqlite3
 import uuid
 
+from ..store.values import register_functions
+
 UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1)
 
@@ -302,8 +304,10 @@ def _eomonth(seconds, months=0):
 
 
 def register(connection: sqlite3.Connection, failures: list[BaseException]) -> None:
-    """The functions the translator's SQL calls, on one connection. SQLite reports an exception in a
-    function only as "user-defined function raised exception": the exception itself goes to `failures`."""
+    """The functions the translator's SQL calls, on one connection: the store's own (file storage's
+    content, `store.values`) and these. SQLite reports an exception in a function only as
+    "user-defined function raised exception": the exception itself goes to `failures`."""
+    register_functions(connection)
 
     def add(name: str, arity: int, function, deterministic: bool = True) -> None:
         def call(*args):

@@ -15,17 +15,11 @@ import pytest
 
 from odata_emulator.model.files import FILE_STORAGE_THRESHOLD
 from tests.helpers import API, make_settings, running, seed_jobs
+from tests.helpers import sql_rows as store_rows
 from tests.jobs.test_bulkdelete_runs import START, Service, bulk_delete, condition
 
 LARGE = "Données du contexte " * 250_000  # 5,000,000 characters, 5,250,000 bytes of UTF-8
 SMALL = "x" * 1_048_576  # 1 MB: stays in its row
-
-
-def store_rows(path, sql: str) -> list[tuple]:
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute(sql).fetchall()
-    conn.close()
-    return rows
 
 
 @pytest.fixture
@@ -59,8 +53,11 @@ async def test_large_data_goes_to_file_storage_and_reads_back_the_same(service, 
     # The row holds no data, the file its content.
     assert store_rows(empty_store_copy, f"SELECT data IS NULL, datablobid FROM asyncoperation "
                                         f"WHERE asyncoperationid = '{large}'") == [(1, job["datablobid"])]
-    assert store_rows(empty_store_copy, "SELECT fileattachmentid, length(content) FROM emulator_file_content") == [
-        (job["datablobid"], len(LARGE))]
+    (compressed,), = store_rows(empty_store_copy, "SELECT content FROM emulator_file_content")
+    assert store_rows(empty_store_copy, "SELECT fileattachmentid, length(file_content(content)), length(content) "
+                                        "FROM emulator_file_content") == [
+        (job["datablobid"], len(LARGE), len(compressed))]
+    assert len(compressed) < len(LARGE) // 100  # kept compressed: the repeated context is 28 KB
 
     # Filters and FetchXML read the content too.
     found = (await ok(service, "asyncoperations?$select=name&$filter=contains(data,'contexte Données')"))["value"]
@@ -69,6 +66,16 @@ async def test_large_data_goes_to_file_storage_and_reads_back_the_same(service, 
              "<filter><condition attribute='datablobid' operator='not-null'/></filter></entity></fetch>")
     rows = (await ok(service, "asyncoperations?fetchXml=" + urllib.parse.quote(fetch)))["value"]
     assert [(r["name"], r["data"]) for r in rows] == [("Large", LARGE)]
+
+
+async def test_content_an_older_version_stored_uncompressed_reads_the_same(service, empty_store_copy):
+    large, = await seed_jobs(service.em, {"name": "Large", "data": LARGE})
+    with sqlite3.connect(empty_store_copy) as conn:  # as stores made before file content was compressed hold it
+        conn.execute("UPDATE emulator_file_content SET content = ?", (LARGE,))
+    conn.close()
+    assert (await ok(service, f"asyncoperations({large})/data"))["value"] == LARGE
+    found = (await ok(service, "asyncoperations?$select=name&$filter=contains(data,'contexte Données')"))["value"]
+    assert [j["name"] for j in found] == ["Large"]
 
 
 async def test_datablobid_counts_as_the_docs_count_it(service):

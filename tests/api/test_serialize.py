@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from sqlalchemy import create_engine
 
 from odata_emulator.api.serialize import (
     ASSOCIATED_NAVIGATION,
@@ -32,7 +31,7 @@ from odata_emulator.query.options import parse_query_string
 from odata_emulator.query.plan import Planner
 from odata_emulator.store.schema import METADATA
 from odata_emulator.store.values import parse_datetime, to_epoch
-from tests.helpers import copy_store
+from tests.helpers import copy_store, plain_engine
 
 ASYNC = MODEL.entity("asyncoperation")
 COL = ASYNC.columns
@@ -63,7 +62,7 @@ def compile_query(query: str, *, annotations: bool = False, entity=ASYNC):
 
 @pytest.fixture(scope="module")
 def db():
-    engine = create_engine("sqlite://")
+    engine = plain_engine()
     METADATA.create_all(engine)
     t = METADATA.tables
     with engine.begin() as conn:
@@ -530,7 +529,7 @@ WRITER_FETCHES = [
 def data_set(tmp_path_factory, template_store):
     """The bundled data set (a copy of the tests' template store), read with a plain SQLAlchemy engine."""
     path = copy_store(template_store, tmp_path_factory.mktemp("serialize") / "store.db")
-    engine = create_engine(f"sqlite:///{path}")
+    engine = plain_engine(f"sqlite:///{path}")
     yield engine
     engine.dispose()
 

@@ -116,7 +116,7 @@ def test_the_file_storage_counts(template_store):
 
 
 def test_data_in_file_storage_reads_as_the_web_api_reads_it(template_store):
-    files = dict(sql_rows(template_store, "SELECT fileattachmentid, content FROM emulator_file_content"))
+    files = dict(sql_rows(template_store, "SELECT fileattachmentid, file_content(content) FROM emulator_file_content"))
     rows = run(template_store, "SELECT datablobid, data FROM asyncoperation WHERE datablobid IS NOT NULL")
     assert len(rows) == 3 and all(len(data.encode("utf-8")) > 4 * 1024 * 1024 for _, data in rows)
     assert {blob: data for blob, data in rows} == files

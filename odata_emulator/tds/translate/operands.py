@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
+from ...store.values import FILE_TEXT_FUNCTION
 from ..catalog import Column
 from ..errors import NotDeclared, Refused, SqlSyntaxError
 from ..types import BIGINT, BIT_TYPE, FLOAT, INT, NVARCHAR_MAX, SqlType, decimal_type, nvarchar
@@ -59,7 +60,8 @@ def _virtual(t: Rewriter, column: Column, alias: str) -> exp.Expr:
         content_table, key, content = column.content
         inner = t.new_alias()
         file_id = exp.column(column.file_column, table=alias)
-        subquery = (exp.select(exp.column(content, table=inner)).from_(exp.to_table(content_table).as_(inner))
+        read_content = exp.Anonymous(this=FILE_TEXT_FUNCTION, expressions=[exp.column(content, table=inner)])
+        subquery = (exp.select(read_content).from_(exp.to_table(content_table).as_(inner))
                     .where(exp.EQ(this=exp.column(key, table=inner), expression=file_id.copy())))
         read = exp.Case(ifs=[exp.If(this=exp.Is(this=file_id, expression=exp.Null()), true=source)],
                         default=exp.Subquery(this=subquery))
