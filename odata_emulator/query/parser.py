@@ -16,7 +16,7 @@ from typing import cast
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 
-from .._resources import grammar_text
+from .._resources import cache_file, grammar_text
 from ..errors import QuerySyntaxError
 from . import ast
 from .numbers import whole_number
@@ -37,7 +37,9 @@ def _lark() -> Lark:
         start=list(START_RULES),
         propagate_positions=True,
         maybe_placeholders=True,
-        cache=False,
+        # The LALR tables, built from the grammar in 0.2 s at each process's first query, load from
+        # the cache in 0.02 s; lark rebuilds them when the grammar, its options or lark change.
+        cache=cache_file("odata-grammar.lark-cache"),
     )
 
 

@@ -383,3 +383,30 @@ def test_documented_query_texts_are_in_the_corpus() -> None:
                 assert (start, text) in texts, (path.name, start, text)
                 seen += 1
     assert seen >= 6
+
+
+# ------------------------------------------------------------------------------ the grammar's cache
+
+
+def test_the_parse_tables_are_cached_per_user_and_rebuilt_when_unreadable(tmp_path, monkeypatch) -> None:
+    from odata_emulator.query import parser
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = tmp_path / "odata-emulator" / "odata-grammar.lark-cache"
+    try:
+        parser._lark.cache_clear()
+        parser._lark()
+        assert cached.stat().st_size > 10_000
+        assert oct(cached.parent.stat().st_mode & 0o777) == "0o700"  # unpickled: the user's own
+        cached.write_bytes(b"not a cache\n")
+        parser._lark.cache_clear()
+        assert parser._lark().parse("statecode eq 3", start="filter").data == "compare"
+        assert cached.stat().st_size > 10_000  # written again
+
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+        (tmp_path / "a-file").write_text("")  # a cache directory that cannot be made: no cache, still parses
+        parser._lark.cache_clear()
+        assert parser._lark().parse("statecode eq 3", start="filter").data == "compare"
+        assert not (tmp_path / "a-file" / "odata-emulator").exists()
+    finally:
+        parser._lark.cache_clear()
