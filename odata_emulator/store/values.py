@@ -7,6 +7,7 @@ seconds (UTC), booleans 0/1.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 import zlib
 
@@ -100,7 +101,14 @@ def parse_datetime(text: str) -> dt.datetime:
         raise ValueError("date value out of range") from None
 
 
+# A GUID already in storage form (lowercase, hyphenated), as data sets, keys and lookups mostly come:
+# kept as it is, without a round trip through uuid.UUID (loading the data set normalizes 4,500).
+_CANONICAL_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def normalize_guid(value: str | uuid.UUID) -> str:
+    if isinstance(value, str) and _CANONICAL_GUID.fullmatch(value):
+        return value
     return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip("{}")))
 
 
