@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ..model import EntityModel
 from ..model.metadata import entity_definition_row
+from . import one_trip
 from .driver import InlineSnapshot, Snapshot, driver_connection
 from .schema import METADATA
 from .values import STORE_FUNCTIONS, register_functions
@@ -54,7 +55,8 @@ class Store:
             self._scratch = tempfile.mkdtemp(prefix="odata-emulator-")
             database = str(Path(self._scratch) / "store.db")
         self.url = database_url(database)
-        self.engine: AsyncEngine = create_async_engine(self.url)
+        # Statements run on a connection whose cursor takes one trip to its thread (`one_trip.py`).
+        self.engine: AsyncEngine = create_async_engine(self.url, async_creator=self._connect)
         database_file = self.engine.url.database
         self._file = database_file if database_file and database_file != ":memory:" else None
         self._idle: list[aiosqlite.Connection] = []
@@ -82,6 +84,11 @@ class Store:
         def _on_begin(conn):  # pragma: no cover - exercised by every test
             immediate = conn.get_execution_options().get("sqlite_immediate", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _connect(self) -> one_trip.OneTripConnection:
+        dialect = self.engine.sync_engine.dialect
+        arguments, options = dialect.create_connect_args(self.engine.sync_engine.url)
+        return one_trip.connect(*arguments, **options)
 
     def read(self):
         atomic = _ATOMIC.get()
