@@ -73,6 +73,7 @@ def generated(tmp_path: Path, name: str, size: int = 500) -> list[tuple]:
     return [dict(zip(columns, row)) for row in rows]
 
 
+@pytest.mark.slow  # over a second: two generated stores compared
 def test_the_generator_is_deterministic_and_writes_a_realistic_legal_mix(tmp_path):
     first, second = generated(tmp_path, "a.db"), generated(tmp_path, "b.db")
     assert first == second and len(first) == 500

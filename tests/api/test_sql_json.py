@@ -108,6 +108,7 @@ async def test_strings_are_escaped_alike(emulated, monkeypatch, name):
     assert name in [row["firstname"] for row in by_python.json()["value"]]
 
 
+@pytest.mark.slow  # property-based: with the fuzz, in the full suite
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(names=st.lists(_TEXT, min_size=1, max_size=5))
 async def test_any_text_reads_the_same(emulated, monkeypatch, names):
@@ -134,6 +135,7 @@ def test_dates_have_four_digit_years_in_both_writers(moment, text):
         assert db.execute(f"SELECT {expression.compile(compile_kwargs={'literal_binds': True})}", (seconds,)).fetchone()[0] == text
 
 
+@pytest.mark.slow  # property-based: with the fuzz, in the full suite
 @settings(max_examples=300, deadline=None)
 @given(value=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(
     [0.0, -0.0, 5.0, 0.1, 1e16, 1e-7, 123456789.123, 1.7976931348623157e308, 5e-324, 2.0 ** 53, 12.34])))

@@ -17,6 +17,9 @@ from odata_emulator.webhooks import WebhookError
 from tests.helpers import API, JobService, make_settings, start
 from tests.webhooks.receiver import Receiver, free_port
 
+# Real servers: each delivery goes to a receiver (uvicorn) on a port of 127.0.0.1 (the fast loop leaves them out).
+pytestmark = pytest.mark.slow
+
 CONTEXT = {"BusinessUnitId": "e2b9dd85-e89e-e711-8122-000d3aa2331c", "CorrelationId": "b374239d-4233-41a9-8b17-a86cb4f737b5",
            "Depth": 1, "MessageName": "Create", "Mode": 1, "OrganizationName": "OrgName", "PrimaryEntityName": "contact",
            "InputParameters": [{"key": "Target", "value": {"LogicalName": "contact"}}], "Stage": 40}

@@ -17,6 +17,9 @@ from tests.helpers import DOCUMENTED, sql_rows
 from tests.tds.conftest import endpoint, in_thread
 from tests.tds.wire import ALL_HEADERS, Raw, param, rpc_request
 
+# A real server: the TDS endpoint listening on a port of 127.0.0.1 (the fast loop leaves real servers out).
+pytestmark = pytest.mark.slow
+
 DONE, DONEPROC, DONEINPROC = 0xFD, 0xFE, 0xFF
 
 

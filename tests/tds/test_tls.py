@@ -19,6 +19,9 @@ from odata_emulator.tds import prelogin
 from tests.tds.conftest import endpoint, in_thread
 from tests.tds.wire import Raw
 
+# A real server: the TDS endpoint listening on a port of 127.0.0.1 (the fast loop leaves real servers out).
+pytestmark = pytest.mark.slow
+
 USER = "tls-matrix-user"
 MARKER = "tls-matrix-marker"
 QUERY = f"select count(*) from asyncoperation where name = '{MARKER}'"
@@ -102,7 +105,6 @@ CASES = [
 ]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode, client, run", CASES, ids=[f"{m}-{c}" for m, c, _ in CASES])
 async def test_each_encryption_mode_with_a_real_client(store_copy, mode, client, run):
     async with endpoint(str(store_copy)) as found, Tap(found.port) as tap:

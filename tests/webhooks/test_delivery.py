@@ -10,6 +10,9 @@ from odata_emulator.webhooks import MAX_PAYLOAD, Endpoint, WebhookError, deliver
 from odata_emulator.webhooks.endpoint import BadAuthValue
 from tests.webhooks.receiver import Receiver, free_port
 
+# A real server: a receiver (uvicorn) on a port of 127.0.0.1 (the fast loop leaves real servers out).
+pytestmark = pytest.mark.slow
+
 CONTEXT = {"BusinessUnitId": "e2b9dd85-e89e-e711-8122-000d3aa2331c", "MessageName": "Create",
            "PrimaryEntityName": "contact", "InputParameters": [{"key": "Target", "value": {}}],
            "ParentContext": None, "PreEntityImages": [], "PostEntityImages": []}
