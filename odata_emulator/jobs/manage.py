@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import BadRequest, Code, InvalidState, PreconditionFailed, RecordNotFound
 from ..model import MODEL
+from ..store import driver
 from ..store.files import delete_files
 from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import parse_datetime, to_epoch
@@ -127,11 +129,20 @@ def etag_version(if_match: str | None) -> int | None:
         return -1  # an ETag this store never issued: it cannot match
 
 
-async def current_row(conn: AsyncConnection, job_id: str):
-    return (await conn.execute(
-        select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype, JOBS.c.versionnumber)
-        .where(JOBS.c.asyncoperationid == job_id)
-    )).first()
+class JobRow(NamedTuple):
+    statecode: int
+    statuscode: int
+    operationtype: int | None
+    versionnumber: int
+
+
+_CURRENT = driver.compile_sql(select(JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype,
+                                     JOBS.c.versionnumber).where(JOBS.c.asyncoperationid == bindparam("job")))
+
+
+async def current_row(conn: AsyncConnection, job_id: str) -> JobRow | None:
+    rows = await driver.fetch_all(conn, _CURRENT, {"job": job_id})
+    return JobRow(*rows[0]) if rows else None
 
 
 async def update_job(conn: AsyncConnection, job_id: str, change: JobUpdate, *, now: dt.datetime, caller: str,

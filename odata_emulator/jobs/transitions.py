@@ -144,6 +144,21 @@ async def mirror_bulk_delete(conn: AsyncConnection, job_id: str, pair: Pair, at:
     )
 
 
+@lru_cache(maxsize=64)
+def _single_update(columns: tuple[str, ...], versioned: bool, held: bool) -> driver.Sql:
+    """`apply`'s guarded update of one job, returning what it needs of the job; compiled once per shape."""
+    guard = [JOBS.c.asyncoperationid == bindparam("job"), JOBS.c.statecode == bindparam("from_state"),
+             JOBS.c.statuscode == bindparam("from_status")]
+    if versioned:
+        guard.append(JOBS.c.versionnumber == bindparam("version"))
+    if held:
+        # Only the instance that holds the lock may move a Locked job on.
+        guard.append(JOBS.c.hostid == bindparam("holder"))
+    changes: dict[str, object] = {c: bindparam(f"set_{c}") for c in columns}
+    return driver.compile_sql(update(JOBS).where(*guard).values({**changes, "versionnumber": next_version()})
+                              .returning(JOBS.c.operationtype, JOBS.c.name))
+
+
 async def apply(conn: AsyncConnection, job_id: str, transition: Transition, current: Pair, now: dt.datetime, *,
                 reason: str | None = None, host: str | None = None, values: dict | None = None,
                 version: int | None = None, holder: str | None = None) -> bool:
@@ -151,19 +166,14 @@ async def apply(conn: AsyncConnection, job_id: str, transition: Transition, curr
     job is no longer in `current` (or no longer at `version`, when given)."""
     epoch = to_epoch(now)
     changes = _changes(transition, current, epoch, values)
-    condition = [JOBS.c.asyncoperationid == job_id, JOBS.c.statecode == current[0], JOBS.c.statuscode == current[1]]
-    if version is not None:
-        condition.append(JOBS.c.versionnumber == version)
-    if holder is not None:
-        # Only the instance that holds the lock may move a Locked job on.
-        condition.append(JOBS.c.hostid == holder)
-    moved = (await conn.execute(
-        update(JOBS).where(*condition).values(**changes, versionnumber=next_version())
-        .returning(JOBS.c.operationtype, JOBS.c.name)
-    )).first()
-    if moved is None:
+    arguments = {f"set_{name}": value for name, value in changes.items()}
+    arguments.update(job=job_id, from_state=current[0], from_status=current[1], version=version, holder=holder)
+    moved = await driver.fetch_all(conn, _single_update(tuple(sorted(changes)), version is not None,
+                                                        holder is not None), arguments)
+    if not moved:
         return False
-    await record_many(conn, [_entry(job_id, epoch, transition, reason, host, current, moved.name)])
-    if moved.operationtype == BULK_DELETE:
+    [(operation_type, name)] = moved
+    await record_many(conn, [_entry(job_id, epoch, transition, reason, host, current, name)])
+    if operation_type == BULK_DELETE:
         await mirror_bulk_delete(conn, job_id, transition.target, now)
     return True
