@@ -8,6 +8,7 @@ here and never from each other; `tests/conftest.py` turns the emulator parts int
 - the oracle's side: `plain_engine` (compiled statements run on a store), `sql_rows`/`sql_ids` (the same store read with the stdlib sqlite3; `file_content`
   reads file storage's content), `iso`/`epoch`,
   `datepart` (SQL Server's), `flat`/`where_of` (compiled SQL text), `guid`
+- the two page writers: `both_writers`, `assert_same_answer`
 - responses: `assert_json`, `assert_ok`, `assert_error` (status, Dataverse headers, body); `raw_request`
   (the ASGI app called with a target's bytes as given)
 - a real server: `Server` (`odata-emulator serve` in a subprocess, on a port the OS picks), `serve_command`,
@@ -216,6 +217,24 @@ BULK_DELETE_REQUEST = {
     "RecurrencePattern": "FREQ=DAILY;INTERVAL=1;",
     "StartDateTime": "2026-11-02T02:00:00Z",
 }
+
+async def both_writers(emulated, url: str, monkeypatch, **kw):
+    """`url` asked with the page writer of SQLite (`api/sql_json.py`) and then with Python's."""
+    from odata_emulator.api import sql_json
+
+    monkeypatch.setattr(sql_json, "ENABLED", True)
+    by_sqlite = await emulated.get(url, **kw)
+    monkeypatch.setattr(sql_json, "ENABLED", False)
+    by_python = await emulated.get(url, **kw)
+    monkeypatch.setattr(sql_json, "ENABLED", True)
+    return by_sqlite, by_python
+
+
+def assert_same_answer(by_sqlite, by_python) -> None:
+    assert by_sqlite.status_code == by_python.status_code == 200, by_python.text[:300]
+    assert by_sqlite.content == by_python.content
+    assert by_sqlite.headers == by_python.headers
+
 
 # ------------------------------------------------------------------------------ the oracle's side
 

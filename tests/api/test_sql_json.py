@@ -1,22 +1,20 @@
 """Pages written as JSON by SQLite (`api/sql_json.py`) are byte for byte the pages the Python writer
 writes: every entity set, selections, expansions, orderings, paging links, strings of every kind,
-booleans and dates, nulls. Each response is asked twice, with the SQLite writer and without it."""
+booleans and dates, nulls. Each response is asked twice, with the SQLite writer and without it
+(`helpers.both_writers`); any text and any Double: tests/fuzz/test_fuzz_sql_json.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
 
-import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import literal_column
 
 from odata_emulator.api import collection, sql_json
 from odata_emulator.model import AttributeType
-from odata_emulator.store.values import format_datetime, register_functions, to_epoch
-from tests.helpers import DOCUMENTED, UTC, assert_ok
+from odata_emulator.store.values import format_datetime, to_epoch
+from tests.helpers import DOCUMENTED, UTC, assert_ok, assert_same_answer, both_writers
 
 QUERIES = [
     "$top=1000&$select=asyncoperationid,name,statecode,statuscode,operationtype,createdon&$expand=createdby($select=fullname)",
@@ -30,22 +28,7 @@ QUERIES = [
 ]
 
 
-async def _both(emulated, url: str, monkeypatch, **kw):
-    monkeypatch.setattr(sql_json, "ENABLED", True)
-    by_sqlite = await emulated.get(url, **kw)
-    monkeypatch.setattr(sql_json, "ENABLED", False)
-    by_python = await emulated.get(url, **kw)
-    monkeypatch.setattr(sql_json, "ENABLED", True)
-    return by_sqlite, by_python
-
-
-def _same(by_sqlite, by_python) -> None:
-    assert by_sqlite.status_code == by_python.status_code == 200, by_python.text[:300]
-    assert by_sqlite.content == by_python.content
-    assert by_sqlite.headers == by_python.headers
-
-
-async def test_every_entity_set_and_its_pages_read_the_same(emulated, monkeypatch):
+async def test_every_entity_set_and_its_pages_read_theassert_same_answer(emulated, monkeypatch):
     sets = assert_ok(await emulated.get(""))["value"]
     urls = [f"asyncoperations?{query}" for query in QUERIES] + [f"{entity_set['url']}?$top=3&$count=true"
                                                                 for entity_set in sets]
@@ -53,8 +36,8 @@ async def test_every_entity_set_and_its_pages_read_the_same(emulated, monkeypatc
         next_link: str | None = url
         pages = 0
         while next_link and pages < 2:  # the first page, and the next one through its nextLink
-            by_sqlite, by_python = await _both(emulated, next_link, monkeypatch, headers={"Prefer": "odata.maxpagesize=2"})
-            _same(by_sqlite, by_python)
+            by_sqlite, by_python = await both_writers(emulated, next_link, monkeypatch, headers={"Prefer": "odata.maxpagesize=2"})
+            assert_same_answer(by_sqlite, by_python)
             next_link = by_python.json().get("@odata.nextLink")
             pages += 1
 
@@ -85,15 +68,14 @@ async def test_the_sqlite_writer_writes_the_pages_it_can(emulated, monkeypatch):
 async def test_booleans_and_dates_of_every_kind(emulated, monkeypatch):
     # iswaitingforevent true and false; postponeuntil set and null.
     url = "asyncoperations?$select=name,iswaitingforevent,postponeuntil&$orderby=name&$top=5000"
-    by_sqlite, by_python = await _both(emulated, url, monkeypatch)
-    _same(by_sqlite, by_python)
+    by_sqlite, by_python = await both_writers(emulated, url, monkeypatch)
+    assert_same_answer(by_sqlite, by_python)
     values = {(row["iswaitingforevent"], row["postponeuntil"] is None) for row in by_python.json()["value"]}
     assert {value for value, _ in values} >= {True, False} and {null for _, null in values} == {True, False}
 
 
 # Text as clients send it: quotes, backslashes, every control character, slashes, markup, accents,
 # characters beyond the Basic Multilingual Plane, line and paragraph separators.
-_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 _EDGES = ['"quoted" \\ back\\slash', "".join(map(chr, range(32))) + "\x7f", "</script>&<b>'", "é ü ß 中文 😀 \u2028\u2029",
           "", " "]
 
@@ -103,20 +85,9 @@ async def test_strings_are_escaped_alike(emulated, monkeypatch, name):
     created = await emulated.request("POST", "contacts", json={"firstname": name, "lastname": "x"})
     assert created.status_code == 204, created.text
     url = created.headers["OData-EntityId"].split("(")[0] + "?$select=firstname,lastname&$orderby=firstname"
-    by_sqlite, by_python = await _both(emulated, url, monkeypatch)
-    _same(by_sqlite, by_python)
+    by_sqlite, by_python = await both_writers(emulated, url, monkeypatch)
+    assert_same_answer(by_sqlite, by_python)
     assert name in [row["firstname"] for row in by_python.json()["value"]]
-
-
-@pytest.mark.slow  # property-based: with the fuzz, in the full suite
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names=st.lists(_TEXT, min_size=1, max_size=5))
-async def test_any_text_reads_the_same(emulated, monkeypatch, names):
-    for name in names:
-        created = await emulated.request("POST", "accounts", json={"name": name})
-        assert created.status_code == 204, created.text
-    by_sqlite, by_python = await _both(emulated, "accounts?$select=name,accountid&$orderby=name", monkeypatch)
-    _same(by_sqlite, by_python)
 
 
 @pytest.mark.parametrize(("moment", "text"), [
@@ -133,17 +104,3 @@ def test_dates_have_four_digit_years_in_both_writers(moment, text):
         expression = sql_json._value(AttributeType.DATETIME, column)
         assert expression is not None
         assert db.execute(f"SELECT {expression.compile(compile_kwargs={'literal_binds': True})}", (seconds,)).fetchone()[0] == text
-
-
-@pytest.mark.slow  # property-based: with the fuzz, in the full suite
-@settings(max_examples=300, deadline=None)
-@given(value=st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(
-    [0.0, -0.0, 5.0, 0.1, 1e16, 1e-7, 123456789.123, 1.7976931348623157e308, 5e-324, 2.0 ** 53, 12.34])))
-def test_a_double_reads_as_orjson_writes_it(value):
-    with sqlite3.connect(":memory:") as db:
-        register_functions(db)
-        column = literal_column("?")
-        expression = sql_json._value(AttributeType.DOUBLE, column)
-        assert expression is not None
-        sql = f"SELECT json_object('x', {expression.compile(compile_kwargs={'literal_binds': True})})"
-        assert db.execute(sql, (value,)).fetchone()[0] == orjson.dumps({"x": value}).decode()

@@ -23,6 +23,9 @@ from tests.helpers import copy_store
 from tests.tds.conftest import endpoint
 from tests.tds.wire import ALL_HEADERS, Raw, param, rpc_request
 
+# Property-based, against the TDS endpoint on a real port: the full suite's.
+pytestmark = pytest.mark.slow
+
 FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -77,7 +80,6 @@ def healthy(port: int) -> bool:
         return raw.query("select count(*) from asyncoperation").rows[0][0] > 0
 
 
-@pytest.mark.slow
 @FUZZ
 @given(data=st.binary(max_size=3000))
 def test_bytes_before_prelogin(port, data):
@@ -86,7 +88,6 @@ def test_bytes_before_prelogin(port, data):
         assert ends_within(raw)
 
 
-@pytest.mark.slow
 @FUZZ
 @given(data=st.binary(max_size=2000), framed=st.booleans())
 def test_bytes_as_login(port, data, framed):
@@ -100,7 +101,6 @@ _GOOD_LOGIN = login7.build(login7.Login7(login7.TDS_74, 4096, 1, host="h", user=
                                          features={login7.FEATURE_UTF8_SUPPORT: b""}))
 
 
-@pytest.mark.slow
 @FUZZ
 @given(flips=st.lists(st.tuples(st.integers(0, len(_GOOD_LOGIN) - 1), st.integers(0, 255)), min_size=1, max_size=8))
 def test_damaged_logins(port, flips):
@@ -113,7 +113,6 @@ def test_damaged_logins(port, flips):
         assert ends_within(raw)
 
 
-@pytest.mark.slow
 @FUZZ
 @given(kind=st.sampled_from([0x01, 0x03, 0x06, 0x0E, 0x07, 0x10, 0x12, 0x04, 0x99]),
        status=st.integers(0, 255), payload=st.binary(max_size=2000))
@@ -132,7 +131,6 @@ SQL_WORDS = ["SELECT", "select", "*", "FROM", "asyncoperation", "AsyncOperation"
              "'2026-01-01'", "datediff(day,", "len(", "+", "-", "/", "%", "between", "exists", "over", "()"]
 
 
-@pytest.mark.slow
 @FUZZ
 @given(words=st.lists(st.sampled_from(SQL_WORDS), min_size=1, max_size=25))
 def test_random_sql_gets_an_answer_and_the_connection_goes_on(port, words):
@@ -147,7 +145,6 @@ _GOOD_RPC = rpc_request(10, [param("", types.NVARCHAR_MAX, "select name from asy
                              param("", types.NVARCHAR_MAX, "@P1 int"), param("@P1", types.INT, 3)])
 
 
-@pytest.mark.slow
 @FUZZ
 @given(flips=st.lists(st.tuples(st.integers(len(ALL_HEADERS), len(_GOOD_RPC) - 1), st.integers(0, 255)),
                       min_size=1, max_size=6))
@@ -160,6 +157,5 @@ def test_damaged_rpc_requests(port, flips):
         assert ends_within(raw)
 
 
-@pytest.mark.slow
 def test_the_server_answers_after_the_fuzzing(port):
     assert healthy(port)
