@@ -14,13 +14,14 @@ from contextvars import ContextVar
 from pathlib import Path
 
 import aiosqlite
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..model import EntityModel
 from ..model.metadata import entity_definition_row
 from . import one_trip
-from .driver import InlineSnapshot, Snapshot, driver_connection
+from .driver import InlineSnapshot, Snapshot, compile_sql, driver_connection, fetch_all
 from .schema import METADATA
 from .values import STORE_FUNCTIONS, register_functions
 
@@ -256,12 +257,17 @@ async def _refresh_entity_definitions(conn, model: EntityModel) -> None:
 _DEFINITIONS_KEY = "entity_definitions"  # emulator_meta: the fingerprint of the EntityDefinitions rows
 
 
+_META = METADATA.tables["emulator_meta"]
+# Compiled once, one trip each (`driver.py`): every start reads two of these.
+_READ_META = compile_sql(select(_META.c.value).where(_META.c.key == bindparam("key")))
+_WRITE_META = compile_sql(sqlite_insert(_META).values(key=bindparam("key"), value=bindparam("value"))
+                          .on_conflict_do_update(index_elements=[_META.c.key], set_={"value": bindparam("value")}))
+
+
 async def read_meta(conn, key: str) -> str | None:
-    table = METADATA.tables["emulator_meta"]
-    return (await conn.execute(select(table.c.value).where(table.c.key == key))).scalar_one_or_none()
+    rows = await fetch_all(conn, _READ_META, {"key": key})
+    return rows[0][0] if rows else None
 
 
 async def write_meta(conn, key: str, value: str) -> None:
-    table = METADATA.tables["emulator_meta"]
-    await conn.execute(table.delete().where(table.c.key == key))
-    await conn.execute(insert(table).values(key=key, value=value))
+    await fetch_all(conn, _WRITE_META, {"key": key, "value": value})
