@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 import httpx
 
+from odata_emulator.api import sql_json
 from odata_emulator.api.app import create_app
 from odata_emulator.settings import Settings
 
@@ -220,8 +221,6 @@ BULK_DELETE_REQUEST = {
 
 async def both_writers(emulated, url: str, monkeypatch, **kw):
     """`url` asked with the page writer of SQLite (`api/sql_json.py`) and then with Python's."""
-    from odata_emulator.api import sql_json
-
     monkeypatch.setattr(sql_json, "ENABLED", True)
     by_sqlite = await emulated.get(url, **kw)
     monkeypatch.setattr(sql_json, "ENABLED", False)

@@ -60,14 +60,21 @@ _RECORD = driver.compile_sql(insert(HISTORY).values(
 
 
 @lru_cache(maxsize=64)
-def _guarded_update(columns: tuple[str, ...], held: bool) -> driver.Sql:
+def _guarded_update(columns: tuple[str, ...], held: bool, versioned: bool = False, returning: bool = False) -> driver.Sql:
+    """The update of a job still where its caller read it (its pair; its holder; its version), setting
+    `columns` and a new version; compiled once per shape. `returning`: what `apply` needs of the job
+    (never for `apply_many`'s executemany, whose row count SQLite would then not report)."""
     guard = [JOBS.c.asyncoperationid == bindparam("job"), JOBS.c.statecode == bindparam("from_state"),
              JOBS.c.statuscode == bindparam("from_status")]
     if held:
+        # Only the instance that holds the lock may move a Locked job on.
         guard.append(JOBS.c.hostid == bindparam("holder"))
+    if versioned:
+        guard.append(JOBS.c.versionnumber == bindparam("version"))
     # next_version() is evaluated for each row of an executemany: every job gets its own version.
     changes: dict[str, object] = {c: bindparam(f"set_{c}") for c in columns}
-    return driver.compile_sql(update(JOBS).where(*guard).values({**changes, "versionnumber": next_version()}))
+    statement = update(JOBS).where(*guard).values({**changes, "versionnumber": next_version()})
+    return driver.compile_sql(statement.returning(JOBS.c.operationtype, JOBS.c.name) if returning else statement)
 
 
 async def apply_many(conn: AsyncConnection, moves: list[Move], now: dt.datetime, *, host: str | None = None,
@@ -144,21 +151,6 @@ async def mirror_bulk_delete(conn: AsyncConnection, job_id: str, pair: Pair, at:
     )
 
 
-@lru_cache(maxsize=64)
-def _single_update(columns: tuple[str, ...], versioned: bool, held: bool) -> driver.Sql:
-    """`apply`'s guarded update of one job, returning what it needs of the job; compiled once per shape."""
-    guard = [JOBS.c.asyncoperationid == bindparam("job"), JOBS.c.statecode == bindparam("from_state"),
-             JOBS.c.statuscode == bindparam("from_status")]
-    if versioned:
-        guard.append(JOBS.c.versionnumber == bindparam("version"))
-    if held:
-        # Only the instance that holds the lock may move a Locked job on.
-        guard.append(JOBS.c.hostid == bindparam("holder"))
-    changes: dict[str, object] = {c: bindparam(f"set_{c}") for c in columns}
-    return driver.compile_sql(update(JOBS).where(*guard).values({**changes, "versionnumber": next_version()})
-                              .returning(JOBS.c.operationtype, JOBS.c.name))
-
-
 async def apply(conn: AsyncConnection, job_id: str, transition: Transition, current: Pair, now: dt.datetime, *,
                 reason: str | None = None, host: str | None = None, values: dict | None = None,
                 version: int | None = None, holder: str | None = None) -> bool:
@@ -168,8 +160,8 @@ async def apply(conn: AsyncConnection, job_id: str, transition: Transition, curr
     changes = _changes(transition, current, epoch, values)
     arguments = {f"set_{name}": value for name, value in changes.items()}
     arguments.update(job=job_id, from_state=current[0], from_status=current[1], version=version, holder=holder)
-    moved = await driver.fetch_all(conn, _single_update(tuple(sorted(changes)), version is not None,
-                                                        holder is not None), arguments)
+    moved = await driver.fetch_all(conn, _guarded_update(tuple(sorted(changes)), holder is not None,
+                                                         version is not None, returning=True), arguments)
     if not moved:
         return False
     [(operation_type, name)] = moved

@@ -51,15 +51,11 @@ def _table(entity: Entity):
 # The reads every write makes, compiled once per table and run with one trip each (`store/driver.py`):
 # built and compiled by SQLAlchemy at each write, they took about a fifth of a create's time.
 @functools.cache
-def _row_sql(table_name: str, key: str) -> driver.Sql:
+def _by_key(table_name: str, key: str, columns: tuple[str, ...] = ()) -> driver.Sql:
+    """`columns` (all of them when none) of the row of `table_name` whose `key` is the parameter `key`."""
     table = METADATA.tables[table_name]
-    return driver.compile_sql(select(table).where(table.c[key] == bindparam("key")))
-
-
-@functools.cache
-def _exists_sql(table_name: str, key: str) -> driver.Sql:
-    table = METADATA.tables[table_name]
-    return driver.compile_sql(select(table.c[key]).where(table.c[key] == bindparam("key")))
+    chosen = select(*(table.c[name] for name in columns)) if columns else select(table)
+    return driver.compile_sql(chosen.where(table.c[key] == bindparam("key")))
 
 
 @functools.cache
@@ -67,14 +63,8 @@ def _top_version_sql(table_name: str) -> driver.Sql:
     return driver.compile_sql(select(func.max(METADATA.tables[table_name].c.versionnumber)))
 
 
-@functools.cache
-def _business_unit_sql(table_name: str, key: str) -> driver.Sql:
-    table = METADATA.tables[table_name]
-    return driver.compile_sql(select(table.c.businessunitid).where(table.c[key] == bindparam("key")))
-
-
 async def current(conn: AsyncConnection, entity: Entity, record_id: str) -> dict[str, Any] | None:
-    sql = _row_sql(entity.logical_name, entity.primary_id)
+    sql = _by_key(entity.logical_name, entity.primary_id)
     rows = await driver.fetch_all(conn, sql, {"key": record_id})
     return sql.dicts(rows)[0] if rows else None
 
@@ -87,7 +77,7 @@ async def _next_version(conn: AsyncConnection, entity: Entity) -> int:
 async def _check_references(conn: AsyncConnection, body: Body) -> None:
     for reference in body.references:
         target = reference.target
-        if not await driver.fetch_all(conn, _exists_sql(target.logical_name, target.primary_id),
+        if not await driver.fetch_all(conn, _by_key(target.logical_name, target.primary_id, (target.primary_id,)),
                                       {"key": reference.record_id}):
             raise RecordNotFound(f"{target.logical_name} With Id = {reference.record_id} Does Not Exist")
 
@@ -103,7 +93,7 @@ def check_version(row: dict[str, Any], if_match: str | None) -> None:
 
 async def _owner_business_unit(conn: AsyncConnection, owner_type: str, owner_id: str) -> str | None:
     key = "systemuserid" if owner_type == "systemuser" else "teamid"
-    rows = await driver.fetch_all(conn, _business_unit_sql(owner_type, key), {"key": owner_id})
+    rows = await driver.fetch_all(conn, _by_key(owner_type, key, ("businessunitid",)), {"key": owner_id})
     return rows[0][0] if rows else None
 
 

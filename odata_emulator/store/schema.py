@@ -174,7 +174,8 @@ def readable_column(table, name: str) -> ColumnElement:
     file_id = FILE_COLUMNS.get((getattr(table, "element", table).name, name))
     if file_id is None:
         return column
-    content = (select(getattr(func, FILE_TEXT_FUNCTION)(FILE_CONTENT.c.content)).where(FILE_CONTENT.c.fileattachmentid == table.c[file_id])
+    read = getattr(func, FILE_TEXT_FUNCTION)  # the content is kept compressed (`values.compress_file`)
+    content = (select(read(FILE_CONTENT.c.content)).where(FILE_CONTENT.c.fileattachmentid == table.c[file_id])
                .scalar_subquery())
     # Compared as the stored column is (NOCASE): a CASE carries no column's collation.
     return case((table.c[file_id].is_(None), column), else_=content).collate("NOCASE")
