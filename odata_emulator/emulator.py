@@ -18,6 +18,7 @@ from .settings import Settings
 from .store.engine import Store, create_schema
 from .store.fixtures import (
     EMPTY_CALLER,
+    caller_of,
     clear_data,
     ensure_initialized,
     read_dataset,
@@ -85,9 +86,11 @@ class Emulator:
 
     async def start(self) -> None:
         now = self.clock.now()
-        async with self.store.write() as conn:
-            await create_schema(conn, self.model)
-            caller = await stored_caller(conn)
+        caller = caller_of(self.store.current_caller(self.model))
+        if caller is None:
+            async with self.store.write() as conn:
+                await create_schema(conn, self.model)
+                caller = await stored_caller(conn)
         initialized = caller is not None
         # A store already initialized is kept as it is: its data set is not read (nor checked) again.
         # (Should another instance initialize it meanwhile, ensure_initialized sees that and keeps it.)

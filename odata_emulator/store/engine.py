@@ -116,12 +116,7 @@ class Store:
                 yield Snapshot(await driver_connection(conn))
             return
         if inline and not consistent:
-            if self._inline is None:
-                self._inline = sqlite3.connect(self._file, isolation_level=None, check_same_thread=False,
-                                               timeout=InlineSnapshot.BUSY_SECONDS)
-                self._inline.execute("PRAGMA query_only=1")
-                register_functions(self._inline)
-            yield InlineSnapshot(self._inline, self.snapshot)
+            yield InlineSnapshot(self._inline_reader(self._file), self.snapshot)
             return
         if self._slots is None:
             self._slots = asyncio.Semaphore(READERS)
@@ -137,6 +132,27 @@ class Store:
                         await db.execute("ROLLBACK")
             finally:
                 self._idle.append(db)
+
+    def _inline_reader(self, file: str) -> sqlite3.Connection:
+        if self._inline is None:
+            self._inline = sqlite3.connect(file, isolation_level=None, check_same_thread=False,
+                                           timeout=InlineSnapshot.BUSY_SECONDS)
+            self._inline.execute("PRAGMA query_only=1")
+            register_functions(self._inline)
+        return self._inline
+
+    def current_caller(self, model: EntityModel) -> str | None:
+        """The stored caller (as stored) of a store that a start need not write to: WAL, its schema
+        complete, its entity definitions current. Looked at on the loop thread's own reader, without
+        the engine: a start on such a store (every start but the first) opens no write connection,
+        and none of its thread. None when the start must write, or cannot tell; `create_schema`
+        then looks again inside the write transaction."""
+        if self._file is None:
+            return None
+        try:
+            return _current_caller(self._inline_reader(self._file), model)
+        except sqlite3.Error:  # no such file yet, busy, not a store: the write path finds out
+            return None
 
     async def _open_reader(self) -> aiosqlite.Connection:
         assert self._file is not None  # snapshot() opens readers only on a file
@@ -202,12 +218,35 @@ async def create_schema(conn, model: EntityModel) -> None:
     await _refresh_entity_definitions(conn, model)
 
 
+@functools.cache
+def _schema_names() -> frozenset[str]:
+    """The tables, indexes and triggers a current store's catalog holds."""
+    from .changes import trigger_statements
+
+    tables = METADATA.sorted_tables
+    return frozenset([t.name for t in tables] + [str(i.name) for t in tables for i in t.indexes]
+                     + list(trigger_statements()))
+
+
+_CATALOG = "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')"
+
+
+def _current_caller(db: sqlite3.Connection, model: EntityModel) -> str | None:
+    """`Store.current_caller` on a plain connection: three statements, no writes."""
+    (journal,), = db.execute("PRAGMA journal_mode")
+    if journal != "wal" or not _schema_names() <= {name for (name,) in db.execute(_CATALOG)}:
+        return None
+    meta = dict(db.execute(f"SELECT key, value FROM {_META.name} WHERE key IN (?, ?)", (_DEFINITIONS_KEY, "caller")))
+    if meta.get(_DEFINITIONS_KEY) != _entity_definitions(model)[1]:
+        return None
+    return meta.get("caller")
+
+
 def _create_all(sync_conn) -> set[str]:
     """The tables and indexes the store lacks, found with one look at the catalog: all of them in a
     new store, and in a store made by an older version the indexes added since. Returns the names the
     catalog held (tables, indexes, triggers)."""
-    existing = {name for (name,) in sync_conn.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')")}
+    existing = {name for (name,) in sync_conn.exec_driver_sql(_CATALOG)}
     for table in METADATA.sorted_tables:
         if table.name not in existing:
             table.create(sync_conn)  # with its indexes

@@ -102,7 +102,11 @@ def shift_of(dataset: dict, now: dt.datetime) -> dt.timedelta:
 async def stored_caller(conn) -> Caller | None:
     """The caller of a store that holds a data set (or was initialized empty) already; None for a
     store never initialized."""
-    stored = await read_meta(conn, "caller")
+    return caller_of(await read_meta(conn, "caller"))
+
+
+def caller_of(stored: str | None) -> Caller | None:
+    """The caller as the store's meta holds it (JSON), or None."""
     if stored is None:
         return None
     caller = json.loads(stored)

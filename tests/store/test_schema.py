@@ -79,3 +79,42 @@ async def test_starting_on_an_up_to_date_store_writes_nothing(store_copy):
     async with running(make_settings(database=str(store_copy))):
         pass
     assert store_copy.read_bytes() == before
+
+
+async def test_starting_on_an_up_to_date_store_opens_no_write_connection(store_copy):
+    """Every start but a store's first looks at it on the loop thread's reader: no engine connection
+    (and no thread of its own) is opened until something writes."""
+    from sqlalchemy import event
+
+    from tests.helpers import make_settings, running
+
+    async with running(make_settings(database=str(store_copy))) as em:
+        opened = []
+        event.listen(em.emulator.store.engine.sync_engine, "connect", lambda *_: opened.append(1))
+        assert (await em.get("asyncoperations?$top=1&$select=name")).status_code == 200
+        assert opened == []
+        assert (await em.client.post("/_emulator/v1/jobs", json={"name": "x"})).status_code == 201
+        assert opened == [1]
+
+
+@pytest.mark.parametrize("damage", [
+    "PRAGMA journal_mode=DELETE",
+    "DELETE FROM emulator_meta WHERE key = 'entity_definitions'",
+    "DROP INDEX ix_asyncoperation_statecode_statuscode_operationtype",
+])
+async def test_a_store_that_is_not_current_goes_through_the_write_path_at_start(store_copy, damage):
+    """A start writes what the look finds missing: WAL, the schema, the entity definitions'
+    fingerprint."""
+    from tests.helpers import make_settings, running
+
+    with sqlite3.connect(store_copy) as conn:
+        conn.execute(damage)
+    conn.close()
+    async with running(make_settings(database=str(store_copy))) as em:
+        assert (await em.get("asyncoperations?$top=1&$select=name")).status_code == 200
+    with sqlite3.connect(store_copy) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT 1 FROM emulator_meta WHERE key = 'entity_definitions'").fetchone()
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "ix_asyncoperation_statecode_statuscode_operationtype" in names
