@@ -111,9 +111,9 @@ class Steps:
 
     async def wake_due(self, now: dt.datetime) -> int:
         """Suspended jobs whose postponement has passed become Ready (not those waiting for an event)."""
-        # Look before taking the write lock: most passes find nothing to do.
-        async with self.store.read() as conn:
-            if not await driver.fetch_all(conn, queue.DUE, {"now": to_epoch(now)}):
+        # Look before taking the write lock (on the loop thread's reader): most passes find nothing to do.
+        async with self.store.snapshot(inline=True) as snap:
+            if not await snap.rows(queue.DUE, {"now": to_epoch(now)}):
                 return 0
         async with self.store.write() as conn:
             return await self.wake_in(conn, now)
@@ -131,8 +131,8 @@ class Steps:
     async def recover(self, now: dt.datetime, *, orphans_only_of: set[str] | None = None) -> int:
         """Locked jobs whose lease has expired (or, on the virtual clock, that no runner here holds)
         go back to Ready, or on to where a pause or cancel was taking them."""
-        async with self.store.read() as conn:
-            if not self._lost(await driver.fetch_all(conn, queue.LOCKED), now, orphans_only_of):
+        async with self.store.snapshot(inline=True) as snap:
+            if not self._lost(await snap.rows(queue.LOCKED), now, orphans_only_of):
                 return 0
         async with self.store.write() as conn:
             return await self.recover_in(conn, now, orphans_only_of=orphans_only_of)

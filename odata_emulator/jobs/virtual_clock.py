@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ..store import driver
 from ..store.values import from_epoch, to_epoch
 from . import queue, simulation, states, transitions
 from .outcome import acknowledgement
@@ -185,8 +184,8 @@ class VirtualClockRunner:
     async def _next_event(self, now: dt.datetime) -> dt.datetime | None:
         """The first instant after `now` when something happens: a held run ends, or a job wakes."""
         candidates = [p.end for p in self._pending.values() if p.end is not None and p.end > now]
-        async with self.steps.store.read() as conn:
-            rows = await driver.fetch_all(conn, queue.NEXT_WAKE, {"now": to_epoch(now)})
+        async with self.steps.store.snapshot(inline=True) as snap:
+            rows = await snap.rows(queue.NEXT_WAKE, {"now": to_epoch(now)})
         wake = rows[0][0] if rows else None
         if wake is not None:
             candidates.append(from_epoch(wake))

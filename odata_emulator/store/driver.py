@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .one_trip import OneTripConnection
+
 _DIALECT = sqlite.dialect(paramstyle="qmark")
 
 
@@ -121,12 +123,28 @@ class InlineSnapshot:
             return None
 
 
+def _here(conn: AsyncConnection, db) -> bool:
+    """Whether a statement on `conn` runs on the loop's thread: inside a write transaction (BEGIN
+    IMMEDIATE: `Store.write()`, a `$batch` change set), which holds the write lock and so never
+    waits (`OneTripConnection.run_here`). A statement that might wait (a read transaction, which a
+    checkpoint or recovery can hold up for the busy timeout) goes to the connection's thread."""
+    sync = conn.sync_connection
+    return (isinstance(db, OneTripConnection) and sync is not None
+            and bool(sync.get_execution_options().get("sqlite_immediate")))
+
+
 async def fetch_all(conn: AsyncConnection, sql: Sql, values: dict | None = None) -> list[tuple]:
-    return await Snapshot(await driver_connection(conn)).rows(sql, values)
+    db = await driver_connection(conn)
+    if _here(conn, db):
+        return sql.convert(db.run_here(False, sql.text, sql.arguments(values))[3])
+    return await Snapshot(db).rows(sql, values)
 
 
 async def execute_many(conn: AsyncConnection, sql: Sql, rows: Sequence[dict] | Iterable[dict]) -> int:
     """Runs `sql` once per row of values; answers the number of rows it changed in all."""
     db = await driver_connection(conn)
-    cursor = await db.executemany(sql.text, [sql.arguments(row) for row in rows])
+    arguments = [sql.arguments(row) for row in rows]
+    if _here(conn, db):
+        return db.run_here(True, sql.text, arguments)[1]
+    cursor = await db.executemany(sql.text, arguments)
     return cursor.rowcount

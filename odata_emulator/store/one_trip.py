@@ -6,7 +6,8 @@ execute, fetch the rows, close), and each await is a trip to the connection's th
 a thread switch, and the event loop woken through its self-pipe, about 70 µs. A write of a few statements
 spent more in those trips than in SQLite. `OneTripCursor` makes the sqlite3 cursor, executes, fetches and
 closes in one trip, and answers the adapter's other awaits at once from what that trip brought back.
-Everything else (the thread, transactions, functions, closing) is aiosqlite's own.
+Everything else (the thread, transactions, functions, closing) is aiosqlite's own. A statement inside
+a write transaction takes no trip at all (`run_here`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ class OneTripConnection(aiosqlite.Connection):
 
     def cursor(self) -> OneTripCursor:  # type: ignore[override]  # aiosqlite's is awaited; this one is entered
         return OneTripCursor(self)
+
+    def run_here(self, many: bool, sql: str, parameters: Any) -> tuple:
+        """The statement run on the calling thread (the event loop's) instead of the connection's, no
+        trip at all: (description, rowcount, lastrowid, rows). Only for a statement inside a write
+        transaction (`driver.fetch_all`): it holds SQLite's write lock already, so it never waits
+        for a lock, and the connection's thread is idle meanwhile (only the transaction's task uses
+        the connection; SQLAlchemy opens it with `check_same_thread=False`). BEGIN and COMMIT, which
+        may wait for the lock or checkpoint the log, still go to the thread."""
+        return _run(self._conn, many, sql, parameters)
 
 
 def connect(database: str, **kwargs: Any) -> OneTripConnection:

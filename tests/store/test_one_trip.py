@@ -69,3 +69,33 @@ async def test_an_error_is_sqlalchemys_and_rolls_the_transaction_back(store):
         await conn.execute(insert(_TABLE).values(id=1, name="now"))
     async with store.read() as conn:
         assert [tuple(r) for r in (await conn.execute(select(_TABLE))).all()] == [(1, "now")]
+
+
+async def test_a_compiled_statement_in_a_write_transaction_takes_no_trip_and_a_read_s_does(store, trips):
+    """Inside a write transaction (it holds the write lock, so nothing it runs waits) a compiled
+    statement runs on the loop's thread; in a read transaction, which a checkpoint can hold up, it
+    goes to the connection's thread. Rows, row counts, errors and rollback are the same either way."""
+    import sqlite3
+
+    from odata_emulator.store import driver
+
+    added = driver.compile_sql(insert(_TABLE).values(name=sqlalchemy.bindparam("name")))
+    with_id = driver.compile_sql(insert(_TABLE).values(id=sqlalchemy.bindparam("id"), name=sqlalchemy.bindparam("name")))
+    names = driver.compile_sql(select(_TABLE.c.name).order_by(_TABLE.c.id))
+    async with store.write() as conn:
+        trips.clear()
+        assert await driver.execute_many(conn, added, [{"name": "one"}, {"name": "two"}]) == 2
+        assert await driver.fetch_all(conn, names) == [("one",), ("two",)]
+        assert trips == []
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
+        async with store.write() as conn:
+            await driver.execute_many(conn, added, [{"name": "three"}])
+            await driver.execute_many(conn, with_id, [{"id": 1, "name": "again"}])
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        async with store.write() as conn:
+            await driver.fetch_all(conn, driver.compile_sql(select(sqlalchemy.literal_column("x")).select_from(
+                sqlalchemy.table("nowhere"))))
+    async with store.read() as conn:
+        trips.clear()
+        assert await driver.fetch_all(conn, names) == [("one",), ("two",)]  # "three" was rolled back
+        assert trips == ["_execute_fetchall"]
