@@ -9,10 +9,13 @@ copy; tests with other data settings build their own. The helpers live in `tests
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
+import os
 import re
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,13 +35,26 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
     """The fast loop (`-m "not slow"`) does not even import what it would deselect whole: a module
     declaring `pytestmark = pytest.mark.slow`, and the fuzz folder. Their imports (Microsoft's SDK,
     Playwright, hypothesis, the SQL clients) cost seconds on each worker."""
-    if config.getoption("markexpr", "") != "not slow":
+    if not _fast_loop(config):
         return None
     if collection_path in _SLOW_FOLDERS:
         return True
     if collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
         return True if _SLOW_MODULE.search(collection_path.read_bytes()) else None
     return None
+
+
+def pytest_configure(config) -> None:
+    """The fast loop runs no property-based test, and hypothesis's pytest plugin imports all of
+    hypothesis to write its summary (0.2 s, in the controller, after the last test): it is left out."""
+    if _fast_loop(config):
+        plugin = config.pluginmanager.get_plugin("hypothesispytest")
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
+
+
+def _fast_loop(config) -> bool:
+    return config.getoption("markexpr", "") == "not slow"
 
 
 # Python's cyclic garbage collector walks every object it tracks on each full pass: a worker holds
@@ -54,6 +70,21 @@ def pytest_collection_finish(session) -> None:
 def pytest_sessionstart(session) -> None:
     if not hasattr(session.config, "workerinput"):  # the controller of `-n N` collects nothing
         gc.freeze()
+
+
+# A worker of `-n N` that has sent its last report still took about a second to exit (the interpreter
+# tearing down every module and object it holds), and the controller waits for it before printing
+# the summary. By the time the worker's Python shuts down it has nothing left to say: it leaves at
+# once, after flushing its output.
+def pytest_unconfigure(config) -> None:
+    if hasattr(config, "workerinput"):
+        atexit.register(_leave_at_once)
+
+
+def _leave_at_once() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @pytest.fixture(scope="session")
