@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..control.routes import ControlApi
 from ..control.routes import routes as control_routes
 from ..emulator import Emulator
 from ..errors import DataverseError, ResourceNotFound
@@ -27,18 +29,30 @@ from .routes import WebApi
 _METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
+async def _api(request: Request) -> Response:
+    return await request.app.state.webapi(request)
+
+
+async def _not_found(request: Request) -> Response:
+    page = await page_response(request)  # GET / and /_emulator/v1/ui/...: the System Jobs page
+    if page is not None:
+        return page
+    raise ResourceNotFound(f"No HTTP resource was found that matches the request URI '{request.url}'.", code="")
+
+
+@functools.cache
+def _routes() -> tuple[Route, ...]:
+    """Every app's routes, built once: the endpoints find their emulator in the app's state."""
+    return (
+        *(Route(prefix + "{path:path}", _api, methods=_METHODS) for prefix in API_PREFIXES),
+        *(Route(prefix.rstrip("/"), _api, methods=_METHODS) for prefix in API_PREFIXES),
+        *control_routes(),
+        Route("/{path:path}", _not_found, methods=_METHODS),
+    )
+
+
 def create_app(settings: Settings | None = None, emulator: Emulator | None = None) -> Starlette:
     emulator = emulator or Emulator(settings or Settings())
-    webapi = WebApi(emulator)
-
-    async def api(request: Request) -> Response:
-        return await webapi(request)
-
-    async def not_found(request: Request) -> Response:
-        page = await page_response(request)  # GET / and /_emulator/v1/ui/...: the System Jobs page
-        if page is not None:
-            return page
-        raise ResourceNotFound(f"No HTTP resource was found that matches the request URI '{request.url}'.", code="")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,12 +63,7 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
             await emulator.stop()
 
     app = Starlette(
-        routes=[
-            *(Route(prefix + "{path:path}", api, methods=_METHODS) for prefix in API_PREFIXES),
-            *(Route(prefix.rstrip("/"), api, methods=_METHODS) for prefix in API_PREFIXES),
-            *control_routes(emulator),
-            Route("/{path:path}", not_found, methods=_METHODS),
-        ],
+        routes=_routes(),
         # ErrorBoundary answers what no handler below took (the Dataverse-shaped 500) without
         # re-raising, so the connection stays open; Starlette's ServerErrorMiddleware, which answers
         # with the Exception handler and then re-raises, is left as the last resort.
@@ -66,4 +75,6 @@ def create_app(settings: Settings | None = None, emulator: Emulator | None = Non
         lifespan=lifespan,
     )
     app.state.emulator = emulator
+    app.state.webapi = WebApi(emulator)
+    app.state.control = ControlApi(emulator)
     return app

@@ -7,18 +7,16 @@ Entra ID object id, or the user's `systemuserid` itself) makes that user the cal
 impersonation headers Dataverse honours: `CallerObjectId` (Entra ID object id) and `MSCRMCallerID`
 (systemuserid). No signature is checked: the emulator trusts its callers.
 
-`--require-auth` guards the control API (`/_emulator/v1/`) with the same check (`token_required`).
+`--require-auth` guards the control API (`/_emulator/v1/`) with the same check (`check_token`).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select
 from starlette.requests import Request
-from starlette.responses import Response
 
 from ..caller import Caller
 from ..emulator import Emulator
@@ -74,14 +72,10 @@ async def _user(emulator: Emulator, column, value: str) -> Caller | None:
                   emulator.caller.organization_id)
 
 
-def token_required(emulator: Emulator,
-                   endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """`endpoint`, answering the Web API's 401 first when `--require-auth` is on and the request
-    carries no bearer token (the control API's routes, which have no caller to resolve)."""
-    async def guarded(request: Request) -> Response:
-        _bearer_token(request, emulator.settings.require_auth)
-        return await endpoint(request)
-    return guarded
+def check_token(request: Request, emulator: Emulator) -> None:
+    """The Web API's 401 when `--require-auth` is on and the request carries no bearer token (the
+    control API's routes, which have no caller to resolve)."""
+    _bearer_token(request, emulator.settings.require_auth)
 
 
 async def resolve_caller(request: Request, emulator: Emulator) -> Caller:

@@ -1,13 +1,14 @@
 """The emulator's own control namespace, `/_emulator/v1/`. Nothing of Dataverse lives here.
 
-The routes are the table at the end of the module (`ControlApi.routes`); `GET /_emulator/v1/`
-lists them.
+The routes are the table at the end of the module (`TABLE`, built once into `routes()`); `GET
+/_emulator/v1/` lists them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..api.auth import token_required
+from ..api.auth import check_token
 from ..api.writes import loads_json
 from ..emulator import Emulator
 from ..errors import BadRequest, InvalidPayload
@@ -66,7 +67,7 @@ MAX_LIST = 5000
 
 
 class ControlApi:
-    """The handlers of `/_emulator/v1/`, on one emulator. Each is a route of `routes()`."""
+    """The handlers of `/_emulator/v1/`, on one emulator (the app's `state.control`). Each is a route of `TABLE`."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -110,7 +111,7 @@ class ControlApi:
 
     async def index(self, request: Request) -> Response:
         return _json({"value": [{"method": method, "path": path, "does": does}
-                                for path, methods, _, does, _ in self.table() for method in methods]})
+                                for path, methods, _, does, _ in TABLE for method in methods]})
 
     async def health(self, request: Request) -> Response:
         emulator = self.emulator
@@ -219,42 +220,50 @@ class ControlApi:
         return Response(orjson.dumps(data, option=orjson.OPT_INDENT_2), media_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="dataset.json"'})
 
-    def table(self) -> list[tuple[str, list[str], Callable[[Request], Awaitable[Response]], str, bool]]:
-        """(path, methods, handler, what it does, guarded by --require-auth)."""
-        return [
-            ("/", ["GET"], self.index, "this list", True),
-            ("/health", ["GET"], self.health, "200 once the server is ready (never needs a token)", False),
-            ("/jobs", ["GET", "POST"], self.jobs,
-             ("GET: jobs in queue order (filters: statecode, statuscode, operationtype, name, top); "
-              "POST: create system jobs as the platform would"), True),
-            ("/jobs/{job_id}", ["GET"], self.job, "a job's columns and why it is where it is", True),
-            ("/jobs/{job_id}/history", ["GET"], self.history, "every state the job entered, oldest first", True),
-            ("/jobs/{job_id}/event", ["POST"], self.event, "the event a waiting job waits for has happened", True),
-            ("/clock", ["GET", "POST"], self.clock,
-             'the time; POST {"advance": "PT1H"} or {"set": "<ISO 8601>"} moves the virtual clock', True),
-            ("/reset", ["POST"], self.reset, "back to the data set, and a virtual clock back to its start", True),
-            ("/plugintypes/{name}/simulation", ["GET", "PUT", "POST", "DELETE"], self.plugintype_simulation,
-             ("how the System Event jobs of a plug-in type (typename or name) end when no handler is registered: "
-              'PUT {"outcome": "fail", "errorcode": -2147220891, "message": "..."}; DELETE: succeed again'), True),
-            ("/webhook-inbox", ["GET", "POST", "DELETE"], self.webhook_inbox,
-             ("a webhook receiver for demos (no token needed): POST stores the request and answers ?status= "
-              "(default 200), GET lists what it got, DELETE empties it"), False),
-            ("/snapshot", ["GET"], self.snapshot,
-             "the store as a data set: save it as DIR/dataset.json and start with --fixtures DIR", True),
-        ]
-
-    def routes(self) -> list[Route]:
-        # --require-auth: every route but health (readiness probes) wants the Web API's bearer token.
-        found = []
-        for path, methods, handler, _, guarded in self.table():
-            endpoint = token_required(self.emulator, handler) if guarded else handler
-            found.append(Route(PREFIX + path, endpoint, methods=methods))
-        found.append(Route(PREFIX, found[0].endpoint, methods=["GET"]))  # the index without its slash
-        return found
+# What `/_emulator/v1/` serves: (path, methods, the `ControlApi` handler's name, what it does, guarded
+# by --require-auth). Every route but health (readiness probes) and the demo receiver wants the Web
+# API's bearer token when --require-auth is on.
+TABLE: list[tuple[str, tuple[str, ...], str, str, bool]] = [
+    ("/", ("GET",), "index", "this list", True),
+    ("/health", ("GET",), "health", "200 once the server is ready (never needs a token)", False),
+    ("/jobs", ("GET", "POST"), "jobs",
+     ("GET: jobs in queue order (filters: statecode, statuscode, operationtype, name, top); "
+      "POST: create system jobs as the platform would"), True),
+    ("/jobs/{job_id}", ("GET",), "job", "a job's columns and why it is where it is", True),
+    ("/jobs/{job_id}/history", ("GET",), "history", "every state the job entered, oldest first", True),
+    ("/jobs/{job_id}/event", ("POST",), "event", "the event a waiting job waits for has happened", True),
+    ("/clock", ("GET", "POST"), "clock",
+     'the time; POST {"advance": "PT1H"} or {"set": "<ISO 8601>"} moves the virtual clock', True),
+    ("/reset", ("POST",), "reset", "back to the data set, and a virtual clock back to its start", True),
+    ("/plugintypes/{name}/simulation", ("GET", "PUT", "POST", "DELETE"), "plugintype_simulation",
+     ("how the System Event jobs of a plug-in type (typename or name) end when no handler is registered: "
+      'PUT {"outcome": "fail", "errorcode": -2147220891, "message": "..."}; DELETE: succeed again'), True),
+    ("/webhook-inbox", ("GET", "POST", "DELETE"), "webhook_inbox",
+     ("a webhook receiver for demos (no token needed): POST stores the request and answers ?status= "
+      "(default 200), GET lists what it got, DELETE empties it"), False),
+    ("/snapshot", ("GET",), "snapshot",
+     "the store as a data set: save it as DIR/dataset.json and start with --fixtures DIR", True),
+]
 
 
-def routes(emulator: Emulator) -> list[Route]:
-    return ControlApi(emulator).routes()
+def _endpoint(name: str, guarded: bool) -> Callable[[Request], Awaitable[Response]]:
+    """The route's endpoint: the handler of the app's own `ControlApi` (`app.state.control`)."""
+    async def endpoint(request: Request) -> Response:
+        control: ControlApi = request.app.state.control
+        if guarded:
+            check_token(request, control.emulator)
+        return await getattr(control, name)(request)
+    endpoint.__name__ = name
+    return endpoint
+
+
+@functools.cache
+def routes() -> tuple[Route, ...]:
+    """The control API's routes, built once: they find their emulator in the app's state."""
+    found = [Route(PREFIX + path, _endpoint(name, guarded), methods=list(methods))
+             for path, methods, name, _, guarded in TABLE]
+    found.append(Route(PREFIX, found[0].endpoint, methods=["GET"]))  # the index without its slash
+    return tuple(found)
 
 
 def _whole(name: str, text: str) -> int:
