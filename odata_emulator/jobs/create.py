@@ -161,6 +161,8 @@ _TAKEN_AND_TOPS = driver.compile_sql(select(
         select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))).limit(1).scalar_subquery(),
     *top_columns()))
 _INSERT = driver.compile_sql(insert(JOBS).values({column.name: bindparam(column.name) for column in JOBS.c}))
+_INSERT_SIMULATION = driver.compile_sql(insert(SIMULATIONS).values(
+    {column.name: bindparam(column.name) for column in SIMULATIONS.c}))
 
 
 async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[str]:
@@ -191,7 +193,7 @@ async def insert_fresh_jobs(conn: AsyncConnection, prepared: list[Prepared], top
     simulations = [{"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(sim)}
                    for row, sim in prepared if sim is not None]
     if simulations:
-        await conn.execute(insert(SIMULATIONS), simulations)
+        await driver.execute_many(conn, _INSERT_SIMULATION, simulations)
     await transitions.record_many(conn, [
         {"job": row["asyncoperationid"], "moment": row["createdon"], "state": row["statecode"],
          "status": row["statuscode"], "why": "created", "by": None, "name": row["name"]}

@@ -37,7 +37,7 @@ class Sql:
     def arguments(self, values: dict | None) -> tuple:
         if not values:
             return self.defaults
-        return tuple(values[name] if name in values else default for name, default in zip(self.names, self.defaults))
+        return tuple(map(values.get, self.names, self.defaults))  # a name not given: its compiled value
 
     def convert(self, rows: Iterable[tuple]) -> list[tuple]:
         if self.processors is None:

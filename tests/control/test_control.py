@@ -70,8 +70,8 @@ async def test_why_a_job_waits(emulated):
                  f"Entity 'asyncoperation' With Id = {missing} Does Not Exist")
 
 
-async def test_why_a_ready_job_waits_then_runs_then_is_finished():
-    async with running(make_settings(fixtures=None)) as emulated:
+async def test_why_a_ready_job_waits_then_runs_then_is_finished(empty_store_copy):
+    async with running(make_settings(database=str(empty_store_copy), fixtures=None)) as emulated:
         client = emulated.client
         older, ready = await seed_jobs(emulated, {"name": "older"}, {"name": "plain", "simulation": {"duration": 5}})
         answer = (await client.get(f"{CONTROL}/jobs/{ready}")).json()

@@ -356,10 +356,10 @@ async def test_cancelling_a_running_bulk_delete_deletes_nothing(service):
 
 
 @pytest.fixture
-async def manual():
+async def manual(empty_store_copy):
     """The scheduler driven by hand: it runs nothing by itself (scheduler off), the test claims
     and finishes."""
-    async with running(make_settings(fixtures=None, scheduler=False)) as em:
+    async with running(make_settings(database=str(empty_store_copy), fixtures=None, scheduler=False)) as em:
         yield Service(em), em.emulator.scheduler
 
 
