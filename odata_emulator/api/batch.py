@@ -42,6 +42,20 @@ _HEADER_NAMES = {name.lower(): name for name in (
     "Content-Type", "OData-Version", "OData-EntityId", "Location", "ETag", "Preference-Applied", "REQ_ID")}
 # What a part may target: the Web API, under any v9.x service root.
 _WEB_API_PATH = re.compile(r"/api/data/v9\.\d+(/|$)")
+
+
+class _PlainHeaders(email.policy.Compat32):
+    """The email package's plain policy (compat32), whose parts' headers are strings: HTTP's policy
+    builds structured header objects, and parsed a batch ten times slower (1,000 parts: 0.47 -> 0.04
+    s). A header value reads as HTTP's policy read it: unfolded, its bytes past ASCII as UTF-8."""
+
+    def header_fetch_parse(self, name, value):
+        raw = value.encode("ascii", "surrogateescape") if isinstance(value, str) else bytes(value)
+        return _FOLD.sub("", raw.decode("utf-8", "replace"))
+
+
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+_POLICY = _PlainHeaders()
 # Set while this task runs a `$batch`: a part that reaches `run_batch` again is a nested batch.
 _IN_BATCH: ContextVar[bool] = ContextVar("odata_emulator_in_batch", default=False)
 
@@ -75,7 +89,7 @@ def _boundary_message(content_type: str | None, body: bytes, what: str):
     if not content_type or not content_type.lower().startswith("multipart/mixed"):
         raise BadRequest(f"The {what} must be multipart/mixed with a boundary.", code=Code.INVALID_PAYLOAD, status=400)
     message = email.message_from_bytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body,
-                                       policy=email.policy.HTTP)
+                                       policy=_POLICY)
     if message.get_boundary() is None:
         raise InvalidPayload(f"The {what} has no multipart boundary.")
     if not message.is_multipart() or message.defects:
@@ -91,11 +105,11 @@ def read_batch(content_type: str | None, body: bytes) -> list[PartRequest | Chan
     message = _boundary_message(content_type, body, "$batch request")
     items: list[PartRequest | ChangeSet] = []
     count = 0
-    for part in message.iter_parts():
+    for part in _parts(message):
         part_type = part.get_content_type()
         if part_type == "multipart/mixed":
             change_set = ChangeSet()
-            for inner in part.iter_parts():
+            for inner in _parts(part):
                 if inner.get_content_type() == "multipart/mixed":
                     raise BadRequest("Change sets cannot be nested.", code=Code.INVALID_PAYLOAD)
                 request = _http_request(inner)
@@ -112,6 +126,11 @@ def read_batch(content_type: str | None, body: bytes) -> list[PartRequest | Chan
     if not items:
         raise InvalidPayload("The $batch body holds no requests.")
     return items
+
+
+def _parts(message) -> list:
+    """The parts of a multipart message (none for any other)."""
+    return message.get_payload() if message.is_multipart() else []
 
 
 def _http_request(part) -> PartRequest:
@@ -304,7 +323,7 @@ async def _run_batch(request: Request, emulator: Emulator, continue_on_error: bo
 def _http_part(response: PartResponse) -> bytes:
     lines = [b"Content-Type: application/http", b"Content-Transfer-Encoding: binary"]
     if response.content_id is not None:
-        lines.append(f"Content-ID: {response.content_id}".encode("latin-1"))
+        lines.append(f"Content-ID: {response.content_id}".encode())  # UTF-8: the bytes the part sent
     status_line = f"HTTP/1.1 {response.status} {_reason(response.status)}".rstrip()
     lines += [b"", status_line.encode("latin-1")]
     lines += [f"{k}: {v}".encode("latin-1") for k, v in response.headers]

@@ -177,6 +177,17 @@ async def test_content_id_references(emulated):
     assert [h["reason"] for h in history][-2:] == ["postpone", "cancel"]
 
 
+async def test_a_content_id_comes_back_as_it_was_sent(emulated):
+    """Read as HTTP's header bytes (UTF-8, a folded line unfolded), echoed in UTF-8; an RFC 2047
+    encoded word is mail's, not HTTP's, and stays as it is."""
+    sent = ["1", "✓ été", "a\r\n b", "=?utf-8?q?caf=C3=A9?="]
+    response = await post_batch(emulated, batch(*(http_part("GET WhoAmI", content_id=c) for c in sent)))
+    assert response.status_code == 200
+    head = [part.split(b"\r\n\r\n", 1)[0] for part in response.content.split(b"--batchresponse_")[1:-1]]
+    assert [line for h in head for line in h.split(b"\r\n") if line.startswith(b"Content-ID")] == [
+        b"Content-ID: 1", "Content-ID: ✓ été".encode(), b"Content-ID: a b", b"Content-ID: =?utf-8?q?caf=C3=A9?="]
+
+
 async def test_parts_inherit_the_caller(emulated):
     alex = "727480ae-0fb7-4d66-99dd-87950c4be1ae"
     response = await post_batch(emulated, batch(http_part("GET WhoAmI")), MSCRMCallerID=alex)
