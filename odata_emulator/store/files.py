@@ -11,6 +11,7 @@ data set loader), and every path that deletes them through `delete_files` first.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Table, delete, func, insert, select
@@ -32,10 +33,12 @@ def is_large(value: object) -> bool:
     return len(value) > FILE_STORAGE_THRESHOLD or len(value.encode("utf-8")) > FILE_STORAGE_THRESHOLD
 
 
-async def store_files(conn, table_name: str, rows: list[dict[str, Any]]) -> None:
+async def store_files(conn, table_name: str, rows: list[dict[str, Any]],
+                      compress: Callable[[str], bytes] = compress_file) -> None:
     """Before `rows` (storage forms, every column present) are inserted into `table_name`: move each
     large file-column value into file storage, in place. A file column given with a large value
-    names its file (a data set keeps its files' ids); with a small one it is cleared."""
+    names its file (a data set keeps its files' ids); with a small one it is cleared. `compress`:
+    the content of a text (the data set loader has its texts' compressed already)."""
     columns = [(column, file_id) for (table, column), file_id in FILE_COLUMNS.items() if table == table_name]
     if not columns or not rows:
         return
@@ -59,7 +62,7 @@ async def store_files(conn, table_name: str, rows: list[dict[str, Any]]) -> None
                 "objecttypecode": table_name, "objectid": row[entity.primary_id],
                 "objectidtypecode": entity.object_type_code, "regardingfieldname": column,
             })
-            contents.append({"fileattachmentid": identifier, "content": compress_file(value)})
+            contents.append({"fileattachmentid": identifier, "content": compress(value)})
             row.update({column: None, file_id: identifier})
             if f"{file_id}_name" in row:
                 row[f"{file_id}_name"] = name

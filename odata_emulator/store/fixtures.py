@@ -11,17 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import bindparam, delete, insert
 
 from ..caller import Caller
 from ..model import AttributeType as T
 from ..model import EntityModel
+from ..model.files import FILE_COLUMNS
+from . import driver
 from .engine import read_meta, write_meta
-from .files import store_files
+from .files import is_large, store_files
 from .schema import HISTORY, METADATA, SIMULATIONS
-from .values import parse_datetime, to_epoch, to_storage
+from .values import compress_file, parse_datetime, to_epoch, to_storage
 
 DATASET = "dataset.json"
 
@@ -44,13 +47,45 @@ def reference_time(directory: Path) -> dt.datetime:
     return parse_datetime(read_dataset(directory)["reference_time"])
 
 
-async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
-    shift = int(shift_of(dataset, now).total_seconds())
+@dataclass(frozen=True)
+class _Stored:
+    """A data set in storage form, worked out once per data set and model (a data set is loaded at
+    every fresh start and every reset): values converted, timestamps as written (unshifted), row
+    versions numbered, long texts expanded, and a file column's large texts compressed."""
+
+    tables: tuple[tuple[str, tuple[dict, ...], tuple[str, ...]], ...]  # (table, rows, its date and time columns)
+    simulations: tuple[dict, ...]
+    compressed: dict[int, bytes]  # id of a large text held in `tables` -> its file content
+
+    def compress(self, text: str) -> bytes:
+        found = self.compressed.get(id(text))  # the texts are held here: an id names one of them only
+        return found if found is not None else compress_file(text)
+
+
+_STORED: dict[int, tuple[dict, EntityModel, _Stored]] = {}  # id of a data set -> it, the model, its _Stored
+_STORED_MAX = 4
+
+
+def _stored(model: EntityModel, dataset: dict) -> _Stored:
+    hit = _STORED.get(id(dataset))
+    if hit is not None and hit[0] is dataset and hit[1] is model:
+        return hit[2]
+    stored = _to_storage(model, dataset)
+    while len(_STORED) >= _STORED_MAX:
+        _STORED.pop(next(iter(_STORED)))
+    _STORED[id(dataset)] = (dataset, model, stored)  # the data set is held, so its id stays its own
+    return stored
+
+
+def _to_storage(model: EntityModel, dataset: dict) -> _Stored:
     version = 0
-    simulations = []
+    simulations: list[dict] = []
+    tables = []
+    compressed: dict[int, bytes] = {}
     for table_name, rows in dataset["tables"].items():
         entity = model.entity(table_name)
         columns = entity.columns
+        file_columns = {column for (table, column) in FILE_COLUMNS if table == table_name}
         prepared = []
         for row in rows:
             values: dict[str, object] = {name: None for name in columns}
@@ -58,27 +93,52 @@ async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime
                 if name == "simulation" and table_name == "asyncoperation":
                     simulations.append({"asyncoperationid": row["asyncoperationid"], "settings": json.dumps(value)})
                     continue
-                attribute = columns[name]
-                stored = to_storage(attribute, expand(value) if isinstance(value, dict) else value)
-                if attribute.type is T.DATETIME and stored is not None:
-                    stored += shift
+                stored = to_storage(columns[name], expand(value) if isinstance(value, dict) else value)
+                if name in file_columns and is_large(stored):
+                    assert isinstance(stored, str)  # is_large holds for text only
+                    compressed[id(stored)] = compress_file(stored)
                 values[name] = stored
             if entity.has_row_version:
                 version += 1
                 values["versionnumber"] = version
             prepared.append(values)
-        await store_files(conn, table_name, prepared)  # a job's data over 4 MB goes to file storage
-        if prepared:
-            await conn.execute(insert(METADATA.tables[table_name]), prepared)
-        if table_name == "asyncoperation" and prepared:
+        datetimes = tuple(name for name, attribute in columns.items() if attribute.type is T.DATETIME)
+        tables.append((table_name, tuple(prepared), datetimes))
+    return _Stored(tuple(tables), tuple(simulations), compressed)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert(table_name: str, columns: tuple[str, ...]) -> driver.Sql:
+    table = METADATA.tables[table_name]
+    return driver.compile_sql(insert(table).values({name: bindparam(name) for name in columns}))
+
+
+async def _insert_rows(conn, table_name: str, rows: list[dict]) -> None:
+    """Rows that all give the same columns, with one compiled statement."""
+    if rows:
+        await driver.execute_many(conn, _insert(table_name, tuple(rows[0])), rows)
+
+
+async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
+    shift = int(shift_of(dataset, now).total_seconds())
+    stored = _stored(model, dataset)
+    for table_name, rows, datetimes in stored.tables:
+        prepared = [dict(row) for row in rows]  # store_files changes them; the shift too
+        if shift:
+            for values in prepared:
+                for name in datetimes:
+                    if values[name] is not None:
+                        values[name] += shift
+        await store_files(conn, table_name, prepared, compress=stored.compress)  # a job's data over 4 MB
+        await _insert_rows(conn, table_name, prepared)
+        if table_name == "asyncoperation":
             # Each job's history starts with the state the data set gives it.
-            await conn.execute(insert(HISTORY), [
+            await _insert_rows(conn, HISTORY.name, [
                 {"asyncoperationid": v["asyncoperationid"], "at": v["modifiedon"] or v["createdon"] or to_epoch(now),
                  "statecode": v["statecode"], "statuscode": v["statuscode"], "reason": "fixture", "host": None}
                 for v in prepared
             ])
-    if simulations:
-        await conn.execute(insert(SIMULATIONS), simulations)
+    await _insert_rows(conn, SIMULATIONS.name, list(stored.simulations))
     caller = dataset["caller"]
     await write_meta(conn, "caller", json.dumps(caller))
     await write_meta(conn, "initialized", "fixtures")
