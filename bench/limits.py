@@ -17,7 +17,12 @@ class DirectSql:
     API query and its FetchXML twin are compared with the same figure."""
 
     def __init__(self, path: Path) -> None:
+        from odata_emulator.store.values import register_functions
+
         self.connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        # The SQL functions every store connection has: the emulator's own translation of a documented
+        # SQL query (the limit of 01 through TDS) reads a job's data through odata_file_text.
+        register_functions(self.connection)
         self._timed: dict[tuple, float] = {}
 
     def rows(self, sql: str, parameters: tuple = ()) -> list[tuple]:

@@ -219,3 +219,15 @@ def test_the_raw_tds_client_reads_a_message_across_packets_up_to_its_end():
         server.close()
         with pytest.raises(tds_wire.WireError, match="closed"):
             tds_wire.read_message(client, buffer)
+
+
+def test_the_tds_limits_run_on_the_benchs_own_sqlite_connection(template_store):
+    """Each documented SQL query's limit (the `.sql` file, or the emulator's own translation for 01)
+    runs on the connection the bench times it on: the translation reads a job's data through the
+    store's SQL function, which that connection must have too."""
+    from bench.limits import DirectSql
+    from bench.tds import documented, translation
+
+    with DirectSql(template_store) as sql:
+        for label, text, limit in documented():
+            assert isinstance(sql.rows(limit or translation(text)), list), label
