@@ -140,11 +140,17 @@ async def fetch_all(conn: AsyncConnection, sql: Sql, values: dict | None = None)
     return await Snapshot(db).rows(sql, values)
 
 
+# Rows of values an `execute_many` runs on the loop's thread at most: more (a thousand jobs created at
+# once, a wake-up of every due job) go to the connection's thread, so that the loop keeps answering
+# reads while SQLite works.
+INLINE_ROWS = 64
+
+
 async def execute_many(conn: AsyncConnection, sql: Sql, rows: Sequence[dict] | Iterable[dict]) -> int:
     """Runs `sql` once per row of values; answers the number of rows it changed in all."""
     db = await driver_connection(conn)
     arguments = [sql.arguments(row) for row in rows]
-    if _here(conn, db):
+    if len(arguments) <= INLINE_ROWS and _here(conn, db):
         return db.run_here(True, sql.text, arguments)[1]
     cursor = await db.executemany(sql.text, arguments)
     return cursor.rowcount

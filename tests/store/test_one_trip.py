@@ -87,6 +87,10 @@ async def test_a_compiled_statement_in_a_write_transaction_takes_no_trip_and_a_r
         assert await driver.execute_many(conn, added, [{"name": "one"}, {"name": "two"}]) == 2
         assert await driver.fetch_all(conn, names) == [("one",), ("two",)]
         assert trips == []
+        many = [{"name": f"n{i}"} for i in range(driver.INLINE_ROWS + 1)]
+        assert await driver.execute_many(conn, added, many) == len(many)  # a big batch: on the thread
+        assert trips == ["executemany"]
+        await conn.execute(sqlalchemy.delete(_TABLE).where(_TABLE.c.name.like("n%")))
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
         async with store.write() as conn:
             await driver.execute_many(conn, added, [{"name": "three"}])
