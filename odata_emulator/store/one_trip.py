@@ -89,10 +89,10 @@ class OneTripConnection(aiosqlite.Connection):
     def run_here(self, many: bool, sql: str, parameters: Any) -> tuple:
         """The statement run on the calling thread (the event loop's) instead of the connection's, no
         trip at all: (description, rowcount, lastrowid, rows). Only for a statement inside a write
-        transaction (`driver.fetch_all`, a small `driver.execute_many`): it holds SQLite's write lock already, so it never waits
-        for a lock, and the connection's thread is idle meanwhile (only the transaction's task uses
-        the connection; SQLAlchemy opens it with `check_same_thread=False`). BEGIN and COMMIT, which
-        may wait for the lock or checkpoint the log, still go to the thread."""
+        transaction (`driver.fetch_all`, a small `driver.execute_many`): it holds SQLite's write lock
+        already, so it never waits for a lock, and the connection's thread is idle meanwhile (only the
+        transaction's task uses the connection; SQLAlchemy opens it with `check_same_thread=False`).
+        BEGIN and COMMIT, which may wait for the lock or checkpoint the log, still go to the thread."""
         return _run(self._conn, many, sql, parameters)
 
 
