@@ -16,7 +16,7 @@ from . import __version__
 from ._resources import fixtures_dir
 from .logs import FORMATS, LEVELS, log_config
 from .settings import Settings
-from .store.engine import DEFAULT_DATABASE, database_url
+from .store.engine import DEFAULT_DATABASE, database_url, unusable_store
 
 if TYPE_CHECKING:
     from .emulator import Emulator
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 # answers a longer one with a Dataverse-shaped 414, and this lets URLs well past that limit reach
 # it (uvicorn's default, 16 KB, refuses URLs Dataverse accepts). Beyond 1 MiB the server refuses.
 MAX_REQUEST_HEAD = 1_048_576
-# The exit status of `serve` when it cannot listen where asked (uvicorn's own start-up failure code).
+# The exit status of `serve` when it cannot listen where asked (uvicorn's own start-up failure code),
+# or cannot use its store.
 PORT_IN_USE = 3
+STORE_UNUSABLE = 3
 
 
 def server_options() -> dict[str, Any]:
@@ -270,6 +272,10 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             parser.error(refused)
     from .workers import SOCKET_PER_WORKER
 
+    unusable = unusable_store(settings.database)
+    if unusable:
+        print(f"odata-emulator: {unusable}", file=sys.stderr, flush=True)
+        return STORE_UNUSABLE
     try:
         sock = bind(args.host, args.port, shared=args.workers > 1 and SOCKET_PER_WORKER)
     except PortInUse as exc:

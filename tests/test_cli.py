@@ -162,3 +162,20 @@ def test_a_refused_request_is_logged_with_its_code_and_the_loose_hint(tmp_path):
         assert "--loose" not in line
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("make, said", [
+    (lambda d: (d / "notes.db").write_text("garbage, not SQLite") and d / "notes.db",
+     "{path} is not a store (file is not a database): give another --database, or move this file away."),
+    (lambda d: d / "missing" / "store.db",
+     "cannot make the store {path}: the directory {parent} does not exist."),
+    (lambda d: d, "{path} is a directory, not a store file: give a file path to --database."),
+])
+def test_a_store_that_cannot_be_used_is_said_plainly_before_starting(tmp_path, capsys, make, said):
+    from odata_emulator.cli import STORE_UNUSABLE, main
+
+    path = make(tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["serve", "--database", str(path), "--port", "0"], environ={}) == STORE_UNUSABLE == 3
+    assert capsys.readouterr().err.strip() == "odata-emulator: " + said.format(path=path, parent=path.parent)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing changed

@@ -39,6 +39,31 @@ def database_url(database: str) -> str:
     return f"sqlite+aiosqlite:///{Path(database).expanduser().resolve()}"
 
 
+def unusable_store(database: str) -> str | None:
+    """Why the store file `database` cannot be used, in a sentence (None: it can, or start makes it):
+    `serve` says so before it starts, instead of failing in the middle of its start."""
+    if database == ":memory:" or "://" in database:
+        return None
+    path = Path(database).expanduser()
+    if path.is_dir():
+        return f"{path} is a directory, not a store file: give a file path to --database."
+    if not path.parent.is_dir():
+        return f"cannot make the store {path}: the directory {path.parent} does not exist."
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            db.execute("PRAGMA schema_version")
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            return None  # another instance is at work on it: the start waits its turn
+        return f"{path} is not a store ({exc}): give another --database, or move this file away."
+    return None
+
+
 class Store:
     """The engine, and the two ways in: `read()` for queries, `write()` for changes.
 
