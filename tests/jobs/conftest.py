@@ -73,7 +73,7 @@ def empty_schema(tmp_path_factory) -> Path:
 async def jobs(empty_schema, tmp_path):
     path = tmp_path / "store.db"
     shutil.copyfile(empty_schema, path)
-    store = Store(str(path))
+    store = Store(str(path), fsync=False)  # scratch, removed after the test: no waiting for the disk
     try:
         yield JobTable(store)
     finally:

@@ -33,7 +33,7 @@ async def the_jobs(em, shift: dt.timedelta) -> None:
 
 
 async def test_a_load_at_another_moment_moves_every_timestamp_and_a_reset_moves_them_again(tmp_path):
-    for days in (3, 0, -2, 3):
+    for days in (3, -2):  # the second load starts from rows a shifted load and a reset have used
         shift = dt.timedelta(days=days)
         settings = make_settings(database=str(tmp_path / f"store{days}.db"), clock_start=REFERENCE + shift)
         async with running(settings) as em:
