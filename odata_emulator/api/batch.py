@@ -50,8 +50,8 @@ class _PlainHeaders(email.policy.Compat32):
     s). A header value reads as HTTP's policy read it: unfolded, its bytes past ASCII as UTF-8."""
 
     def header_fetch_parse(self, name, value):
-        raw = value.encode("ascii", "surrogateescape") if isinstance(value, str) else bytes(value)
-        return _FOLD.sub("", raw.decode("utf-8", "replace"))
+        # Parsed from bytes, a value is ASCII with each other byte kept as a surrogate escape.
+        return _FOLD.sub("", value.encode("ascii", "surrogateescape").decode("utf-8", "replace"))
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")

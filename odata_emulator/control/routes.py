@@ -1,6 +1,6 @@
 """The emulator's own control namespace, `/_emulator/v1/`. Nothing of Dataverse lives here.
 
-The routes are the table at the end of the module (`TABLE`, built once into `routes()`); `GET
+The routes are the table at the end of the module (`TABLE`, made into `routes()`); `GET
 /_emulator/v1/` lists them.
 """
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -257,9 +256,9 @@ def _endpoint(name: str, guarded: bool) -> Callable[[Request], Awaitable[Respons
     return endpoint
 
 
-@functools.cache
 def routes() -> tuple[Route, ...]:
-    """The control API's routes, built once: they find their emulator in the app's state."""
+    """The control API's routes (built once per process, with the Web API's, by `api/app.py`): they
+    find their emulator in the app's state."""
     found = [Route(PREFIX + path, _endpoint(name, guarded), methods=list(methods))
              for path, methods, name, _, guarded in TABLE]
     found.append(Route(PREFIX, found[0].endpoint, methods=["GET"]))  # the index without its slash

@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, literal_column, select
+from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
@@ -160,9 +160,8 @@ _TAKEN_AND_TOPS = driver.compile_sql(select(
     select(JOBS.c.asyncoperationid).where(JOBS.c.asyncoperationid.in_(
         select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))).limit(1).scalar_subquery(),
     *top_columns()))
-_INSERT = driver.compile_sql(insert(JOBS).values({column.name: bindparam(column.name) for column in JOBS.c}))
-_INSERT_SIMULATION = driver.compile_sql(insert(SIMULATIONS).values(
-    {column.name: bindparam(column.name) for column in SIMULATIONS.c}))
+_INSERT = driver.insert_sql(JOBS, tuple(JOBS.c.keys()))
+_INSERT_SIMULATION = driver.insert_sql(SIMULATIONS, tuple(SIMULATIONS.c.keys()))
 
 
 async def insert_jobs(conn: AsyncConnection, prepared: list[Prepared]) -> list[str]:

@@ -13,11 +13,13 @@ one JSON array read with `json_each`, so that the text stays the same.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -66,6 +68,13 @@ def compile_sql(statement) -> Sql:
                processors if any(p is not None for p in processors) else None)
 
 
+@functools.lru_cache(maxsize=128)
+def insert_sql(table: Table, columns: tuple[str, ...]) -> Sql:
+    """The insert of a row of `table` giving `columns` (each a parameter of its own name), compiled
+    once per table and columns."""
+    return compile_sql(insert(table).values({name: bindparam(name) for name in columns}))
+
+
 async def driver_connection(conn: AsyncConnection):
     """The aiosqlite connection under `conn`: statements run on it share `conn`'s transaction."""
     sync = conn.sync_connection
@@ -75,7 +84,17 @@ async def driver_connection(conn: AsyncConnection):
     return raw.driver_connection
 
 
-class Snapshot:
+class _Reads:
+    """What both kinds of snapshot answer: `rows`, and the same as dicts (`mappings`)."""
+
+    async def rows(self, sql: Sql, values: dict | None = None) -> list[tuple]:
+        raise NotImplementedError
+
+    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
+        return sql.dicts(await self.rows(sql, values))
+
+
+class Snapshot(_Reads):
     """Compiled statements run on one aiosqlite connection, one hop each (`Store.snapshot()` hands
     them out for reads; `fetch_all` makes one on a transaction's connection)."""
 
@@ -85,11 +104,8 @@ class Snapshot:
     async def rows(self, sql: Sql, values: dict | None = None) -> list[tuple]:
         return sql.convert(await self._db.execute_fetchall(sql.text, sql.arguments(values)))
 
-    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
-        return sql.dicts(await self.rows(sql, values))
 
-
-class InlineSnapshot:
+class InlineSnapshot(_Reads):
     """Compiled statements run on the event loop's own thread, on a plain sqlite3 connection: for a
     read of one row by its key, aiosqlite's hop to its thread and back costs more than the statement
     itself; for a page of rows, a reader thread contends with the loop for the GIL row by row
@@ -109,9 +125,6 @@ class InlineSnapshot:
             async with self._fallback() as snap:
                 return await snap.rows(sql, values)
         return sql.convert(found)
-
-    async def mappings(self, sql: Sql, values: dict | None = None) -> list[dict]:
-        return sql.dicts(await self.rows(sql, values))
 
     def _fetch(self, sql: Sql, values: dict | None) -> list[tuple] | None:
         """The rows, or None when the file was busy."""

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import delete
 
 from ..caller import Caller
 from ..model import AttributeType as T
@@ -107,16 +107,10 @@ def _to_storage(model: EntityModel, dataset: dict) -> _Stored:
     return _Stored(tuple(tables), tuple(simulations), compressed)
 
 
-@functools.lru_cache(maxsize=64)
-def _insert(table_name: str, columns: tuple[str, ...]) -> driver.Sql:
-    table = METADATA.tables[table_name]
-    return driver.compile_sql(insert(table).values({name: bindparam(name) for name in columns}))
-
-
 async def _insert_rows(conn, table_name: str, rows: list[dict]) -> None:
     """Rows that all give the same columns, with one compiled statement."""
     if rows:
-        await driver.execute_many(conn, _insert(table_name, tuple(rows[0])), rows)
+        await driver.execute_many(conn, driver.insert_sql(METADATA.tables[table_name], tuple(rows[0])), rows)
 
 
 async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
