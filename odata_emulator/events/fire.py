@@ -12,13 +12,13 @@ import uuid
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, literal_column, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..jobs import create as jobs
 from ..model import MODEL
 from ..records import Change
 from ..store import driver
+from ..store.async_engine import AsyncConnection
 from ..store.schema import METADATA
 from . import context, depth
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from .. import records
 from ..caller import Caller
 from ..model import Entity
+from ..store.async_engine import AsyncConnection
 from .fire import fire
 
 

@@ -26,7 +26,6 @@ import orjson
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..caller import Caller
@@ -37,6 +36,7 @@ from ..query.compiled import CompiledQuery, CompiledRows
 from ..query.compiler import Compiler
 from ..query.execute import Context, parameters
 from ..query.fetchxml import FetchBinder, from_element, parse_fetchxml, parse_query_expression, to_fetchxml
+from ..store.async_engine import AsyncConnection
 from ..store.engine import read_meta
 from ..store.files import delete_files
 from ..store.schema import BULK_DELETES, JOBS, METADATA

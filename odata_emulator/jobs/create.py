@@ -14,13 +14,13 @@ import uuid
 from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..errors import BadRequest, Code
 from ..model import MODEL
 from ..model import AttributeType as T
 from ..store import driver
+from ..store.async_engine import AsyncConnection
 from ..store.files import store_files
 from ..store.schema import JOBS, SIMULATIONS
 from ..store.values import from_epoch, to_epoch, to_storage

@@ -17,8 +17,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ..store.async_engine import AsyncConnection
 from . import bulkdelete
 from .states import BULK_DELETE
 

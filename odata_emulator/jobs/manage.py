@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import BadRequest, Code, InvalidState, PreconditionFailed, RecordNotFound
 from ..model import MODEL
 from ..store import driver
+from ..store.async_engine import AsyncConnection
 from ..store.files import delete_files
 from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import parse_datetime, to_epoch

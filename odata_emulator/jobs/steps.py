@@ -21,11 +21,11 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..clock import Clock
 from ..errors import DataverseError
 from ..store import driver
+from ..store.async_engine import AsyncConnection
 from ..store.engine import Store
 from ..store.schema import JOBS
 from ..store.values import from_epoch, to_epoch

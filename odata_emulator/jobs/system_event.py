@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, delete, func, literal_column, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from ..store.async_engine import AsyncConnection
 from ..store.files import delete_files
 from ..store.schema import JOBS, METADATA, SIMULATIONS, readable_column
 from ..webhooks import Endpoint, deliver

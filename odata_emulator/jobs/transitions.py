@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlalchemy import Table, bindparam, func, insert, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..store import driver
+from ..store.async_engine import AsyncConnection
 from ..store.schema import BULK_DELETES, HISTORY, JOBS
 from ..store.values import to_epoch
 from .states import BULK_DELETE, Pair, Transition, describe

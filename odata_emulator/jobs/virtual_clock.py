@@ -17,8 +17,7 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from ..store.async_engine import AsyncConnection
 from ..store.values import from_epoch, to_epoch
 from . import queue, simulation, states, transitions
 from .outcome import acknowledgement

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..errors import RecordNotFound
+from ..store.async_engine import AsyncConnection
 from ..store.schema import JOBS, SIMULATIONS
 from ..store.values import format_datetime, to_epoch
 from . import states

@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..errors import BadRequest, RecordNotFound
 from ..model import MODEL
+from ..store.async_engine import AsyncConnection
 from ..store.schema import METADATA
 from ..store.values import normalize_guid
 from . import create

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from ..errors import BadRequest, Code
 from ..model import Entity
+from ..store.async_engine import AsyncConnection
 from .body import Body
 
 # The Plug-in Registration Tool's words (StepRegistrationForm); Dataverse refuses the same.

@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..errors import BadRequest, Code, PreconditionFailed, RecordNotFound
 from ..model import Entity
 from ..store import driver
+from ..store.async_engine import AsyncConnection
 from ..store.schema import METADATA
 from ..store.values import to_epoch
 from . import rules

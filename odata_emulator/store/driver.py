@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .async_engine import AsyncConnection
 from .one_trip import OneTripConnection
 
 _DIALECT = sqlite.dialect(paramstyle="qmark")

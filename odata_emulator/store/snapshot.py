@@ -13,10 +13,10 @@ import datetime as dt
 import json
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..caller import Caller
 from ..model import EntityModel
+from .async_engine import AsyncConnection
 from .schema import FILES, METADATA, SIMULATIONS, readable_column
 from .values import format_datetime, to_epoch, to_json
 
