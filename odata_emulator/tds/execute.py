@@ -44,7 +44,8 @@ async def run_batch(session: Session, text: str, outbox: Outbox, values: dict[st
                       in_procedure)
         return False
     values = dict(values or {})
-    values["__now"] = epoch_of(session.server.clock.now())
+    if any(_reads_now(plan) for plan in plans):  # the clock is read once per batch, and only when needed
+        values["__now"] = epoch_of(session.server.clock.now())
     values["__rowcount"] = 0
     values["__spid"] = session.spid
     for index, plan in enumerate(plans):
@@ -81,7 +82,7 @@ async def run_batch(session: Session, text: str, outbox: Outbox, values: dict[st
 async def _plans(session: Session, text: str, params: dict[str, Param]) -> list:
     server = session.server
     database = session.state.database
-    key = (text, tuple(sorted((name, str(p.type)) for name, p in params.items())), database)
+    key = (text, tuple(sorted((name, str(p.type)) for name, p in params.items())) if params else (), database)
     cached = server.plans.get(key)
     if cached is not None:
         return cached
@@ -92,6 +93,11 @@ async def _plans(session: Session, text: str, params: dict[str, Param]) -> list:
         plans = await asyncio.get_running_loop().run_in_executor(server.executor, batch.plan, text, environment)
     server.plans.put(key, plans)
     return plans
+
+
+def _reads_now(plan: batch.Plan) -> bool:
+    query = getattr(plan, "query", None)  # a Quiet plan has none; an Assign of NULL has None
+    return query is not None and "__now" in query.late
 
 
 async def _stream(session: Session, query: Query, values: dict[str, Any], outbox: Outbox) -> int | None:

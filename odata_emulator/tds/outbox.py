@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .channel import Channel
-from .packets import HEADER_SIZE, PacketType, packetize
+from .packets import HEADER_SIZE, STATUS_EOM, PacketType, header, packetize
 
 
 class Outbox:
@@ -34,8 +34,12 @@ class Outbox:
 
     async def end(self) -> None:
         """The rest of the message, its last packet marked EOM."""
-        self.channel.write(packetize(PacketType.TABULAR_RESULT, bytes(self.buffer), self.packet_size, self.spid,
-                                     self.packet_id))
+        if len(self.buffer) <= self.packet_size - HEADER_SIZE:  # one packet (most replies): no slicing
+            self.channel.write(header(PacketType.TABULAR_RESULT, STATUS_EOM, len(self.buffer), self.spid,
+                                      self.packet_id) + self.buffer)
+        else:
+            self.channel.write(packetize(PacketType.TABULAR_RESULT, bytes(self.buffer), self.packet_size, self.spid,
+                                         self.packet_id))
         self.buffer.clear()
         self.packet_id = 1
         await self.channel.drain()
