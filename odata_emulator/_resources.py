@@ -28,15 +28,30 @@ def fixtures_dir() -> Path:
     return _resource_dir("fixtures")
 
 
-def cache_file(name: str) -> str | bool:
-    """A file of the user's cache directory (`$XDG_CACHE_HOME/odata-emulator`, else
-    `~/.cache/odata-emulator`) for what is derived from the package and costly to rebuild (lark's
-    parse tables: `cache` as lark takes it). A per-user directory, never the shared temporary one:
-    what is cached there is unpickled. False (no cache) when that directory cannot be made."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    directory = Path(base) / "odata-emulator"
+CACHE_ENV = "ODATA_EMULATOR_CACHE_DIR"  # the cache directory; set empty: no cache
+
+
+def cache_dir() -> Path | None:
+    """The user's cache directory for what is derived from the package and costly to rebuild (lark's
+    parse tables, fresh store templates): `$ODATA_EMULATOR_CACHE_DIR` (empty: none), else
+    `$XDG_CACHE_HOME/odata-emulator`, else `~/.cache/odata-emulator`. A per-user directory, never the
+    shared temporary one: what is cached there is unpickled or copied into stores. None (no cache) when
+    it cannot be made."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        if not chosen:
+            return None
+        directory = Path(chosen).expanduser()
+    else:
+        directory = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "odata-emulator"
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
-        return False
-    return str(directory / name)
+        return None
+    return directory
+
+
+def cache_file(name: str) -> str | bool:
+    """A file of the cache directory (`cache_dir`), as lark's `cache` takes it: False for none."""
+    directory = cache_dir()
+    return False if directory is None else str(directory / name)

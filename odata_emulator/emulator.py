@@ -3,7 +3,9 @@ HTTP lives in `api/` and `control/`; this is what they share."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .caller import Caller
@@ -15,6 +17,7 @@ from .model import MODEL, EntityModel
 from .query.execute import Context
 from .query.plan import Planner, shared_cache
 from .settings import Settings
+from .store import templates
 from .store.engine import Store, create_schema
 from .store.fixtures import (
     EMPTY_CALLER,
@@ -86,19 +89,32 @@ class Emulator:
 
     async def start(self) -> None:
         now = self.clock.now()
+        template = self._template()
+        copied = template is not None and templates.copy_template(template, self.store.file or "")
         caller = caller_of(self.store.current_caller(self.model))
         if caller is None:
             async with self.store.write() as conn:
                 await create_schema(conn, self.model)
                 caller = await stored_caller(conn)
-        initialized = caller is not None
         # A store already initialized is kept as it is: its data set is not read (nor checked) again.
         # (Should another instance initialize it meanwhile, ensure_initialized sees that and keeps it.)
+        initialized = caller is not None and not copied
         dataset = None
-        if caller is None:
+        if copied and caller is not None:  # the template's data set, at the shift a load would apply
+            dataset = await self._dataset(now)
+            shift = int(shift_of(dataset, now).total_seconds()) if dataset is not None else 0
+            if shift:
+                async with self.store.write() as conn:
+                    await templates.shift_timestamps(conn, self.model, shift)
+        elif caller is None:
             dataset = await self._dataset(now)
             async with self.store.write() as conn:
+                built = await stored_caller(conn) is None
                 caller = await ensure_initialized(conn, self.model, dataset, now)
+            if built and template is not None:  # kept for the next new store, before anything else writes
+                shift = int(shift_of(dataset, now).total_seconds()) if dataset is not None else 0
+                await asyncio.to_thread(templates.save_template, self.store.file or "", template, self.model, shift)
+        assert caller is not None
         self.caller = caller
         self.data_note = self._describe_data(initialized, dataset)
         if self.settings.scheduler and not self.clock.virtual:
@@ -106,6 +122,13 @@ class Emulator:
         if self.settings.tds:
             await self._start_tds()
         self.ready = True
+
+    def _template(self) -> Path | None:
+        """The template to copy (or to keep) when the store file is new; None when it exists already."""
+        file = self.store.file
+        if file is None or Path(file).exists():
+            return None
+        return templates.template_path(self.model, self.settings.fixtures)
 
     async def _start_tds(self) -> None:
         """The TDS endpoint reads the same store's file, on the same clock, beside the Web API."""

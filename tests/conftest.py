@@ -26,6 +26,12 @@ import pytest
 # imports cost it about a second of CPU at every start, taken from the workers starting beside it.
 
 _TESTS = Path(__file__).resolve().parent
+# The emulator's cache (lark's parse tables, fresh store templates: `_resources.cache_dir`) is this
+# run's own in the tests, never the user's, and goes with the run.
+if "ODATA_EMULATOR_CACHE_DIR" not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix="odata-emulator-test-cache-")
+    os.environ["ODATA_EMULATOR_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 # A module says all its tests are slow with this line; the fuzz folder's conftest marks all of its own.
 _SLOW_MODULE = re.compile(rb"^pytestmark = pytest\.mark\.slow\b", re.MULTILINE)
 _SLOW_FOLDERS = {_TESTS / "fuzz"}

@@ -189,6 +189,17 @@ def build_store(path: Path, **overrides) -> Path:
     return path
 
 
+def store_dump(path: Path) -> list[str]:
+    """Every table's and index's schema and every row of the store file at `path`, as sorted lines: what
+    it holds, whatever the order its catalog lists the indexes in (the order a process made them in,
+    which differs from one process to the next)."""
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.iterdump())
+    finally:
+        conn.close()
+
+
 def copy_store(template: Path, path: Path) -> Path:
     """A private copy of a template store (`build_store`) at `path`."""
     shutil.copyfile(template, path)

@@ -3,20 +3,9 @@ the same data settings would, so that building the store once per session change
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from tests.helpers import copy_store, make_settings, running
-
-
-def dump(path) -> list[str]:
-    """Every table's schema and rows, in a stable order."""
-    conn = sqlite3.connect(path)
-    try:
-        return list(conn.iterdump())
-    finally:
-        conn.close()
+from tests.helpers import copy_store, make_settings, running, store_dump
 
 
 @pytest.mark.parametrize("settings", [{}, {"fixtures": None}], ids=["data set", "empty"])
@@ -31,4 +20,4 @@ async def test_a_copy_of_the_template_is_a_fresh_load(template_store, empty_temp
             seen[path] = (emulator.caller, emulator.clock.now(), count)
     assert seen[fresh] == seen[copied]
     assert (int(seen[fresh][2]) > 0) == ("fixtures" not in settings), "the data set was loaded, or none"
-    assert dump(fresh) == dump(copied)
+    assert store_dump(fresh) == store_dump(copied)

@@ -16,11 +16,11 @@ from pathlib import Path
 import aiosqlite
 from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ..model import EntityModel
 from ..model.metadata import entity_definition_row
 from . import one_trip
+from .async_engine import AsyncConnection, AsyncEngine, create_async_engine
 from .driver import InlineSnapshot, Snapshot, compile_sql, driver_connection, fetch_all
 from .schema import METADATA
 from .values import STORE_FUNCTIONS, register_functions
@@ -110,6 +110,11 @@ class Store:
         def _on_begin(conn):  # pragma: no cover - exercised by every test
             immediate = conn.get_execution_options().get("sqlite_immediate", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    @property
+    def file(self) -> str | None:
+        """The store's database file (None: a database that lives in its connection only)."""
+        return self._file
 
     def _connect(self) -> one_trip.OneTripConnection:
         dialect = self.engine.sync_engine.dialect
@@ -297,6 +302,11 @@ def _entity_definitions(model: EntityModel) -> tuple[list[dict], str]:
     columns = sorted(c.name for c in METADATA.tables["EntityMetadata"].columns)
     digest = hashlib.sha256(json.dumps([columns, rows], sort_keys=True, default=str).encode()).hexdigest()
     return rows, digest
+
+
+def model_fingerprint(model: EntityModel) -> str:
+    """A digest of what a store holds of `model` (its entity definitions)."""
+    return _entity_definitions(model)[1]
 
 
 async def _refresh_entity_definitions(conn, model: EntityModel) -> None:

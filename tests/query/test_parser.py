@@ -391,6 +391,7 @@ def test_documented_query_texts_are_in_the_corpus() -> None:
 def test_the_parse_tables_are_cached_per_user_and_rebuilt_when_unreadable(tmp_path, monkeypatch) -> None:
     from odata_emulator.query import parser
 
+    monkeypatch.delenv("ODATA_EMULATOR_CACHE_DIR", raising=False)  # the tests' own cache: the user's default here
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     cached = tmp_path / "odata-emulator" / "odata-grammar.lark-cache"
     try:
