@@ -27,6 +27,7 @@ from .store.fixtures import (
     read_dataset,
     reference_time,
     shift_of,
+    shift_seconds,
     stored_caller,
 )
 from .store.values import parse_datetime
@@ -90,7 +91,10 @@ class Emulator:
     async def start(self) -> None:
         now = self.clock.now()
         template = self._template()
-        copied = template is not None and templates.copy_template(template, self.store.file or "")
+        # A new store: its data set read and checked first, as a load does, before any file is made.
+        dataset = await self._dataset(now) if template is not None else None
+        copied = template is not None and templates.copy_template(
+            template, self.store.file or "", self.model, shift_seconds(dataset, now))
         caller = caller_of(self.store.current_caller(self.model))
         if caller is None:
             async with self.store.write() as conn:
@@ -99,21 +103,15 @@ class Emulator:
         # A store already initialized is kept as it is: its data set is not read (nor checked) again.
         # (Should another instance initialize it meanwhile, ensure_initialized sees that and keeps it.)
         initialized = caller is not None and not copied
-        dataset = None
-        if copied and caller is not None:  # the template's data set, at the shift a load would apply
-            dataset = await self._dataset(now)
-            shift = int(shift_of(dataset, now).total_seconds()) if dataset is not None else 0
-            if shift:
-                async with self.store.write() as conn:
-                    await templates.shift_timestamps(conn, self.model, shift)
-        elif caller is None:
-            dataset = await self._dataset(now)
+        if caller is None:
+            if template is None:
+                dataset = await self._dataset(now)
             async with self.store.write() as conn:
                 built = await stored_caller(conn) is None
                 caller = await ensure_initialized(conn, self.model, dataset, now)
             if built and template is not None:  # kept for the next new store, before anything else writes
-                shift = int(shift_of(dataset, now).total_seconds()) if dataset is not None else 0
-                await asyncio.to_thread(templates.save_template, self.store.file or "", template, self.model, shift)
+                await asyncio.to_thread(templates.save_template, self.store.file or "", template, self.model,
+                                        shift_seconds(dataset, now))
         assert caller is not None
         self.caller = caller
         self.data_note = self._describe_data(initialized, dataset)

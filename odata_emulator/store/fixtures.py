@@ -114,7 +114,7 @@ async def _insert_rows(conn, table_name: str, rows: list[dict]) -> None:
 
 
 async def load_dataset(conn, model: EntityModel, dataset: dict, now: dt.datetime) -> Caller:
-    shift = int(shift_of(dataset, now).total_seconds())
+    shift = shift_seconds(dataset, now)
     stored = _stored(model, dataset)
     for table_name, rows, datetimes in stored.tables:
         prepared = [dict(row) for row in rows]  # store_files changes them; the shift too
@@ -151,6 +151,11 @@ def expand(value: dict) -> str:
 def shift_of(dataset: dict, now: dt.datetime) -> dt.timedelta:
     """How far the data set's timestamps move when it is loaded at `now`."""
     return dt.timedelta(seconds=int((now - parse_datetime(dataset["reference_time"])).total_seconds()))
+
+
+def shift_seconds(dataset: dict | None, now: dt.datetime) -> int:
+    """`shift_of` in whole seconds, as a load moves the timestamps (0 for no data set)."""
+    return int(shift_of(dataset, now).total_seconds()) if dataset is not None else 0
 
 
 async def stored_caller(conn) -> Caller | None:

@@ -72,9 +72,11 @@ def template_path(model: EntityModel, fixtures: Path | None) -> Path | None:
     return directory / f"store-{digest.hexdigest()[:32]}.db"
 
 
-def copy_template(template: Path | None, store_file: str) -> bool:
-    """A new store file made as a copy of `template`; False (nothing done) when there is no template or
-    the store file exists already (another process may be making it: the usual start sees to that)."""
+def copy_template(template: Path | None, store_file: str, model: EntityModel, shift_seconds: int) -> bool:
+    """A new store file made as a copy of `template`, its timestamps moved by `shift_seconds` before it
+    takes the store's name (it appears whole or not at all); False (nothing done) when there is no
+    template or the store file exists already (another process may be making it: the usual start
+    sees to that)."""
     target = Path(store_file)
     if template is None or target.exists() or not template.is_file():
         return False
@@ -82,10 +84,12 @@ def copy_template(template: Path | None, store_file: str) -> bool:
         partial = _scratch_beside(target)
         try:
             shutil.copyfile(template, partial)
+            if shift_seconds:
+                _shift(partial, model, shift_seconds)
             os.link(partial, target)  # only if nothing is there yet, atomically
         finally:
-            partial.unlink()
-    except OSError as exc:  # a file there now, no hard links, a full disk: the store is built instead
+            _remove(partial)
+    except (OSError, sqlite3.Error) as exc:  # a file there now, no hard links, a full disk: built instead
         log.debug("store template %s not used: %s", template, exc)
         return False
     return True
@@ -100,21 +104,17 @@ def save_template(store_file: str, template: Path | None, model: EntityModel, sh
         partial = _scratch_beside(template)
         try:
             source = sqlite3.connect(store_file)
-            copy = sqlite3.connect(partial, isolation_level=None)
+            copy = sqlite3.connect(partial)
             try:
                 source.backup(copy)
-                if shift_seconds:
-                    copy.execute("BEGIN")
-                    for statement in shift_statements(model):
-                        copy.execute(statement, {"seconds": -shift_seconds})
-                    copy.execute("COMMIT")
             finally:
                 source.close()
                 copy.close()
+            if shift_seconds:
+                _shift(partial, model, -shift_seconds)
             os.replace(partial, template)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                partial.unlink()
+            _remove(partial)
     except (OSError, sqlite3.Error) as exc:
         log.debug("store template %s not kept: %s", template, exc)
 
@@ -131,10 +131,27 @@ def _scratch_beside(path: Path) -> Path:
         return scratch
 
 
-async def shift_timestamps(conn, model: EntityModel, seconds: int) -> None:
-    """Move every timestamp a data set load writes by `seconds`, in `conn`'s transaction."""
-    for statement in shift_statements(model):
-        await conn.exec_driver_sql(statement, {"seconds": seconds})
+def _remove(path: Path) -> None:
+    """A scratch store file and what SQLite may have left beside it."""
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _shift(store_file: Path, model: EntityModel, seconds: int) -> None:
+    """Move every timestamp a data set load writes by `seconds`, in the store file (not in use), and
+    fold the change into the file itself: the file alone is then linked or renamed into place."""
+    db = sqlite3.connect(store_file, isolation_level=None)
+    try:
+        db.execute("BEGIN")
+        for statement in shift_statements(model):
+            db.execute(statement, {"seconds": seconds})
+        db.execute("COMMIT")
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            raise sqlite3.OperationalError("the moved timestamps could not be written into the file")
+    finally:
+        db.close()
 
 
 @functools.cache

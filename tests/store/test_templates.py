@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from odata_emulator._resources import CACHE_ENV, cache_dir, fixtures_dir
+from odata_emulator.jobs.recurrence import RecurrenceError
 from tests.helpers import make_settings, running, store_dump
 
 DATASET = json.loads((fixtures_dir() / "dataset.json").read_text(encoding="utf-8"))
@@ -81,6 +82,25 @@ async def test_a_changed_data_set_makes_a_template_of_its_own(cache, tmp_path):
     async with running(make_settings(database=str(tmp_path / "b.db"), fixtures=fixtures)) as em:
         assert (await em.get(f"asyncoperations({removed['asyncoperationid']})")).status_code == 404
     assert len(list(cache.iterdir())) == 2
+
+
+async def test_a_data_set_refused_at_the_new_moment_leaves_no_store(cache, tmp_path):
+    """The data set is checked at the new shift before the copy is made, as a load checks it: a
+    recurring job whose rule ends before its moved start refuses the start, and no store file is left
+    (a copy left unmoved would read as an initialized store at the next start)."""
+    fixtures = tmp_path / "fixtures"
+    fixtures.mkdir()
+    edited = json.loads(json.dumps(DATASET))
+    job = next(row for row in edited["tables"]["asyncoperation"] if row.get("recurrencepattern"))
+    job["recurrencepattern"] = "FREQ=DAILY;UNTIL=20261201T000000Z"  # a month after the reference time
+    (fixtures / "dataset.json").write_text(json.dumps(edited), encoding="utf-8")
+    await start_and_stop(tmp_path / "a.db", fixtures=fixtures)  # at the reference time: fine, and kept
+    assert len(list(cache.iterdir())) == 1
+    late = tmp_path / "late.db"
+    with pytest.raises(RecurrenceError, match="would never run again"):
+        await start_and_stop(late, fixtures=fixtures, clock_start=REFERENCE + dt.timedelta(days=400))
+    assert not late.exists()
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".late")] == []
 
 
 async def test_no_cache_directory_or_an_unusable_one_builds_the_store(tmp_path, monkeypatch):
