@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from . import tls
 from .catalog import CATALOG, Catalog
+from .channel import Channel
 from .reader import LongStatements
 from .session import Session
 
@@ -132,7 +133,8 @@ class TdsServer:
                 self.certificate = tls.generate(Path(self._scratch), hosts)
             self.wrapped_context, self.strict_context = tls.contexts(self.certificate)
         try:
-            self._server = await asyncio.start_server(self._accept, self.host, self.port, reuse_address=True)
+            self._server = await asyncio.get_running_loop().create_server(
+                lambda: Channel(self._open), self.host, self.port, reuse_address=True)
         except OSError as exc:
             raise OSError(exc.errno, f"the TDS endpoint cannot listen on {self.host}:{self.port}: {exc.strerror} "
                                      "(choose another with --tds-port)") from None
@@ -143,16 +145,17 @@ class TdsServer:
                   "or connect with TrustServerCertificate=yes)", file=sys.stderr, flush=True)
         return self.port
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None  # asyncio runs each connection's callback in a task of its own
+    def _open(self, channel: Channel) -> None:
+        """A connection made: its session runs in a task of its own."""
+        task = asyncio.get_running_loop().create_task(self._run(channel))
         self._sessions.add(task)
+        task.add_done_callback(self._sessions.discard)
+
+    async def _run(self, channel: Channel) -> None:
         try:
-            await Session(self, reader, writer, 51 + next(self._spids) % 32000).run()
-        except asyncio.CancelledError:  # the server is stopping: this connection's handler ends here
+            await Session(self, channel, 51 + next(self._spids) % 32000).run()
+        except asyncio.CancelledError:  # the server is stopping: this connection's session ends here
             pass
-        finally:
-            self._sessions.discard(task)
 
     async def stop(self) -> None:
         if self._server is not None:

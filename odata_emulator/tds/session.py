@@ -7,8 +7,9 @@
 This module is the message loop; a request is answered by `execute.py` (SQLBatch), `procedures.py`
 (RPC) or `transactions.py`, through an `Outbox`. Every `SqlError` becomes an ERROR token and a DONE
 with the error bit here, in `error`, the one place; a `ProtocolError` (malformed bytes) closes the
-connection. Reading the socket runs in its own task while a request is answered, so that an
-attention (the client's cancel) is seen at once: it sets `cancel` and interrupts the store.
+connection. The session's task reads each request from its `Channel` itself; while it answers one, the
+channel watches the bytes that arrive, so that an attention (the client's cancel) is seen at once: it
+sets `cancel` and interrupts the store, and so does the client going away.
 """
 
 from __future__ import annotations
@@ -38,14 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("odata_emulator.tds")
 
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to logged in
-QUEUE_LIMIT = 8  # requests read ahead of the one being answered
 MAX_LOGIN_BYTES = 128 * 1024
 SQL_SERVER = (12, 0, 2000, 8)  # what Dataverse's endpoint reports: SQL Azure 12.0.2000.8
 PROGRAM = "Microsoft SQL Server"
-
-_ATTENTION = object()
-_CLOSED = object()
-
 
 @dataclass
 class State:
@@ -58,29 +54,24 @@ class State:
 
 
 class Session:
-    def __init__(self, server: TdsServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 spid: int) -> None:
+    def __init__(self, server: TdsServer, channel: Channel, spid: int) -> None:
         self.server = server
-        self.channel = Channel(reader, writer)
+        self.channel = channel
         self.spid = spid
         self.packet_size = DEFAULT_PACKET_SIZE
         self.state = State()
         self.store = StoreReader(server.database_path, server.executor, server.long_statements)
         self.mode: prelogin.Mode | None = None
         self.login: login7.Login7 | None = None
-        self._busy = False
         self.cancel = asyncio.Event()
-        self._queue: asyncio.Queue = asyncio.Queue(QUEUE_LIMIT)
         self._request_counter = itertools.count(1)
 
     # ------------------------------------------------------------------ the whole connection
 
     async def run(self) -> None:
-        reader_task = None
         try:
             if not await asyncio.wait_for(self._log_in(), LOGIN_TIMEOUT):
                 return
-            reader_task = asyncio.create_task(self._read_requests())
             await self._serve()
         except (TimeoutError, ClosedByPeer, ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -91,8 +82,7 @@ class Session:
         except Exception:  # the connection ends; the server goes on
             log.exception("TDS session %s failed", self.spid)
         finally:
-            if reader_task is not None:
-                reader_task.cancel()
+            self.channel.watch(None)
             self.store.interrupt()
             try:
                 await self.store.close()
@@ -174,52 +164,31 @@ class Session:
 
     # ------------------------------------------------------------------ logged in
 
-    async def _read_requests(self) -> None:
-        """Reads messages while requests are answered; an attention interrupts the running one."""
-        try:
-            while True:
-                message = await self.channel.read_message()
-                if message.type == PacketType.ATTENTION:
-                    if self._busy:
-                        self.cancel.set()
-                        self.store.interrupt()
-                    else:
-                        await self._queue.put(_ATTENTION)
-                    continue
-                await self._queue.put(message)
-        except (ClosedByPeer, ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except ProtocolError as exc:
-            log.debug("TDS session %s: %s", self.spid, exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # pragma: no cover - reading bytes
-            log.exception("TDS session %s: reading failed", self.spid)
-        self.cancel.set()
-        self.store.interrupt()
-        await self._queue.put(_CLOSED)
-
     async def _serve(self) -> None:
+        channel = self.channel
         while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                return
-            outbox = Outbox(self.channel, self.packet_size, self.spid)
-            if item is _ATTENTION:
+            message = await channel.read_message()
+            outbox = Outbox(channel, self.packet_size, self.spid)
+            if message.type == PacketType.ATTENTION:  # a cancel that found nothing running
                 outbox.add(tokens.done(tokens.DONE_ATTN))
                 await outbox.end()
                 continue
-            self._busy = True
             self.cancel.clear()
+            channel.watch(self._interrupt)
             try:
-                await self._answer(item, outbox)
+                await self._answer(message, outbox)
             finally:
-                self._busy = False
-            if self.cancel.is_set() and not self.channel.writer.is_closing():
+                channel.watch(None)
+            if self.cancel.is_set() and not channel.closing:
                 # An attention that came as the answer ended: acknowledged on its own.
                 self.cancel.clear()
                 outbox.add(tokens.done(tokens.DONE_ATTN))
                 await outbox.end()
+
+    def _interrupt(self) -> None:
+        """An attention while a request is answered (or the client gone): the answer stops at once."""
+        self.cancel.set()
+        self.store.interrupt()
 
     async def _answer(self, message: Message, outbox: Outbox) -> None:
         if message.ignored:  # the client cancelled it while sending: one DONE, no attention ack

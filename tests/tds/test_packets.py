@@ -1,5 +1,7 @@
 """Packet framing: replies cut at the negotiated size, messages read whole from packets, and the
-malformed framings (bad lengths, mixed types, a cancel mid-message) refused."""
+malformed framings (bad lengths, mixed types, a cancel mid-message) refused; the channel's flow: an
+attention seen while a request is answered, reading paused under a flood of requests, writes that
+wait for the transport."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import struct
 
 import pytest
 
-from odata_emulator.tds.channel import Channel, ClosedByPeer
+from odata_emulator.tds.channel import READ_AHEAD, Channel, ClosedByPeer
 from odata_emulator.tds.errors import ProtocolError
 from odata_emulator.tds.packets import (
     HEADER_SIZE,
@@ -54,27 +56,46 @@ def test_packet_ids_wrap_at_256():
     assert [head.packet_id for head, _ in packets][:8] == [250, 251, 252, 253, 254, 255, 0, 1]
 
 
-class _Writer:
+class Transport(asyncio.Transport):
+    """What the channel writes, and whether it reads (the event loop's socket transport, in memory)."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.data = bytearray()
-        self.transport = None
+        self.reading = True
+        self.closed = False
 
     def write(self, data) -> None:
         self.data += data
 
     def is_closing(self) -> bool:
-        return False
+        return self.closed
 
-    async def drain(self) -> None:
-        return None
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = True
+
+
+def connected_channel() -> tuple[Channel, Transport]:
+    channel, transport = Channel(), Transport()
+    channel.connection_made(transport)
+    return channel, transport
 
 
 def channel_with(data: bytes, eof: bool = True) -> Channel:
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
+    channel, _transport = connected_channel()
+    channel.data_received(data)
     if eof:
-        reader.feed_eof()
-    return Channel(reader, _Writer())
+        channel.eof_received()
+    return channel
 
 
 async def test_a_message_is_read_from_its_packets():
@@ -123,3 +144,146 @@ async def test_a_message_past_the_limit_is_read_to_its_end_and_marked_oversized(
 async def test_a_truncated_packet_is_the_end_of_the_connection():
     with pytest.raises(ClosedByPeer):
         await channel_with(header(0x01, STATUS_EOM, 100) + b"short").read_message()
+
+
+# ---------------------------------------------------------------------------- the channel: attention, flow
+
+
+def request(text: str = "select 1", status: int = STATUS_EOM) -> bytes:
+    payload = text.encode("utf-16-le")
+    return header(PacketType.SQL_BATCH, status, len(payload)) + payload
+
+
+ATTENTION = header(PacketType.ATTENTION, STATUS_EOM, 0)
+
+
+async def test_an_attention_read_with_the_request_is_reported_once_the_answer_starts():
+    channel, _transport = connected_channel()
+    channel.data_received(request() + ATTENTION)
+    message = await channel.read_message()
+    assert message.data == "select 1".encode("utf-16-le")
+    seen = []
+    channel.watch(lambda: seen.append("attention"))
+    assert seen == ["attention"]
+    channel.watch(None)
+    channel.data_received(request("select 2"))
+    # the attention was taken out of the stream: the next message is the next request, not an idle attention
+    assert (await channel.read_message()).data == "select 2".encode("utf-16-le")
+
+
+async def test_an_attention_that_arrives_while_answering_is_reported_at_once_even_in_pieces():
+    channel, _transport = connected_channel()
+    channel.data_received(request())
+    await channel.read_message()
+    seen = []
+    channel.watch(lambda: seen.append("attention"))
+    assert seen == []
+    channel.data_received(ATTENTION[:3])
+    assert seen == []
+    channel.data_received(ATTENTION[3:])
+    assert seen == ["attention"]
+    channel.watch(None)
+    channel.data_received(ATTENTION)  # idle again: the session reads it and acknowledges it itself
+    assert seen == ["attention"]
+    assert (await channel.read_message()).type == PacketType.ATTENTION
+
+
+async def test_requests_sent_ahead_are_read_in_order_and_an_attention_behind_them_is_still_seen():
+    channel, _transport = connected_channel()
+    channel.data_received(request("a") + request("b") + request("c", status=0))
+    await channel.read_message()
+    seen = []
+    channel.watch(lambda: seen.append("attention"))
+    channel.data_received(request("c", status=STATUS_EOM) + ATTENTION)
+    assert seen == ["attention"]
+    channel.watch(None)
+    assert (await channel.read_message()).data == "b".encode("utf-16-le")
+    assert (await channel.read_message()).data == "cc".encode("utf-16-le")
+
+
+async def test_the_end_of_the_connection_while_answering_is_reported_and_ends_reading():
+    channel, _transport = connected_channel()
+    channel.data_received(request())
+    await channel.read_message()
+    seen = []
+    channel.watch(lambda: seen.append("gone"))
+    channel.connection_lost(None)
+    assert seen == ["gone"]
+    channel.watch(None)
+    with pytest.raises(ClosedByPeer):
+        await channel.read_message()
+
+
+async def test_a_malformed_header_while_answering_stops_the_answer_and_then_the_connection():
+    channel, _transport = connected_channel()
+    channel.data_received(request())
+    await channel.read_message()
+    seen = []
+    channel.watch(lambda: seen.append("stop"))
+    channel.data_received(struct.pack(">BBHHBB", 0x01, 1, 3, 0, 1, 0))
+    assert seen == ["stop"]
+    channel.watch(None)
+    with pytest.raises(ProtocolError, match="packet length"):
+        await channel.read_message()
+
+
+async def test_a_flood_of_requests_stops_reading_until_the_session_catches_up():
+    channel, transport = connected_channel()
+    one = request("select 1")
+    count = READ_AHEAD // len(one) + 10
+    for _ in range(count):
+        channel.data_received(one)
+    assert not transport.reading  # the rest waits in the socket: TCP pushes back on the client
+    read = 0
+    while not transport.reading:
+        await channel.read_message()
+        read += 1
+    assert 0 < read < count and len(channel._plain) <= READ_AHEAD
+    for _ in range(count - read):
+        assert (await channel.read_message()).data == "select 1".encode("utf-16-le")
+
+
+async def test_a_reader_waiting_for_more_than_is_buffered_reads_on():
+    channel, transport = connected_channel()
+    channel.data_received(b"\x00" * 0)
+    transport.pause_reading()
+    channel._reading_paused = True  # as after a flood the session has worked through
+    waiting = asyncio.ensure_future(channel.read_message())
+    await asyncio.sleep(0)
+    assert transport.reading
+    channel.data_received(request())
+    assert (await waiting).data == "select 1".encode("utf-16-le")
+
+
+async def test_a_message_in_pieces_is_read_when_its_last_byte_arrives():
+    channel, _transport = connected_channel()
+    first = request("hello")
+    waiting = asyncio.ensure_future(channel.read_message())
+    for index in range(len(first) - 1):
+        channel.data_received(first[index:index + 1])
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+    channel.data_received(first[-1:] + request("world"))
+    assert (await asyncio.wait_for(waiting, 5)).data == "hello".encode("utf-16-le")
+    assert (await channel.read_message()).data == "world".encode("utf-16-le")
+
+
+async def test_writes_wait_while_the_transport_is_full_and_fail_once_it_is_gone():
+    channel, transport = connected_channel()
+    channel.write(b"reply")
+    await channel.drain()
+    assert transport.data == b"reply"
+    channel.pause_writing()
+    draining = asyncio.ensure_future(channel.drain())
+    await asyncio.sleep(0)
+    assert not draining.done()
+    channel.resume_writing()
+    await draining
+    channel.pause_writing()
+    draining = asyncio.ensure_future(channel.drain())
+    await asyncio.sleep(0)
+    transport.closed = True
+    channel.connection_lost(ConnectionResetError("reset"))
+    with pytest.raises(ClosedByPeer):
+        await draining

@@ -12,7 +12,7 @@ import pytest
 
 from odata_emulator.tds import login as login7
 from odata_emulator.tds import prelogin, types
-from odata_emulator.tds.packets import STATUS_EOM, STATUS_IGNORE, STATUS_RESET, PacketType, header
+from odata_emulator.tds.packets import STATUS_EOM, STATUS_IGNORE, STATUS_RESET, PacketType, header, packetize
 from tests.helpers import DOCUMENTED, sql_rows
 from tests.tds.conftest import endpoint, in_thread
 from tests.tds.wire import ALL_HEADERS, Raw, param, rpc_request
@@ -137,6 +137,43 @@ async def test_attention_stops_a_running_result(tds):
                     break
             return raw.query("select 1")
     assert (await in_thread(scenario)).rows == [[1]]
+
+
+async def test_attention_sent_with_the_request_in_one_write_is_acknowledged_once(tds):
+    request = packetize(PacketType.SQL_BATCH, ALL_HEADERS + "select name from asyncoperation".encode("utf-16-le"))
+
+    def scenario():
+        with connected(tds.port) as raw:
+            raw.send_raw(request + header(PacketType.ATTENTION, STATUS_EOM, 0))
+            acknowledgements = 0
+            while True:  # whatever was answered before the cancel, then the acknowledgement
+                _kind, data = raw.read_message()
+                if data.endswith(struct.pack("<BHHQ", DONE, 0x20, 0, 0)):
+                    acknowledgements += 1
+                    break
+            return acknowledgements, raw.query("select 1")
+    acknowledgements, after = await in_thread(scenario)
+    assert acknowledgements == 1 and after.rows == [[1]]  # one acknowledgement: the next reply is select 1's
+
+
+async def test_requests_sent_without_waiting_are_all_answered_in_order(tds, monkeypatch):
+    from odata_emulator.tds import channel
+    monkeypatch.setattr(channel, "READ_AHEAD", 8192)  # the server stops reading many times over
+    resumed = []
+    resume = channel.Channel._resume_reading
+    monkeypatch.setattr(channel.Channel, "_resume_reading", lambda self: (resumed.append(1), resume(self)))
+    count = 400
+    padding = " -- " + "x" * 1000  # about 2 kB a request
+
+    def scenario():
+        with connected(tds.port) as raw:
+            raw.send_raw(b"".join(packetize(PacketType.SQL_BATCH,
+                                            ALL_HEADERS + f"select {n % 7}{padding}".encode("utf-16-le"))
+                                  for n in range(count)))
+            return [raw.reply().rows for _ in range(count)]
+    answers = await in_thread(scenario)
+    assert answers == [[[n % 7]] for n in range(count)]
+    assert resumed  # reading stopped, and went on once the session had caught up
 
 
 async def test_a_message_ended_with_the_ignore_bit_gets_one_done(tds):
