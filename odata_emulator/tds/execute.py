@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import batch, tokens
 from .encoders import epoch_of
 from .errors import Refused, SqlError
 from .outbox import Outbox
-from .reader import Cancelled, next_chunk_rows
+from .reader import FIRST_CHUNK_ROWS, Cancelled, next_chunk_rows
 from .rows import rows_encoder
 from .translate import Environment, Param, Query
 
@@ -30,21 +30,16 @@ async def run_batch(session: Session, text: str, outbox: Outbox, values: dict[st
                     params: dict[str, Param] | None = None, *, in_procedure: bool = False) -> bool:
     """Runs a batch; answers its tokens. False when it ended with an error."""
     done_token = tokens.DONEINPROC if in_procedure else tokens.DONE
-    try:
-        plans = await _plans(session, text, params or {})
-    except SqlError as error:
-        session.error(outbox, error, in_procedure)
-        return False
-    except RecursionError:
-        session.error(outbox, Refused("The statement is nested too deeply for the emulator."), in_procedure)
-        return False
-    except Exception as exc:  # a statement the translator does not handle: the session goes on
-        log.exception("TDS session %s: translating %r failed", session.spid, text[:200])
-        session.error(outbox, Refused(f"The emulator cannot run this statement ({type(exc).__name__})."),
-                      in_procedure)
-        return False
-    values = dict(values or {})
-    if any(_reads_now(plan) for plan in plans):  # the clock is read once per batch, and only when needed
+    key = (text, tuple(sorted((name, str(p.type)) for name, p in params.items())) if params else (),
+           session.state.database)
+    planned = session.server.plans.get(key)
+    if planned is None:
+        planned = await _plan(session, key, params or {}, outbox, in_procedure)
+        if planned is None:
+            return False
+    plans = planned.plans
+    values = dict(values) if values else {}
+    if planned.reads_now:  # the clock is read once per batch, and only when a statement needs it
         values["__now"] = epoch_of(session.server.clock.now())
     values["__rowcount"] = 0
     values["__spid"] = session.spid
@@ -79,20 +74,38 @@ async def run_batch(session: Session, text: str, outbox: Outbox, values: dict[st
     return True
 
 
-async def _plans(session: Session, text: str, params: dict[str, Param]) -> list:
+class Planned(NamedTuple):
+    """A batch's plans, as cached by the server (by text, parameter types and database)."""
+
+    plans: list[batch.Plan]
+    reads_now: bool  # a statement uses the current time (`__now`): the clock is read when it runs
+
+
+async def _plan(session: Session, key: tuple, params: dict[str, Param], outbox: Outbox,
+                in_procedure: bool) -> Planned | None:
+    """A batch planned and cached; None when it cannot be, its error answered."""
     server = session.server
-    database = session.state.database
-    key = (text, tuple(sorted((name, str(p.type)) for name, p in params.items())) if params else (), database)
-    cached = server.plans.get(key)
-    if cached is not None:
-        return cached
+    text, _types, database = key
     environment = Environment(server.catalog, dict(params), server=server.name, database=database)
-    if len(text) < 2000:
-        plans = batch.plan(text, environment)
-    else:  # a long batch is parsed off the event loop
-        plans = await asyncio.get_running_loop().run_in_executor(server.executor, batch.plan, text, environment)
-    server.plans.put(key, plans)
-    return plans
+    try:
+        if len(text) < 2000:
+            plans = batch.plan(text, environment)
+        else:  # a long batch is parsed off the event loop
+            plans = await asyncio.get_running_loop().run_in_executor(server.executor, batch.plan, text, environment)
+    except SqlError as error:
+        session.error(outbox, error, in_procedure)
+        return None
+    except RecursionError:
+        session.error(outbox, Refused("The statement is nested too deeply for the emulator."), in_procedure)
+        return None
+    except Exception as exc:  # a statement the translator does not handle: the session goes on
+        log.exception("TDS session %s: translating %r failed", session.spid, text[:200])
+        session.error(outbox, Refused(f"The emulator cannot run this statement ({type(exc).__name__})."),
+                      in_procedure)
+        return None
+    planned = Planned(plans, any(_reads_now(plan) for plan in plans))
+    server.plans.put(key, planned)
+    return planned
 
 
 def _reads_now(plan: batch.Plan) -> bool:
@@ -112,9 +125,9 @@ async def _stream(session: Session, query: Query, values: dict[str, Any], outbox
     finished = False
     try:
         arguments = bind_late(query, values)
-        started = store.start_inline(query.sql, arguments, encode, next_chunk_rows(0, 0))
+        started = store.start_inline(query.sql, arguments, encode, FIRST_CHUNK_ROWS)
         if started is None:
-            started = await store.start(query.sql, arguments, encode, next_chunk_rows(0, 0))
+            started = await store.start(query.sql, arguments, encode, FIRST_CHUNK_ROWS)
         cursor, data, count, finished = started
         outbox.add(metadata)
         sent_bytes = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 HEADER = struct.Struct(">BBHHBB")  # type, status, length (header included), SPID, packet id, window
 HEADER_SIZE = HEADER.size
@@ -58,8 +59,7 @@ class Header:
         return bool(self.status & STATUS_EOM)
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):  # a tuple: one is made per request
     type: int
     data: bytes
     status: int  # the first packet's status (RESETCONNECTION lives there)

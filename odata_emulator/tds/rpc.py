@@ -7,6 +7,7 @@ The procedures clients use for parameterised SQL are the system ones: `sp_execut
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import decimal
 import re
@@ -34,6 +35,7 @@ PROCEDURES = {1: "sp_cursor", 2: "sp_cursoropen", 3: "sp_cursorprepare", 4: "sp_
 STATUS_BY_REF = 0x01  # an OUTPUT parameter
 STATUS_DEFAULT = 0x02
 MAX_PARAMETERS = 2100  # SQL Server's limit
+_UTF16_DECODE = codecs.utf_16_le_decode  # a direct call: `bytes.decode('utf-16-le')` looks the codec up by name
 
 
 @dataclass
@@ -76,7 +78,7 @@ def batch_text(data: bytes) -> str:
     if len(body) % 2:
         raise ProtocolError("SQL batch text of an odd number of bytes")
     try:
-        return body.decode("utf-16-le")
+        return _UTF16_DECODE(body, "strict", True)[0]
     except UnicodeDecodeError:
         raise ProtocolError("SQL batch text is not UTF-16") from None
 
