@@ -255,3 +255,47 @@ def test_colmetadata_rows_and_returnvalue():
     assert reply.rows == [[3, "Job", uuid.UUID(GUID)], [None, None, None]]
     assert reply.return_status == [0]
     assert reply.return_values == [("@handle", 1)]
+
+
+def test_a_chunk_of_distinct_guids_is_converted_together_as_the_value_by_value_encoder_writes_it():
+    """A key column (every GUID distinct, NULLs among them, upper and lower case) goes through the batched
+    conversion and writes what `encoders.encoder` writes; a chunk holding one GUID in another spelling is
+    converted one GUID at a time (or value by value), with the same bytes."""
+    rng = random.Random(3)
+    distinct = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(1000)]
+    column = [None if index % 97 == 0 else text.upper() if index % 5 == 0 else text
+              for index, text in enumerate(distinct)]
+    shape = [types.INT, types.GUID, types.GUID]
+    stored = [(index, text, distinct[index % 3]) for index, text in enumerate(column)]
+    encode = rows.rows_encoder(shape)
+    assert encode(stored) == tokens.rows(shape, stored)
+    for odd in ("{" + GUID + "}", GUID.replace("-", ""), GUID[:8] + "-" + GUID[9:] + "-"):
+        mixed = stored[:50] + [(0, odd, GUID)] + stored[50:100]
+        assert encode(mixed) == tokens.rows(shape, mixed), odd
+    assert encode([(1, None, None)]) == tokens.rows(shape, [(1, None, None)])
+
+
+def test_a_guid_with_spaces_for_hyphens_is_refused_as_sql_server_refuses_it():
+    """36 characters, 32 hex digits: `bytes.fromhex` would take it (it skips whitespace), SQL Server does not."""
+    spaced = GUID.replace("-", " ")
+    encode = rows.rows_encoder([types.GUID])
+    for chunk in ([(spaced,)], [(GUID,), (spaced,)]):
+        with pytest.raises(Overflow):
+            tokens.rows([types.GUID], chunk)
+        with pytest.raises(Overflow):
+            encode(chunk)
+
+
+def test_guids_checked_together_fall_back_for_each_kind_of_flaw():
+    """`_guids` converts a chunk's canonical texts at once; a text of another length, hyphens out of place,
+    a non-hex digit or whitespace that keeps the length send every text through `_guid`."""
+    good = [str(uuid.UUID(int=n)) for n in range(1, 6)]
+    expected = {text: b"\x10" + uuid.UUID(text).bytes_le for text in good}
+    assert rows._guids(dict.fromkeys(good + [None])) == {**expected, None: b"\x00"}
+    for flaw in (GUID + "0", GUID[:8] + "0" + GUID[9:13] + "-" + GUID[14:]):
+        with pytest.raises(rows._Unusual):
+            rows._guids(dict.fromkeys(good + [flaw]))
+    with pytest.raises(ValueError):
+        rows._guids(dict.fromkeys(good + [GUID[:-1] + "z"]))
+    with pytest.raises(TypeError):
+        rows._guids(dict.fromkeys(good + [5]))
