@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import datetime as dt
 import errno
+import gc
 import os
 import socket
 import sys
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from ._resources import fixtures_dir
 from .logs import FORMATS, LEVELS, log_config
-from .settings import Settings
-from .store.engine import DEFAULT_DATABASE, database_url, unusable_store
+from .settings import DEFAULT_DATABASE, Settings
 
+# The store, the model, SQLAlchemy and the app are imported in `main`, not here: see `main`.
 if TYPE_CHECKING:
     from .emulator import Emulator
 
@@ -219,6 +220,8 @@ def banner_text(settings: Settings, *, data_note: str, clock: str, tds: str | No
 
     address = f"[{host}]" if ":" in host else host
     base = f"{scheme}://{address}:{port}"
+    from .store.engine import database_url
+
     store = "a temporary in-memory store" if settings.database == ":memory:" else database_url(settings.database)
     jobs = f"{settings.concurrency} at a time" if settings.scheduler else "not run (--no-scheduler)"
     if workers > 1:
@@ -249,11 +252,34 @@ async def _serve(config: Any, sock: socket.socket, announce) -> None:
     while not server.started and not serving.done():
         await asyncio.sleep(0.02)
     if server.started:
+        collect_from_here()
         announce()
     await serving
 
 
+def collect_from_here() -> None:
+    """The cyclic garbage collector back on, after start-up (`main`): what start-up made is frozen
+    first (`gc.freeze`: moved where the collector never looks), so that a collection while serving
+    walks only what requests make."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    # Start-up makes a few hundred thousand objects that live as long as the process (modules, classes,
+    # SQLAlchemy's tables, the model, the app) and next to no garbage; the cyclic collector, run every
+    # 700 new objects, walked them over and over (0.2 s of a 1.2 s start). It is off until the server
+    # listens (`collect_from_here`). This module imports nothing heavy, so that the imports happen here.
+    gc.disable()
+    try:
+        return _main(argv, environ)
+    finally:
+        if not gc.isenabled():  # stopped before it served (a refusal, an error): nothing to freeze
+            gc.enable()
+
+
+def _main(argv: list[str] | None, environ: dict[str, str] | None) -> int:
     parser = _parser()
     apply_environment(parser, dict(os.environ if environ is None else environ))
     args = parser.parse_args(argv)
@@ -262,6 +288,7 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     import uvicorn
 
     from .api.app import create_app
+    from .store.engine import unusable_store
 
     settings = settings_from(args)
     if args.workers < 1:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ._resources import fixtures_dir
 
+DEFAULT_DATABASE = "odata-emulator.db"  # the store `serve` keeps in the directory it starts from
+
 
 @dataclass(frozen=True)
 class Settings:

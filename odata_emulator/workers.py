@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -60,14 +61,21 @@ def _reuse_port_socket(family: int, address: tuple) -> socket.socket:
 
 
 def worker_app():
-    """The ASGI app of one worker (uvicorn's app factory, called in the worker process)."""
-    from .api.app import create_app
-    from .cli import _parser, apply_environment, settings_from
+    """The ASGI app of one worker (uvicorn's app factory, called in the worker process), made with the
+    garbage collector off, as `cli.main` makes its own."""
+    gc.disable()
+    try:
+        from .api.app import create_app
+        from .cli import _parser, apply_environment, settings_from
 
-    parser = _parser()
-    apply_environment(parser, dict(os.environ))
-    args = parser.parse_args(json.loads(os.environ[WORKER_ARGV]))
-    return create_app(settings_from(args))
+        parser = _parser()
+        apply_environment(parser, dict(os.environ))
+        args = parser.parse_args(json.loads(os.environ[WORKER_ARGV]))
+        return create_app(settings_from(args))
+    finally:
+        from .cli import collect_from_here
+
+        collect_from_here()
 
 
 async def _prepare(settings: Settings) -> str:
@@ -89,9 +97,10 @@ def serve_workers(args: argparse.Namespace, argv: list[str], settings: Settings,
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from .cli import banner_text, server_options
+    from .cli import banner_text, collect_from_here, server_options
 
     data_note = asyncio.run(_prepare(settings))
+    collect_from_here()  # the parent supervises from here on, for as long as the workers serve
     os.environ[WORKER_ARGV] = json.dumps(argv)  # the workers are spawned: they inherit the environment
     config = uvicorn.Config("odata_emulator.workers:worker_app", factory=True, workers=args.workers,
                             log_level=args.log_level, log_config=log_config, lifespan="on", **server_options(), **tls)

@@ -4,6 +4,7 @@ paths in the access log, JSON lines on request."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import socket
@@ -179,3 +180,18 @@ def test_a_store_that_cannot_be_used_is_said_plainly_before_starting(tmp_path, c
     assert main(["serve", "--database", str(path), "--port", "0"], environ={}) == STORE_UNUSABLE == 3
     assert capsys.readouterr().err.strip() == "odata-emulator: " + said.format(path=path, parent=path.parent)
     assert sorted(tmp_path.rglob("*")) == before  # nothing made, nothing changed
+    assert gc.isenabled()  # off for start-up only (`main`), back on after a refusal too
+
+
+def test_the_collector_comes_back_on_after_start_up_with_start_up_frozen():
+    from odata_emulator.cli import collect_from_here
+
+    frozen = gc.get_freeze_count()
+    gc.disable()
+    try:
+        collect_from_here()
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        collect_from_here()  # once started, nothing more to do
+        assert gc.isenabled()
+    finally:
+        gc.enable()

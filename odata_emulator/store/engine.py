@@ -25,7 +25,6 @@ from .driver import InlineSnapshot, Snapshot, compile_sql, driver_connection, fe
 from .schema import METADATA
 from .values import STORE_FUNCTIONS, register_functions
 
-DEFAULT_DATABASE = "odata-emulator.db"
 READERS = 4  # connections the read path keeps: reads run side by side on their threads (WAL)
 
 # The transaction of the `$batch` change set being run by this task, if any.
