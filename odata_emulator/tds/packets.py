@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
 from typing import NamedTuple
 
 HEADER = struct.Struct(">BBHHBB")  # type, status, length (header included), SPID, packet id, window
@@ -39,24 +38,6 @@ class PacketType(enum.IntEnum):
     LOGIN7 = 0x10
     SSPI = 0x11
     PRELOGIN = 0x12
-
-
-@dataclass(frozen=True)
-class Header:
-    type: int
-    status: int
-    length: int
-    spid: int
-    packet_id: int
-    window: int
-
-    @classmethod
-    def parse(cls, data: bytes) -> Header:
-        return cls(*HEADER.unpack(data))
-
-    @property
-    def eom(self) -> bool:
-        return bool(self.status & STATUS_EOM)
 
 
 class Message(NamedTuple):  # a tuple: one is made per request

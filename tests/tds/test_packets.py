@@ -7,21 +7,37 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from typing import NamedTuple
 
 import pytest
 
 from odata_emulator.tds.channel import READ_AHEAD, Channel, ClosedByPeer
 from odata_emulator.tds.errors import ProtocolError
 from odata_emulator.tds.packets import (
+    HEADER,
     HEADER_SIZE,
     STATUS_EOM,
     STATUS_IGNORE,
     STATUS_RESET,
-    Header,
     PacketType,
     header,
     packetize,
 )
+
+
+class Header(NamedTuple):
+    """A packet's header, as the wire has it."""
+
+    type: int
+    status: int
+    length: int
+    spid: int
+    packet_id: int
+    window: int
+
+    @classmethod
+    def parse(cls, data: bytes) -> Header:
+        return cls(*HEADER.unpack(data))
 
 
 def split(data: bytes) -> list[tuple[Header, bytes]]:
