@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import datetime as dt
 import errno
 import gc
@@ -20,6 +18,8 @@ from .settings import DEFAULT_DATABASE, Settings
 
 # The store, the model, SQLAlchemy and the app are imported in `main`, not here: see `main`.
 if TYPE_CHECKING:
+    import argparse
+
     from .emulator import Emulator
 
 # The largest request head (request line and headers) the server reads before answering with its
@@ -44,6 +44,8 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(prog="odata-emulator", description="A local emulator of the Dataverse Web API for system jobs.")
     parser.add_argument("--version", action="version", version=f"odata-emulator {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +115,8 @@ def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) 
     """Defaults of `serve` taken from ODATA_EMULATOR_<OPTION> (what a CI service container can set):
     a flag given on the command line still wins. A value that does not parse is a usage error
     naming the variable."""
+    import argparse
+
     serve = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["serve"]
     for action in serve._actions:
         name = _env_name(action)
@@ -245,6 +249,8 @@ def banner_text(settings: Settings, *, data_note: str, clock: str, tds: str | No
 
 
 async def _serve(config: Any, sock: socket.socket, announce) -> None:
+    import asyncio
+
     import uvicorn
 
     server = uvicorn.Server(config)
@@ -270,7 +276,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     # Start-up makes a few hundred thousand objects that live as long as the process (modules, classes,
     # SQLAlchemy's tables, the model, the app) and next to no garbage; the cyclic collector, run every
     # 700 new objects, walked them over and over (0.2 s of a 1.2 s start). It is off until the server
-    # listens (`collect_from_here`). This module imports nothing heavy, so that the imports happen here.
+    # listens (`collect_from_here`). This module imports nothing heavy (not even asyncio), so that the
+    # imports happen here.
     gc.disable()
     try:
         return _main(argv, environ)
@@ -280,6 +287,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
 
 
 def _main(argv: list[str] | None, environ: dict[str, str] | None) -> int:
+    import asyncio
+
     parser = _parser()
     apply_environment(parser, dict(os.environ if environ is None else environ))
     args = parser.parse_args(argv)
