@@ -36,6 +36,7 @@ from .schema import HISTORY
 log = logging.getLogger("odata_emulator.store")
 
 _PACKAGE = Path(__file__).resolve().parent.parent
+KEPT = 8  # templates kept in the cache directory, the newest
 # The code whose changes change what a built store holds: the schema, the model, and how values are stored.
 _CONTENT_CODE = ("store", "model")
 
@@ -115,8 +116,17 @@ def save_template(store_file: str, template: Path | None, model: EntityModel, sh
             os.replace(partial, template)
         finally:
             _remove(partial)
+        _prune(template.parent)
     except (OSError, sqlite3.Error) as exc:
         log.debug("store template %s not kept: %s", template, exc)
+
+
+def _prune(directory: Path) -> None:
+    """Only the KEPT templates made last stay: each change of the code or the data set makes a new one."""
+    made = sorted(directory.glob("store-*.db"), key=lambda path: path.stat().st_mtime_ns, reverse=True)
+    for old in made[KEPT:]:
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
 
 
 def _scratch_beside(path: Path) -> Path:

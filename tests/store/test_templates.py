@@ -13,6 +13,7 @@ import pytest
 
 from odata_emulator._resources import CACHE_ENV, cache_dir, fixtures_dir
 from odata_emulator.jobs.recurrence import RecurrenceError
+from odata_emulator.store import templates
 from tests.helpers import make_settings, running, store_dump
 
 DATASET = json.loads((fixtures_dir() / "dataset.json").read_text(encoding="utf-8"))
@@ -113,6 +114,18 @@ async def test_no_cache_directory_or_an_unusable_one_builds_the_store(tmp_path, 
     note = await start_and_stop(tmp_path / "b.db")
     assert note.startswith("loaded the data set")
     assert store_dump(tmp_path / "b.db") != []
+
+
+async def test_only_the_newest_templates_are_kept(cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(templates, "KEPT", 2)
+    cache.mkdir()
+    for age in range(3):  # older templates, of code that has changed since
+        old = cache / f"store-old{age}.db"
+        old.write_bytes(b"")
+        os.utime(old, ns=(age + 1, age + 1))
+    await start_and_stop(tmp_path / "a.db")
+    kept = {path.name for path in cache.glob("store-*.db")}
+    assert len(kept) == 2 and "store-old2.db" in kept  # the one just made, and the newest old one
 
 
 def test_the_default_cache_directory_follows_xdg(monkeypatch, tmp_path):
