@@ -31,6 +31,8 @@ from pathlib import Path
 from .._resources import cache_dir
 from ..model import AttributeType as T
 from ..model import EntityModel
+from .engine import model_fingerprint
+from .fixtures import DATASET
 from .schema import HISTORY
 
 log = logging.getLogger("odata_emulator.store")
@@ -58,12 +60,8 @@ def template_path(model: EntityModel, fixtures: Path | None) -> Path | None:
     directory = cache_dir()
     if directory is None:
         return None
-    from .engine import model_fingerprint
-
     digest = hashlib.sha256(f"{_code_digest()}\0{model_fingerprint(model)}".encode())
     if fixtures is not None:
-        from .fixtures import DATASET
-
         dataset = (Path(fixtures) / DATASET).resolve()
         try:
             stat = dataset.stat()
