@@ -1,6 +1,6 @@
 """The scheduler's queue, as SQL: which jobs may run, which are due to wake, which are held, and
-when the next one wakes. Pure statements, compiled once (`store/driver.py`); the steps that run
-them are in `steps.py`.
+when the next one wakes. Pure statements, compiled once, at their first use (`store/driver.py`); the
+steps that run them are in `steps.py`.
 
 These statements must agree with the partial indexes of `store/schema.py` (`_EXTRA_INDEXES`): the
 queue's literal conditions `statecode < 3` and `dependencytoken IS NULL` are spelled exactly as
@@ -22,8 +22,6 @@ from sqlalchemy import ColumnClause, CompoundSelect, bindparam, func, literal_co
 from ..store import driver
 from ..store.schema import JOBS, SIMULATIONS
 from .states import COMPLETED_STATE, LOCKED_STATE, READY, READY_STATE, SUSPENDED_STATE, WAITING
-
-__all__ = ["DUE", "HOLDINGS", "LOCKED", "NEXT_WAKE", "QUEUE", "QUEUE_EARLIER", "QUEUE_SINCE", "queue_statement"]
 
 
 def queue_statement(lane: str | None = None) -> CompoundSelect:
@@ -84,39 +82,42 @@ def queue_statement(lane: str | None = None) -> CompoundSelect:
     return both.order_by(columns.created, columns.position, columns.job).limit(bindparam("limit"))
 
 
-# Rows: (job, operationtype, retrycount, recurrencepattern, recurrencestarttime, created, position, settings).
-QUEUE = driver.compile_sql(queue_statement())
-# The same, for the jobs created before `since` and for those created since (parameters `now`,
-# `limit`, `since`).
-QUEUE_EARLIER = driver.compile_sql(queue_statement("earlier"))
-QUEUE_SINCE = driver.compile_sql(queue_statement("since"))
-
-# Rows: (asyncoperationid, operationtype), in wake order.
-DUE = driver.compile_sql(
-    select(JOBS.c.asyncoperationid, JOBS.c.operationtype).where(
+# The statements, each made and compiled at its first use (`__getattr__`, PEP 562; then a plain module
+# attribute): together they take about 40 ms, which a start need not wait for before it answers (the
+# scheduler's first look comes after, and a virtual clock or --no-scheduler may never look).
+_STATEMENTS = {
+    # Rows: (job, operationtype, retrycount, recurrencepattern, recurrencestarttime, created, position,
+    # settings).
+    "QUEUE": lambda: queue_statement(),
+    # The same, for the jobs created before `since` and for those created since (parameters `now`,
+    # `limit`, `since`).
+    "QUEUE_EARLIER": lambda: queue_statement("earlier"),
+    "QUEUE_SINCE": lambda: queue_statement("since"),
+    # Rows: (asyncoperationid, operationtype), in wake order.
+    "DUE": lambda: select(JOBS.c.asyncoperationid, JOBS.c.operationtype).where(
         JOBS.c.statecode == WAITING[0], JOBS.c.statuscode == WAITING[1], JOBS.c.postponeuntil.is_not(None),
         JOBS.c.postponeuntil <= bindparam("now"), func.coalesce(JOBS.c.iswaitingforevent, 0) == 0,
-    ).order_by(JOBS.c.postponeuntil, JOBS.c.createdon)
-)
-
-# Rows: (asyncoperationid, statecode, statuscode, operationtype, leaseexpires).
-LOCKED = driver.compile_sql(
-    select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype, JOBS.c.leaseexpires)
-    .where(JOBS.c.statecode == LOCKED_STATE)
-)
-
-# Rows: (asyncoperationid, statecode, statuscode, hostid, operationtype). The ids arrive as one
-# JSON array, so that one compiled statement serves any number of them.
-HOLDINGS = driver.compile_sql(
-    select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.hostid, JOBS.c.operationtype)
-    .where(JOBS.c.asyncoperationid.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids")))))
-)
-
-# One row: (the earliest postponeuntil after `now` of a Ready or Suspended job not waiting for an
-# event, or None).
-NEXT_WAKE = driver.compile_sql(
-    select(func.min(JOBS.c.postponeuntil)).where(
+    ).order_by(JOBS.c.postponeuntil, JOBS.c.createdon),
+    # Rows: (asyncoperationid, statecode, statuscode, operationtype, leaseexpires).
+    "LOCKED": lambda: select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.operationtype,
+                             JOBS.c.leaseexpires).where(JOBS.c.statecode == LOCKED_STATE),
+    # Rows: (asyncoperationid, statecode, statuscode, hostid, operationtype). The ids arrive as one
+    # JSON array, so that one compiled statement serves any number of them.
+    "HOLDINGS": lambda: select(JOBS.c.asyncoperationid, JOBS.c.statecode, JOBS.c.statuscode, JOBS.c.hostid,
+                               JOBS.c.operationtype).where(JOBS.c.asyncoperationid.in_(
+                                   select(literal_column("value")).select_from(func.json_each(bindparam("ids"))))),
+    # One row: (the earliest postponeuntil after `now` of a Ready or Suspended job not waiting for an
+    # event, or None).
+    "NEXT_WAKE": lambda: select(func.min(JOBS.c.postponeuntil)).where(
         JOBS.c.statecode.in_((READY_STATE, SUSPENDED_STATE)), JOBS.c.postponeuntil > bindparam("now"),
         func.coalesce(JOBS.c.iswaitingforevent, 0) == 0,
-    )
-)
+    ),
+}
+
+
+def __getattr__(name: str) -> driver.Sql:
+    make = _STATEMENTS.get(name)
+    if make is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    compiled = globals()[name] = driver.compile_sql(make())
+    return compiled

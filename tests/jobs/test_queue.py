@@ -162,3 +162,11 @@ async def test_renew_extends_only_a_lease_this_instance_holds(jobs):
     await steps.renew(theirs, NOW)
     assert (await jobs.row(mine)).leaseexpires == to_epoch(NOW) + 60
     assert (await jobs.row(theirs)).leaseexpires == to_epoch(NOW)
+
+
+def test_a_statement_is_compiled_at_its_first_use_and_then_kept():
+    first = queue.LOCKED
+    assert queue.LOCKED is first and vars(queue)["LOCKED"] is first  # a plain module attribute from then on
+    assert first.text.startswith("SELECT asyncoperation.asyncoperationid")
+    with pytest.raises(AttributeError, match="no attribute 'NOT_A_STATEMENT'"):
+        queue.NOT_A_STATEMENT  # noqa: B018
