@@ -63,18 +63,17 @@ def _reuse_port_socket(family: int, address: tuple) -> socket.socket:
 def worker_app():
     """The ASGI app of one worker (uvicorn's app factory, called in the worker process), made with the
     garbage collector off, as `cli.main` makes its own."""
+    from .cli import _parser, apply_environment, collect_from_here, settings_from  # cli imports nothing heavy
+
     gc.disable()
     try:
         from .api.app import create_app
-        from .cli import _parser, apply_environment, settings_from
 
         parser = _parser()
         apply_environment(parser, dict(os.environ))
         args = parser.parse_args(json.loads(os.environ[WORKER_ARGV]))
         return create_app(settings_from(args))
     finally:
-        from .cli import collect_from_here
-
         collect_from_here()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete
 
 from ..caller import Caller
 from ..model import AttributeType as T
-from ..model import EntityModel
+from ..model import Entity, EntityModel
 from ..model.files import FILE_COLUMNS
 from . import driver
 from .engine import read_meta, write_meta
@@ -102,9 +102,13 @@ def _to_storage(model: EntityModel, dataset: dict) -> _Stored:
                 version += 1
                 values["versionnumber"] = version
             prepared.append(values)
-        datetimes = tuple(name for name, attribute in columns.items() if attribute.type is T.DATETIME)
-        tables.append((table_name, tuple(prepared), datetimes))
+        tables.append((table_name, tuple(prepared), date_columns(entity)))
     return _Stored(tuple(tables), tuple(simulations), compressed)
+
+
+def date_columns(entity: Entity) -> tuple[str, ...]:
+    """The columns of `entity` whose values a load moves by its shift: its dates and times."""
+    return tuple(name for name, attribute in entity.columns.items() if attribute.type is T.DATETIME)
 
 
 async def _insert_rows(conn, table_name: str, rows: list[dict]) -> None:

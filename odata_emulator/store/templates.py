@@ -29,10 +29,9 @@ import sqlite3
 from pathlib import Path
 
 from .._resources import cache_dir
-from ..model import AttributeType as T
 from ..model import EntityModel
 from .engine import model_fingerprint
-from .fixtures import DATASET
+from .fixtures import DATASET, date_columns
 from .schema import HISTORY
 
 log = logging.getLogger("odata_emulator.store")
@@ -171,7 +170,7 @@ def shift_statements(model: EntityModel) -> tuple[str, ...]:
     for entity in model.entities:
         if entity.is_metadata:
             continue
-        dates = [name for name, attribute in entity.columns.items() if attribute.type is T.DATETIME]
+        dates = date_columns(entity)
         if dates:
             moves = ", ".join(f"{name} = {name} + :seconds" for name in dates)
             statements.append(f"UPDATE {entity.logical_name} SET {moves}")

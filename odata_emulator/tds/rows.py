@@ -66,19 +66,8 @@ def _bad():
 # hand only, the wire bytes of those it has written (a lookup column repeats a few ids; names, labels
 # and messages repeat), so nothing is held from one chunk or result to the next.
 TEXT_MEMO_BYTES = 512  # longer texts are not kept (their UTF-16 would cost more to hold than to redo)
-_GUID_WIRE = struct.Struct("<BIHH8s").pack  # the first three groups little-endian, the last two as written
-_GUID_GROUPS = struct.Struct(">IHH8s").unpack
 _U2 = struct.Struct("<H").pack
 _UTF16 = codecs.utf_16_le_encode
-
-
-def _guid(text: str, seen: dict) -> bytes:
-    """A GUID's wire bytes from its canonical text, 36 characters with hyphens between the groups
-    (anything else is unusual: value by value)."""
-    if len(text) != 36 or not text[8] == text[13] == text[18] == text[23] == "-":
-        raise _Unusual
-    wire = seen[text] = _GUID_WIRE(16, *_GUID_GROUPS(bytes.fromhex(text.replace("-", ""))))
-    return wire
 
 
 # Where each of a GUID's 16 wire bytes comes from in its text's 16 bytes: the first three groups reversed
@@ -92,27 +81,23 @@ def _guids(seen: dict) -> dict:
     canonical texts are converted together (one join, one `bytes.fromhex`, the bytes put in wire order
     by 17 slice assignments): C loops instead of a few Python steps per GUID. Checked as a whole: each
     text 36 characters with its hyphens in place and 32 hex digits (`fromhex` skips whitespace: the
-    length of what it makes tells); when not, each goes through `_guid` (the unusual ones value by value)."""
+    length of what it makes tells). Anything else is unusual: the chunk goes value by value."""
     texts = [text for text in seen if text is not None]
-    count = len(texts)
-    joined = "".join(texts)  # TypeError for a value that is not text: value by value
-    blob = b""
-    if (len(joined) == 36 * count and count and min(map(len, texts)) == 36
-            and all(joined[at::36] == "-" * count for at in _GUID_DASHES)):
-        try:
-            blob = bytes.fromhex(joined.replace("-", ""))
-        except ValueError:
-            pass
-    if count and len(blob) == 16 * count:
+    if texts:
+        count = len(texts)
+        joined = "".join(texts)  # TypeError for a value that is not text
+        if (len(joined) != 36 * count or min(map(len, texts)) != 36
+                or not all(joined[at::36] == "-" * count for at in _GUID_DASHES)):
+            raise _Unusual
+        blob = bytes.fromhex(joined.replace("-", ""))  # ValueError for a digit that is not hex
+        if len(blob) != 16 * count:
+            raise _Unusual
         wire = bytearray(17 * count)
         wire[0::17] = b"\x10" * count
         for target, source in enumerate(_GUID_ORDER, 1):
             wire[target::17] = blob[source::16]
         written = bytes(wire)
         seen.update(zip(texts, [written[at:at + 17] for at in range(0, 17 * count, 17)]))
-    else:
-        for text in texts:
-            _guid(text, seen)
     if None in seen:
         seen[None] = b"\x00"
     return seen

@@ -73,7 +73,7 @@ class Session:
             if not await asyncio.wait_for(self._log_in(), LOGIN_TIMEOUT):
                 return
             await self._serve()
-        except (TimeoutError, ClosedByPeer, ConnectionError, asyncio.IncompleteReadError):
+        except (TimeoutError, ClosedByPeer, ConnectionError):
             pass
         except ProtocolError as exc:
             log.debug("TDS session %s: %s", self.spid, exc)

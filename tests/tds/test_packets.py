@@ -6,7 +6,6 @@ wait for the transport."""
 from __future__ import annotations
 
 import asyncio
-import struct
 from typing import NamedTuple
 
 import pytest
@@ -138,7 +137,7 @@ async def test_an_attention_between_the_packets_of_a_message_cancels_it():
 
 @pytest.mark.parametrize("length", [0, 7, 40000, 65535])
 async def test_a_packet_length_outside_the_limits_is_a_protocol_error(length):
-    wire = struct.pack(">BBHHBB", 0x01, 1, length, 0, 1, 0) + b"x" * 16
+    wire = HEADER.pack(0x01, 1, length, 0, 1, 0) + b"x" * 16
     with pytest.raises(ProtocolError, match="packet length"):
         await channel_with(wire).read_message()
 
@@ -173,6 +172,17 @@ def request(text: str = "select 1", status: int = STATUS_EOM) -> bytes:
 ATTENTION = header(PacketType.ATTENTION, STATUS_EOM, 0)
 
 
+async def answering(told: str) -> tuple[Channel, list[str]]:
+    """A channel whose session has read a request and answers it, watching: `told` is added to the
+    list each time the channel tells it of an attention or the end."""
+    channel, _transport = connected_channel()
+    channel.data_received(request())
+    await channel.read_message()
+    seen: list[str] = []
+    channel.watch(lambda: seen.append(told))
+    return channel, seen
+
+
 async def test_an_attention_read_with_the_request_is_reported_once_the_answer_starts():
     channel, _transport = connected_channel()
     channel.data_received(request() + ATTENTION)
@@ -188,11 +198,7 @@ async def test_an_attention_read_with_the_request_is_reported_once_the_answer_st
 
 
 async def test_an_attention_that_arrives_while_answering_is_reported_at_once_even_in_pieces():
-    channel, _transport = connected_channel()
-    channel.data_received(request())
-    await channel.read_message()
-    seen = []
-    channel.watch(lambda: seen.append("attention"))
+    channel, seen = await answering("attention")
     assert seen == []
     channel.data_received(ATTENTION[:3])
     assert seen == []
@@ -218,11 +224,7 @@ async def test_requests_sent_ahead_are_read_in_order_and_an_attention_behind_the
 
 
 async def test_the_end_of_the_connection_while_answering_is_reported_and_ends_reading():
-    channel, _transport = connected_channel()
-    channel.data_received(request())
-    await channel.read_message()
-    seen = []
-    channel.watch(lambda: seen.append("gone"))
+    channel, seen = await answering("gone")
     channel.connection_lost(None)
     assert seen == ["gone"]
     channel.watch(None)
@@ -231,12 +233,8 @@ async def test_the_end_of_the_connection_while_answering_is_reported_and_ends_re
 
 
 async def test_a_malformed_header_while_answering_stops_the_answer_and_then_the_connection():
-    channel, _transport = connected_channel()
-    channel.data_received(request())
-    await channel.read_message()
-    seen = []
-    channel.watch(lambda: seen.append("stop"))
-    channel.data_received(struct.pack(">BBHHBB", 0x01, 1, 3, 0, 1, 0))
+    channel, seen = await answering("stop")
+    channel.data_received(HEADER.pack(0x01, 1, 3, 0, 1, 0))  # a length shorter than the header
     assert seen == ["stop"]
     channel.watch(None)
     with pytest.raises(ProtocolError, match="packet length"):
