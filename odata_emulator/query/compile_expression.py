@@ -46,6 +46,9 @@ class ExpressionCompiler:
     model: EntityModel
     entity: Entity
     annotations: bool = False
+    # The table the entity's columns are read from: its own, or one that holds some of its columns
+    # under the same names (`compile_apply.py`: the counts of a counted grouping).
+    root_table: FromClause | None = None
     # The joins made so far, by path from the root (a tuple of navigation names or link aliases).
     joins: dict = field(default_factory=dict, init=False)
     # The FROM clause: the root table and every join made so far.
@@ -61,7 +64,7 @@ class ExpressionCompiler:
     _label_counter: itertools.count[int] = field(default_factory=itertools.count, init=False)
 
     def __post_init__(self) -> None:
-        self.root = METADATA.tables[self.entity.logical_name]
+        self.root = self.root_table if self.root_table is not None else METADATA.tables[self.entity.logical_name]
         self.source = self.root
 
     # --------------------------------------------------------------------------- joins

@@ -124,13 +124,13 @@ class CompiledRows:
 
 @dataclass(frozen=True)
 class CompiledAggregate:
-    """One row per group: `aggregate_outputs` name its columns; `aggregate_input` selects the rows
-    fed to aggregation, which the aggregate limit counts."""
+    """One row per group: `aggregate_outputs` name its columns; `input_count` counts the rows fed to
+    aggregation, which the aggregate limit is about (the answer may stop above `probe_limit`)."""
 
     statement: Select
     params: tuple[RuntimeParam, ...]
     aggregate_outputs: tuple[AggregateOut, ...]
-    aggregate_input: Select
+    input_count: Select
     query: b.BoundQuery
     sql_cache: dict = field(default_factory=dict, init=False, compare=False, repr=False)
     # How long the aggregate took when it last ran, in seconds ("seconds"): the read path runs a

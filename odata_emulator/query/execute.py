@@ -240,8 +240,7 @@ async def fetch_aggregate(snap: Snapshot, compiled: CompiledAggregate, context: 
                           top: int | None = None) -> list:
     values = parameters(compiled.params, context)
     if limit > 0:
-        probe = _sql(compiled, ("probe",), lambda: select(func.count()).select_from(
-            compiled.aggregate_input.limit(bindparam("probe_limit")).subquery()))
+        probe = _sql(compiled, ("probe",), lambda: compiled.input_count)
         if (await snap.rows(probe, {**values, "probe_limit": limit + 1}))[0][0] > limit:
             raise AggregateLimitExceeded()
     if top is None:

@@ -239,22 +239,24 @@ async def _savepoint(conn: AsyncConnection):
 
 async def create_schema(conn, model: EntityModel) -> None:
     from .changes import trigger_statements  # changes.py reads the schema's tables
+    from .group_counts import ensure_counts
 
     existing = await conn.run_sync(_create_all)
     for name, statement in trigger_statements().items():  # a store made before change tracking gets them
         if name not in existing:
             await conn.exec_driver_sql(statement)
+    await ensure_counts(conn, existing)
     await _refresh_entity_definitions(conn, model)
 
 
 @functools.cache
 def _schema_names() -> frozenset[str]:
     """The tables, indexes and triggers a current store's catalog holds."""
-    from .changes import trigger_statements
+    from . import changes, group_counts
 
     tables = METADATA.sorted_tables
     return frozenset([t.name for t in tables] + [str(i.name) for t in tables for i in t.indexes]
-                     + list(trigger_statements()))
+                     + list(changes.trigger_statements()) + list(group_counts.trigger_statements()))
 
 
 _CATALOG = "SELECT name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     case,
+    event,
     func,
     select,
     text,
@@ -81,6 +82,24 @@ _EXTRA_INDEXES: dict[str, list[tuple[str, ...]]] = {
 }
 
 
+# Groupings whose row counts the store keeps, per table: the documented diagnostic queries group system
+# jobs by these three and count them (`store/group_counts.py` keeps the counts, `query/compile_apply.py`
+# reads them).
+COUNTED_GROUPS: dict[str, tuple[str, ...]] = {
+    "asyncoperation": ("statecode", "statuscode", "operationtype"),
+}
+ROW_COUNT = "rowcount"  # a counts table's column: how many rows hold its keys' values
+
+
+def _create_count_triggers(counts: Table, connection, **_) -> None:
+    from .group_counts import trigger_statements  # group_counts.py reads this module's tables
+
+    table = counts.name.removeprefix("emulator_group_count_")
+    for name, statement in trigger_statements().items():
+        if name.startswith(f"emulator_count_{table}_"):
+            connection.exec_driver_sql(statement)
+
+
 def build_metadata(model: EntityModel = MODEL) -> MetaData:
     metadata = MetaData()
     for entity in model.entities:
@@ -103,6 +122,15 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
         for attribute in entity.attributes:
             if attribute.is_lookup:
                 Index(f"ix_{entity.logical_name}_{attribute.name}", table.c[attribute.name])
+    for name, keys in COUNTED_GROUPS.items():
+        # One row per combination of the keys' values ever stored (NULL is a value here, as in GROUP BY);
+        # the count falls to 0, and the row stays, when the last such row goes.
+        counts = Table(f"emulator_group_count_{name}", metadata, *(Column(key, Integer) for key in keys),
+                       Column(ROW_COUNT, Integer, nullable=False))
+        Index(f"ix_emulator_group_count_{name}", *(counts.c[key] for key in keys), unique=True)
+        # Made with their triggers, however the schema is made (the store's start, or `create_all`):
+        # counts that nothing keeps would answer wrongly. (After the counted table, which sorts first.)
+        event.listen(counts, "after_create", _create_count_triggers)
     # One row per state a system job entered, oldest first: the control API's job history.
     history = Table(
         "emulator_job_history",
@@ -158,6 +186,8 @@ DELETED_ROWS = METADATA.tables["emulator_deleted_row"]  # what change tracking r
 BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
 FILES = METADATA.tables["fileattachment"]
 FILE_CONTENT = METADATA.tables["emulator_file_content"]  # the content of each file in file storage
+# The counts table of each table in COUNTED_GROUPS, by table name.
+GROUP_COUNTS = {name: METADATA.tables[f"emulator_group_count_{name}"] for name in COUNTED_GROUPS}
 
 
 def table_for(entity: Entity) -> Table:

@@ -34,8 +34,8 @@ SELECT_NAME = (
 BY_KEY = "ORDER BY asyncoperation.asyncoperationid ASC"
 
 
-def compile_query(query: str, *, entity=ASYNC, annotations: bool = False) -> CompiledQuery:
-    bound = Binder(MODEL, entity).bind_query(parse_query_string(query))
+def compile_query(query: str, *, entity=ASYNC, annotations: bool = False, strict: bool = True) -> CompiledQuery:
+    bound = Binder(MODEL, entity, strict=strict).bind_query(parse_query_string(query))
     return Compiler(MODEL, entity, annotations=annotations).compile(bound)
 
 
@@ -349,31 +349,60 @@ def test_lookups_inside_an_expansion_correlate_with_the_join_alias():
 # grouped by (they are still selected: the same value in every row).
 APPLY_WHERE = {
     "02-jobs-by-state-status-type": (None, ("statecode", "statuscode", "operationtype")),
-    "03-waiting-jobs-by-count": ("asyncoperation.statecode = 1", ("statuscode", "operationtype")),
-    "04-workflows-by-count": ("asyncoperation.operationtype = 10", ("statecode", "statuscode")),
-    "05-jobs-waiting-for-resources": ("asyncoperation.statecode = 0 AND asyncoperation.statuscode = 0",
-                                      ("operationtype",)),
+    "03-waiting-jobs-by-count": ("{t}.statecode = 1", ("statuscode", "operationtype")),
+    "04-workflows-by-count": ("{t}.operationtype = 10", ("statecode", "statuscode")),
+    "05-jobs-waiting-for-resources": ("{t}.statecode = 0 AND {t}.statuscode = 0", ("operationtype",)),
 }
+COUNTS = "emulator_group_count_asyncoperation"
 
 
 @pytest.mark.parametrize("name", sorted(APPLY_WHERE))
-def test_documented_apply_queries(name):
+def test_documented_apply_queries_read_the_kept_counts(name):
     target, _ = webapi_request(DOCUMENTED / f"{name}.webapi.http")
     compiled = compile_query(target.split("?", 1)[1])
     where, grouped = APPLY_WHERE[name]
-    where_sql = f" WHERE {where}" if where else ""
+    where_sql = f" WHERE {where.format(t=COUNTS)}" if where else ""
     assert literal(compiled.statement) == (
-        "SELECT asyncoperation.statecode AS k0, asyncoperation.statuscode AS k1, asyncoperation.operationtype AS k2, "
-        f"count(*) AS a0 FROM asyncoperation{where_sql} "
-        f"GROUP BY {', '.join(f'asyncoperation.{key}' for key in grouped)} "
-        f"ORDER BY {', '.join(f'asyncoperation.{key} ASC' for key in grouped)}"
+        f"SELECT {COUNTS}.statecode AS k0, {COUNTS}.statuscode AS k1, {COUNTS}.operationtype AS k2, "
+        f"sum({COUNTS}.rowcount) AS a0 FROM {COUNTS}{where_sql} "
+        f"GROUP BY {', '.join(f'{COUNTS}.{key}' for key in grouped)} "
+        f"HAVING sum({COUNTS}.rowcount) > 0 "
+        f"ORDER BY {', '.join(f'{COUNTS}.{key} ASC' for key in grouped)}"
     )
     assert [(o.name, o.label, o.is_aggregate) for o in compiled.aggregate_outputs] == [
         ("statecode", "k0", False), ("statuscode", "k1", False), ("operationtype", "k2", False), ("count", "a0", True),
     ]
     assert compiled.shape is None and compiled.order == ()
-    # The limit check reads the rows fed to aggregation: same FROM and WHERE, no grouping.
-    assert literal(compiled.aggregate_input) == f"SELECT 1 AS one FROM asyncoperation{where_sql}"
+    # The limit check sums the counts the filter keeps.
+    assert literal(compiled.input_count) == f"SELECT coalesce(sum({COUNTS}.rowcount), 0) AS coalesce_1 FROM {COUNTS}{where_sql}"
+
+
+@pytest.mark.parametrize("query", [
+    "$apply=aggregate($count as n)",
+    "$apply=groupby((statuscode))",
+    ("$apply=filter(statecode ne 3 and (operationtype eq 10 or not (statuscode eq 10)))"
+     "/groupby((operationtype),aggregate($count as n))"),
+    ("$apply=filter(Microsoft.Dynamics.CRM.In(PropertyName='operationtype',PropertyValues=['10','1']))"
+     "/groupby((statecode),aggregate($count as n))"),
+    "$apply=groupby((statecode),aggregate($count as n))/filter(n gt 5)",  # loose mode's having
+])
+def test_counts_serve_any_filter_and_having_on_the_counted_keys(query):
+    text = literal(compile_query(query, strict=False).statement)
+    assert f"FROM {COUNTS}" in text and "asyncoperation." not in text.replace(COUNTS, "")
+
+
+@pytest.mark.parametrize("query", [
+    "$apply=filter(name eq 'x')/groupby((statecode),aggregate($count as n))",  # a filter on another column
+    "$apply=groupby((statecode,_ownerid_value),aggregate($count as n))",  # another key
+    "$apply=groupby((owninguser/fullname),aggregate($count as n))",  # a navigation
+    "$apply=groupby((statecode),aggregate(retrycount with sum as n))",  # not a row count
+    "$apply=groupby((statecode),aggregate($count as n,retrycount with max as m))",
+    "$apply=filter(createdby/systemuserid eq 9fd9ed4b-ea7c-4bc1-a4d5-e0b93d6fb7d1)/groupby((statecode))",
+])
+def test_other_aggregations_read_the_rows(query):
+    compiled = compile_query(query)
+    assert COUNTS not in literal(compiled.statement) and COUNTS not in literal(compiled.input_count)
+    assert "FROM asyncoperation" in literal(compiled.statement)
 
 
 def test_apply_groupby_over_a_navigation_path():
@@ -384,13 +413,20 @@ def test_apply_groupby_over_a_navigation_path():
         "GROUP BY j1.fullname ORDER BY j1.fullname ASC"
     )
     assert compiled.aggregate_outputs[0].name == "systemuser_fullname"
-    assert "JOIN systemuser AS j1" in literal(compiled.aggregate_input)
+    # The limit check reads the rows fed to aggregation: same FROM, no grouping, counted no further
+    # than the limit.
+    assert literal(compiled.input_count) == (
+        "SELECT count(*) AS count_1 FROM (SELECT 1 AS one FROM asyncoperation "
+        "LEFT OUTER JOIN systemuser AS j1 ON asyncoperation.owninguser = j1.systemuserid LIMIT NULL OFFSET 0) AS anon_1")
 
 
 def test_apply_orderby_on_a_group_key_replaces_the_default_order():
-    text = sql("$apply=groupby((statecode,statuscode))&$orderby=statuscode desc")
-    assert text.endswith("GROUP BY asyncoperation.statecode, asyncoperation.statuscode "
-                         "ORDER BY asyncoperation.statuscode DESC")
+    text = sql("$apply=groupby((statecode,retrycount))&$orderby=retrycount desc")
+    assert text.endswith("GROUP BY asyncoperation.statecode, asyncoperation.retrycount "
+                         "ORDER BY asyncoperation.retrycount DESC")
+    text = sql("$apply=groupby((statecode,statuscode))&$orderby=statuscode desc")  # over the kept counts
+    assert text.endswith(f"GROUP BY {COUNTS}.statecode, {COUNTS}.statuscode HAVING sum({COUNTS}.rowcount) > 0 "
+                         f"ORDER BY {COUNTS}.statuscode DESC")
 
 
 def test_apply_aggregate_without_groupby():
