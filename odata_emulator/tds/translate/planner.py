@@ -6,7 +6,9 @@ The steps, each in its own module:
 3. `rewriter`: every expression typed bottom-up, scope by scope, and rewritten where SQLite says it
    differently; set operations unify their branches' types; `subset.check_grouping` per SELECT;
 4. TOP/OFFSET without ORDER BY on one table read by its primary key (as the Web API pages);
-5. sqlglot writes SQLite, refusing anything the SQLite writer cannot say (never a silent drop); the
+5. a grouping that counts system jobs by state, status and type reads the store's kept counts
+   (`counted.py`);
+6. sqlglot writes SQLite, refusing anything the SQLite writer cannot say (never a silent drop); the
    result's columns are renamed _c0, _c1...
 """
 
@@ -19,6 +21,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from ..errors import Refused
 from ..types import SqlType
 from .conversions import convert
+from .counted import read_counts
 from .names import first_select, normalize, qualify_columns, written_names
 from .rewriter import Rewriter
 from .statement import Environment, Query
@@ -47,6 +50,7 @@ class Translator:
         columns = [(_written_name(names, i, name), output_type(t)) for i, (name, t) in enumerate(root_types)]
         self._default_order(node)
         _rename_outputs(node)
+        read_counts(node)
         try:
             sql = node.sql(dialect="sqlite", unsupported_level=ErrorLevel.RAISE)
         except UnsupportedError as exc:
