@@ -2,22 +2,26 @@
 result shape.
 
 `rows_encoder` generates, for the column types at hand, one function whose loop writes a row as one
-`bytes.join` of its values, each value an inline expression (no Python call per value): a fixed-size
-value and its length byte in one struct pack; text through `codecs.utf_16_le_encode` (a direct call,
-where `str.encode('utf-16-le')` looks the codec up by name each time); a date-time's epoch seconds
-split into datetime's (days since 1900, 1/300 s ticks) by integer arithmetic; a GUID by one lookup.
-Before the loop, each GUID column's distinct values are converted together (`_guids`: one join, one
-`bytes.fromhex` and 17 slice assignments for the chunk, where one GUID at a time costs a few Python
-steps each, and a key column holds nothing but distinct GUIDs). Short nvarchar(n) texts are written once
-per chunk (a dict of those written, local to the call, answers the repeats). A chunk holding anything
-unusual (an out-of-range number or date, a float where the fast path takes whole seconds, text where a
-number was expected, a GUID in another spelling) is encoded again value by value with
-`encoders.encoder`, which converts what SQL Server would and raises its error for the rest: both write
-the same bytes for every value the fast path takes.
+`bytes.join` of its values, each value an inline expression (no Python call per value). A struct call
+costs about as much as converting the value it packs, so a run of adjacent fixed-size columns (ints,
+bit, floats, date-times, dates, GUIDs; up to `RUN` of them) is packed by one call: a NULL of those
+types is the single byte 0 (struct's pad byte `x`), and the run is a tree of `is None` tests whose
+leaves, one per pattern of NULLs, each pack the values present. Text goes through
+`codecs.utf_16_le_encode` (a direct call, where `str.encode('utf-16-le')` looks the codec up by name
+each time). A date-time's epoch seconds become datetime's (days since 1900, 1/300 s ticks) by integer
+arithmetic, the range checked on the day number (a small int, cheaper to compare than the seconds).
+Before the loop, each GUID column of the chunk is converted together (`_guids`: one join, 32 slice
+assignments and one `binascii.a2b_hex` for the chunk, where one GUID at a time costs a few Python
+steps each). Texts are written once per chunk (dicts of those written, local to the call, answer the
+repeats). A chunk holding anything unusual (an out-of-range number or date, a float where the fast path
+takes whole seconds, text where a number was expected, a GUID in another spelling) is encoded again
+value by value with `encoders.encoder`, which converts what SQL Server would and raises its error for
+the rest: both write the same bytes for every value the fast path takes.
 """
 
 from __future__ import annotations
 
+import binascii
 import codecs
 import functools
 import operator
@@ -25,33 +29,47 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .encoders import DAYS_0001, EPOCH_1900, MAX_DATETIME, MIN_DATETIME, encoder
-from .types import SqlType
+from .encoders import DAYS_0001, EPOCH_1900, MAX_DATETIME, MIN_DATETIME, PLP_CHUNK, encoder
+from .types import NVARCHAR_MAX, SqlType
 
-# Whole epoch seconds that datetime and date hold (1753-01-01 .. 9999-12-31 23:59:59; 0001-01-01 ..).
-_DATETIME_RANGE = f"{MIN_DATETIME} <= {{v}} <= {int(MAX_DATETIME)}"
-_DATE_RANGE = f"{-DAYS_0001 * 86400} <= {{v}} <= {int(MAX_DATETIME)}"
+# Fixed-size columns packed by one call at most: a run's tree has 2**RUN leaves, and compiling them is
+# what a new result shape waits for (query 01's 28 columns: about 4 ms, against 2 ms for one call per value).
+RUN = 4
 
-_INLINE = {
-    "int": "b'\\x00' if {v} is None else _i4(4, {v})",
-    "bigint": "b'\\x00' if {v} is None else _i8(8, {v})",
-    "smallint": "b'\\x00' if {v} is None else _i2(2, {v})",
-    "tinyint": "b'\\x00' if {v} is None else _u1(1, {v})",
-    "bit": "b'\\x00' if {v} is None else (b'\\x01\\x01' if {v} else b'\\x01\\x00')",
-    "float": "b'\\x00' if {v} is None else _f8(8, {v})",
-    "real": "b'\\x00' if {v} is None else _f4(4, {v})",
-    # a float's `//` stays a float, which the struct refuses: whole seconds only, the rest value by value
-    "datetime": (f"b'\\x00' if {{v}} is None else (_dt(8, (_s := {{v}} + {EPOCH_1900}) // 86400, _s % 86400 * 300) "
-                 f"if {_DATETIME_RANGE} else _bad())"),
-    "date": (f"b'\\x00' if {{v}} is None else (b'\\x03' + ({{v}} // 86400 + {DAYS_0001}).to_bytes(3, 'little') "
-             f"if {_DATE_RANGE} else _bad())"),
-    # the chunk's GUIDs are converted together before its rows (`_guids`): a lookup per value
-    "uniqueidentifier": "guids{i}[{v}]",
+# Each fixed-size type's struct codes (its length byte, then its value) and arguments: {v} the value,
+# {d} a date-time's or date's day number, {i} the column. A date's length byte 3 then its 3-byte day
+# number are the little-endian uint32 `day * 256 + 3`. bit's `?` writes the truth of any value, as the
+# value-by-value encoder does. A GUID's 16 bytes come from the chunk's conversion (`g{i}`).
+_FIXED = {
+    "int": ("Bi", "4, {v}"),
+    "bigint": ("Bq", "8, {v}"),
+    "smallint": ("Bh", "2, {v}"),
+    "tinyint": ("BB", "1, {v}"),
+    "bit": ("B?", "1, {v}"),
+    "float": ("Bd", "8, {v}"),
+    "real": ("Bf", "4, {v}"),
+    "datetime": ("BiI", "8, {d}, {v} % 86400 * 300"),
+    "date": ("I", "{d} * 256 + 3"),
+    "uniqueidentifier": ("B16s", "16, g{i}"),
 }
-_NVARCHAR = "b'\\xff\\xff' if {v} is None else (_text_seen({v}) or _text({v}, texts))"
-_PLP = ("b'\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff' if {v} is None else "
-        "(_plp_len(_n, _n) + _e + b'\\x00\\x00\\x00\\x00' if (_n := len(_e := _utf16({v})[0])) "
-        "else b'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00')")
+
+# A date-time's day since 1900-01-01 (datetime holds 1753-01-01 .. 9999-12-31) or a date's since
+# 0001-01-01 (date holds up to 9999-12-31), and whether it is in range: epoch seconds are in range
+# exactly when their day is (the range's ends are whole days). Integer arithmetic: a float's `//` stays a
+# float, which the struct refuses (whole seconds only; the rest goes value by value).
+_DAYS_1900 = EPOCH_1900 // 86400
+_DAY_CHECK = {
+    "datetime": (f"{MIN_DATETIME // 86400 + _DAYS_1900} <= ({{d}} := {{v}} // 86400 + {_DAYS_1900}) "
+                 f"<= {int(MAX_DATETIME) // 86400 + _DAYS_1900}"),
+    "date": f"0 <= ({{d}} := {{v}} // 86400 + {DAYS_0001}) <= {int(MAX_DATETIME) // 86400 + DAYS_0001}",
+}
+
+# nvarchar(n): a text written before in this chunk is looked up; a new one is written (its byte length,
+# then its UTF-16; past 8000 bytes only nvarchar(max) can carry it) and kept. nvarchar(max): the same
+# through `_plp`.
+_NVARCHAR = ("b'\\xff\\xff' if {v} is None else (_text_seen({v}) or _text_keep({v}, _U2(_n) + _e "
+             "if (_n := len(_e := _utf16({v})[0])) <= 8000 else _bad()))")
+_PLP = "b'\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff' if {v} is None else (_plp_seen({v}) or _plp({v}, plps))"
 
 
 class _Unusual(Exception):
@@ -62,68 +80,68 @@ def _bad():
     raise _Unusual
 
 
-# A chunk's GUIDs and short texts are written once each: the generated function keeps, for the chunk at
-# hand only, the wire bytes of those it has written (a lookup column repeats a few ids; names, labels
-# and messages repeat), so nothing is held from one chunk or result to the next.
-TEXT_MEMO_BYTES = 512  # longer texts are not kept (their UTF-16 would cost more to hold than to redo)
+# A chunk's texts are written once each: the generated function keeps, for the chunk at hand only, the
+# wire bytes of those it has written (names, labels and messages repeat), so nothing is held from one
+# chunk or result to the next. An nvarchar(n) text is at most 8000 bytes; a longer nvarchar(max) text is
+# not kept (its UTF-16 would cost more to hold than to redo).
+TEXT_MEMO_BYTES = 512
 _U2 = struct.Struct("<H").pack
+_PLP_HEAD = struct.Struct("<QI").pack  # a PLP value's total length, then its only chunk's
 _UTF16 = codecs.utf_16_le_encode
+_careful_plp = encoder(NVARCHAR_MAX)
 
 
-# Where each of a GUID's 16 wire bytes comes from in its text's 16 bytes: the first three groups reversed
-# (little-endian), the last two as written.
-_GUID_ORDER = (3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15)
-_GUID_DASHES = (8, 13, 18, 23)
-
-
-def _guids(seen: dict) -> dict:
-    """A chunk's GUID column: its distinct values (the keys of `seen`) mapped to their wire bytes. The
-    canonical texts are converted together (one join, one `bytes.fromhex`, the bytes put in wire order
-    by 17 slice assignments): C loops instead of a few Python steps per GUID. Checked as a whole: each
-    text 36 characters with its hyphens in place and 32 hex digits (`fromhex` skips whitespace: the
-    length of what it makes tells). Anything else is unusual: the chunk goes value by value."""
-    texts = [text for text in seen if text is not None]
-    if texts:
-        count = len(texts)
-        joined = "".join(texts)  # TypeError for a value that is not text
-        if (len(joined) != 36 * count or min(map(len, texts)) != 36
-                or not all(joined[at::36] == "-" * count for at in _GUID_DASHES)):
-            raise _Unusual
-        blob = bytes.fromhex(joined.replace("-", ""))  # ValueError for a digit that is not hex
-        if len(blob) != 16 * count:
-            raise _Unusual
-        wire = bytearray(17 * count)
-        wire[0::17] = b"\x10" * count
-        for target, source in enumerate(_GUID_ORDER, 1):
-            wire[target::17] = blob[source::16]
-        written = bytes(wire)
-        seen.update(zip(texts, [written[at:at + 17] for at in range(0, 17 * count, 17)]))
-    if None in seen:
-        seen[None] = b"\x00"
-    return seen
-
-
-def _text(text: str, seen: dict) -> bytes:
-    """nvarchar(n): its byte length, then its UTF-16 (past 8000 bytes only nvarchar(max) can carry it)."""
-    raw = _UTF16(text)[0]
+def _plp(text: str, seen: dict) -> bytes:
+    """nvarchar(max) as PLP: the total length, one chunk (its length, its UTF-16), the terminator; an
+    empty text has no chunk. Past PLP_CHUNK bytes the value-by-value encoder cuts it in chunks."""
+    raw = _UTF16(text)[0]  # TypeError for a value that is not text
     size = len(raw)
-    if size > 8000:
-        raise _Unusual
-    wire = _U2(size) + raw
+    if not size:
+        wire = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+    elif size > PLP_CHUNK:
+        return _careful_plp(text)
+    else:
+        wire = b"".join((_PLP_HEAD(size, size), raw, b"\x00\x00\x00\x00"))
     if size <= TEXT_MEMO_BYTES:
         seen[text] = wire
     return wire
 
 
-# A value and its length byte in one pack (no concatenation per value); a PLP value's total and only-chunk
-# lengths together; datetime's days (signed) and ticks.
-_GLOBALS = {
-    "_i4": struct.Struct("<Bi").pack, "_i8": struct.Struct("<Bq").pack, "_i2": struct.Struct("<Bh").pack,
-    "_u1": struct.Struct("<BB").pack, "_f8": struct.Struct("<Bd").pack, "_f4": struct.Struct("<Bf").pack,
-    "_dt": struct.Struct("<BiI").pack, "_plp_len": struct.Struct("<QI").pack,
-    "_utf16": _UTF16, "_guids": _guids, "_text": _text, "_bad": _bad,
-    "_join": b"".join, "_column": operator.itemgetter,
-}
+# Where each of a GUID's 32 hex digits in wire order is in its text: the first three groups' bytes
+# reversed (little-endian), the last two as written; the hyphens left out.
+_GUID_DIGITS = (6, 7, 4, 5, 2, 3, 0, 1, 11, 12, 9, 10, 16, 17, 14, 15, 19, 20, 21, 22,
+                24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35)
+_GUID_DASHES = (8, 13, 18, 23)
+_NIL_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+def _guids(values: list) -> tuple:
+    """A chunk's GUID column (its values in row order) as their 16 wire bytes each, in row order (a
+    NULL's are never written). Converted together, by C loops instead of a few Python steps per GUID:
+    joined with commas into 37-character records, their hex digits put in wire order by 32 slice
+    assignments, one `a2b_hex`, one unpack into 16-byte values. Checked as a whole: hyphens and commas
+    where they belong and hex digits everywhere else (a text longer or shorter than 36 characters would
+    move a comma onto a digit's or a hyphen's place), so each text is the canonical 8-4-4-4-12 spelling;
+    anything else is unusual: the chunk goes value by value. In row order, with no dict of the distinct
+    values: hashing the texts costs about as much as converting them."""
+    count = len(values)
+    try:
+        joined = ",".join(values)
+    except TypeError:  # a NULL (converted as the nil GUID, never written), or a value that is not text
+        joined = ",".join([_NIL_GUID if value is None else value for value in values])
+    if (len(joined) != 37 * count - 1 or joined[36::37] != "," * (count - 1)
+            or not all(joined[at::37] == "-" * count for at in _GUID_DASHES)):
+        raise _Unusual
+    ascii_text = joined.encode("ascii")  # UnicodeEncodeError, a ValueError, for other characters
+    digits = bytearray(32 * count)
+    for target, source in enumerate(_GUID_DIGITS):
+        digits[target::32] = ascii_text[source::37]
+    raw = binascii.a2b_hex(digits)  # binascii.Error, a ValueError, for a digit that is not hex
+    return struct.Struct("16s" * count).unpack(raw)
+
+
+_GLOBALS = {"_utf16": _UTF16, "_U2": _U2, "_plp": _plp, "_guids": _guids, "_bad": _bad,
+            "_join": b"".join, "_column": operator.itemgetter}
 
 
 @functools.lru_cache(maxsize=256)
@@ -137,37 +155,98 @@ def rows_encoder(types: Sequence[SqlType]) -> Callable[[list], bytes]:
     return _cached(tuple(types))
 
 
-def fast_source(types: Sequence[SqlType]) -> str:
-    """The generated function's source (`fast(rows) -> bytes`); a column without an inline form calls
-    `_slow<index>`."""
-    parts, guid_columns = [], []
+def _segments(types: Sequence[SqlType]) -> list[list[int]]:
+    """The columns in row order, grouped: runs of up to RUN adjacent fixed-size columns, every other
+    column alone."""
+    segments: list[list[int]] = []
     for index, sqltype in enumerate(types):
-        template = _INLINE.get(sqltype.name)
-        if template is None and sqltype.name == "nvarchar":
-            template = _PLP if sqltype.is_max else _NVARCHAR
-        if sqltype.name == "uniqueidentifier":
-            guid_columns.append(f"    guids{index} = _guids(dict.fromkeys(map(_column({index}), rows)))\n")
-        parts.append(f"({template.format(v=f'v{index}', i=index)})" if template else f"_slow{index}(v{index})")
+        last = segments[-1] if segments else []
+        if sqltype.name in _FIXED and last and types[last[-1]].name in _FIXED and len(last) < RUN:
+            last.append(index)
+        else:
+            segments.append([index])
+    return segments
+
+
+def _run_source(run: list[int], types: Sequence[SqlType], packers: dict[str, str], nulls: tuple = ()) -> str:
+    """A run of fixed-size columns as an expression: an `is None` test per column (a date-time's or
+    date's day number computed and checked on the way past) down to a leaf per pattern of NULLs, which
+    packs the run's values, a NULL as the pad byte 0, in one call (`packers`: struct codes -> name)."""
+    if len(nulls) < len(run):
+        index = run[len(nulls)]
+        present = _run_source(run, types, packers, nulls + (False,))
+        check = _DAY_CHECK.get(types[index].name)
+        if check:
+            present = f"({present} if {check.format(v=f'v{index}', d=f'_d{index}')} else _bad())"
+        return f"({_run_source(run, types, packers, nulls + (True,))} if v{index} is None else {present})"
+    if all(nulls):
+        return repr(bytes(len(run)))
+    codes, arguments = "<", []
+    for index, null in zip(run, nulls):
+        code, template = _FIXED[types[index].name]
+        codes += "x" if null else code
+        if not null:
+            arguments.append(template.format(v=f"v{index}", d=f"_d{index}", i=index))
+    name = packers.setdefault(codes, f"_pack{len(packers)}")
+    return f"{name}({', '.join(arguments)})"
+
+
+def _source(types: Sequence[SqlType]) -> tuple[str, dict[str, str]]:
+    """The generated function's source (`fast(rows) -> bytes`) and the struct codes of the packers it
+    calls by name; a column of another type calls its value-by-value encoder `_slow<index>`."""
+    packers: dict[str, str] = {}
+    parts = []
+    for segment in _segments(types):
+        index = segment[0]
+        sqltype = types[index]
+        if sqltype.name in _FIXED:
+            parts.append(_run_source(segment, types, packers))
+        elif sqltype.name == "nvarchar":
+            parts.append(f"({(_PLP if sqltype.is_max else _NVARCHAR).format(v=f'v{index}')})")
+        else:
+            parts.append(f"_slow{index}(v{index})")
     names = ", ".join(f"v{i}" for i in range(len(types))) + ("," if len(types) == 1 else "") if types else "_"
-    return (
+    guids = [i for i, sqltype in enumerate(types) if sqltype.name == "uniqueidentifier"]
+    if guids:  # each row's values, then its GUIDs' wire bytes (`g<index>`)
+        names = f"({names}), {', '.join(f'g{i}' for i in guids)}"
+        rows = f"zip(rows, {', '.join(f'guids{i}' for i in guids)})"
+    else:
+        rows = "rows"
+    source = (
         "def fast(rows):\n"
-        + "".join(guid_columns) +
+        + "".join(f"    guids{i} = _guids(list(map(_column({i}), rows)))\n" for i in guids) +
         "    texts = {}\n"
         "    _text_seen = texts.get\n"
+        "    _text_keep = texts.setdefault\n"
+        "    plps = {}\n"
+        "    _plp_seen = plps.get\n"
         "    out = []\n"
         "    add = out.append\n"
-        f"    for {names} in rows:\n"
+        f"    for {names} in {rows}:\n"
         f"        add(_join((b'\\xd1', {', '.join(parts)})))\n"
         "    return _join(out)\n"
     )
+    return source, packers
+
+
+def fast_source(types: Sequence[SqlType]) -> str:
+    return _source(types)[0]
+
+
+def fast_function(types: Sequence[SqlType], slow: Sequence[Callable[[Any], bytes]] = ()) -> Callable[[list], bytes]:
+    """The generated function, which raises on anything unusual; `slow`: the value-by-value encoders
+    of the columns, for those without an inline form."""
+    source, packers = _source(types)
+    namespace: dict[str, Any] = dict(_GLOBALS)
+    namespace.update({name: struct.Struct(codes).pack for codes, name in packers.items()})
+    namespace.update({f"_slow{i}": function for i, function in enumerate(slow or [encoder(t) for t in types])})
+    exec(compile(source, f"<tds rows {','.join(str(t) for t in types)}>", "exec"), namespace)
+    return namespace["fast"]
 
 
 def _make(types: tuple[SqlType, ...]) -> Callable[[list], bytes]:
     slow = [encoder(t) for t in types]
-    namespace: dict[str, Any] = dict(_GLOBALS)
-    namespace.update({f"_slow{i}": function for i, function in enumerate(slow)})
-    exec(compile(fast_source(types), f"<tds rows {','.join(str(t) for t in types)}>", "exec"), namespace)
-    fast = namespace["fast"]
+    fast = fast_function(types, slow)
 
     def careful(rows: list) -> bytes:
         return b"".join(b"\xd1" + b"".join([encode(value) for encode, value in zip(slow, row)]) for row in rows)

@@ -139,9 +139,7 @@ def test_the_fast_path_is_the_one_taken():
     shape = ALL_SHAPES[:13]
     rng = random.Random(2)
     stored = [tuple(random_value(t, rng) for t in shape) for _ in range(200)]
-    namespace = dict(rows._GLOBALS)
-    exec(rows.fast_source(shape), namespace)
-    assert namespace["fast"](stored) == tokens.rows(shape, stored)
+    assert rows.fast_function(shape)(stored) == tokens.rows(shape, stored)
 
 
 @pytest.mark.parametrize("sqltype, values", [
@@ -287,15 +285,19 @@ def test_a_guid_with_spaces_for_hyphens_is_refused_as_sql_server_refuses_it():
 
 
 def test_guids_checked_together_fall_back_for_each_kind_of_flaw():
-    """`_guids` converts a chunk's canonical texts at once; a text of another length, hyphens out of place,
-    a non-hex digit or whitespace that keeps the length send every text through `_guid`."""
-    good = [str(uuid.UUID(int=n)) for n in range(1, 6)]
-    expected = {text: b"\x10" + uuid.UUID(text).bytes_le for text in good}
-    assert rows._guids(dict.fromkeys(good + [None])) == {**expected, None: b"\x00"}
-    for flaw in (GUID + "0", GUID[:8] + "0" + GUID[9:13] + "-" + GUID[14:]):
+    """`_guids` converts a chunk's GUID column at once, in row order (a NULL's bytes are never written);
+    a text of another length (even when the lengths add up), hyphens out of place, a non-hex digit,
+    whitespace or a value that is not text send the chunk value by value."""
+    good = [str(uuid.UUID(int=n)) for n in range(1, 6)] + [GUID.upper()]
+    assert rows._guids(good + [None, good[0]]) == (*(uuid.UUID(text).bytes_le for text in good), bytes(16),
+                                                   uuid.UUID(good[0]).bytes_le)
+    short, long = GUID[:-1], GUID + "0"
+    for flaw in ([long], [short, long], [long, short], [GUID[:8] + "0" + GUID[9:13] + "-" + GUID[14:]],
+                 [GUID.replace("-", ",")]):
         with pytest.raises(rows._Unusual):
-            rows._guids(dict.fromkeys(good + [flaw]))
-    with pytest.raises(ValueError):
-        rows._guids(dict.fromkeys(good + [GUID[:-1] + "z"]))
+            rows._guids(good + flaw)
+    for flaw in (GUID[:-1] + "z", GUID[:-1] + " ", GUID[:-1] + "é"):
+        with pytest.raises(ValueError):
+            rows._guids(good + [flaw])
     with pytest.raises(TypeError):
-        rows._guids(dict.fromkeys(good + [5]))
+        rows._guids(good + [5])
