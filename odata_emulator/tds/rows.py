@@ -10,8 +10,8 @@ leaves, one per pattern of NULLs, each pack the values present. Text goes throug
 `codecs.utf_16_le_encode` (a direct call, where `str.encode('utf-16-le')` looks the codec up by name
 each time). A date-time's epoch seconds become datetime's (days since 1900, 1/300 s ticks) by integer
 arithmetic, the range checked on the day number (a small int, cheaper to compare than the seconds).
-Before the loop, each GUID column of the chunk is converted together (`_guids`: one join, 32 slice
-assignments and one `binascii.a2b_hex` for the chunk, where one GUID at a time costs a few Python
+Before the loop, each GUID column of the chunk is converted together (`_guids`: one join, one
+`binascii.a2b_hex` and a few byte swaps for the chunk, where one GUID at a time costs a few Python
 steps each). Texts are written once per chunk (dicts of those written, local to the call, answer the
 repeats). A chunk holding anything unusual (an out-of-range number or date, a float where the fast path
 takes whole seconds, text where a number was expected, a GUID in another spelling) is encoded again
@@ -21,6 +21,7 @@ the rest: both write the same bytes for every value the fast path takes.
 
 from __future__ import annotations
 
+import array
 import binascii
 import codecs
 import functools
@@ -33,8 +34,8 @@ from .encoders import DAYS_0001, EPOCH_1900, MAX_DATETIME, MIN_DATETIME, PLP_CHU
 from .types import NVARCHAR_MAX, SqlType
 
 # Fixed-size columns packed by one call at most: a run's tree has 2**RUN leaves, and compiling them is
-# what a new result shape waits for (query 01's 28 columns: about 4 ms, against 2 ms for one call per value).
-RUN = 4
+# what a new result shape waits for (query 01's 28 columns: about 4 ms, against 2 ms for a call per value).
+RUN = 5
 
 # Each fixed-size type's struct codes (its length byte, then its value) and arguments: {v} the value,
 # {d} a date-time's or date's day number, {i} the column. A date's length byte 3 then its 3-byte day
@@ -107,23 +108,26 @@ def _plp(text: str, seen: dict) -> bytes:
     return wire
 
 
-# Where each of a GUID's 32 hex digits in wire order is in its text: the first three groups' bytes
-# reversed (little-endian), the last two as written; the hyphens left out.
-_GUID_DIGITS = (6, 7, 4, 5, 2, 3, 0, 1, 11, 12, 9, 10, 16, 17, 14, 15, 19, 20, 21, 22,
-                24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35)
 _GUID_DASHES = (8, 13, 18, 23)
 _NIL_GUID = "00000000-0000-0000-0000-000000000000"
+
+
+@functools.lru_cache(maxsize=16)
+def _guid_values(count: int) -> struct.Struct:
+    """Cuts a chunk's GUIDs into 16-byte values (kept for the next chunks: they mostly have one size)."""
+    return struct.Struct("16s" * count)
 
 
 def _guids(values: list) -> tuple:
     """A chunk's GUID column (its values in row order) as their 16 wire bytes each, in row order (a
     NULL's are never written). Converted together, by C loops instead of a few Python steps per GUID:
-    joined with commas into 37-character records, their hex digits put in wire order by 32 slice
-    assignments, one `a2b_hex`, one unpack into 16-byte values. Checked as a whole: hyphens and commas
-    where they belong and hex digits everywhere else (a text longer or shorter than 36 characters would
-    move a comma onto a digit's or a hyphen's place), so each text is the canonical 8-4-4-4-12 spelling;
-    anything else is unusual: the chunk goes value by value. In row order, with no dict of the distinct
-    values: hashing the texts costs about as much as converting them."""
+    joined with commas into 37-character records, the hyphens and commas deleted, one `a2b_hex`, the
+    first three groups' bytes reversed (little-endian) by byte swaps of 32- and 16-bit units, one unpack
+    into 16-byte values. Checked as a whole: hyphens and commas where they belong and hex digits
+    everywhere else (a text longer or shorter than 36 characters would move a comma onto a digit's or a
+    hyphen's place), so each text is the canonical 8-4-4-4-12 spelling; anything else is unusual: the
+    chunk goes value by value. In row order, with no dict of the distinct values: hashing the texts
+    costs about as much as converting them."""
     count = len(values)
     try:
         joined = ",".join(values)
@@ -132,12 +136,19 @@ def _guids(values: list) -> tuple:
     if (len(joined) != 37 * count - 1 or joined[36::37] != "," * (count - 1)
             or not all(joined[at::37] == "-" * count for at in _GUID_DASHES)):
         raise _Unusual
-    ascii_text = joined.encode("ascii")  # UnicodeEncodeError, a ValueError, for other characters
-    digits = bytearray(32 * count)
-    for target, source in enumerate(_GUID_DIGITS):
-        digits[target::32] = ascii_text[source::37]
-    raw = binascii.a2b_hex(digits)  # binascii.Error, a ValueError, for a digit that is not hex
-    return struct.Struct("16s" * count).unpack(raw)
+    # UnicodeEncodeError or binascii.Error, both ValueErrors, for a character that is not a hex digit
+    raw = binascii.a2b_hex(joined.encode("ascii").translate(None, b"-,"))
+    if len(raw) != 16 * count:  # a hyphen or comma in a digit's place
+        raise _Unusual
+    words, swapped = array.array("I", raw), array.array("I", raw)  # "I": 4 bytes wherever CPython runs
+    swapped.byteswap()
+    words[0::4] = swapped[0::4]  # bytes 0-3 reversed
+    halves = array.array("H", words.tobytes())
+    swapped = array.array("H", halves)
+    swapped.byteswap()
+    halves[2::8] = swapped[2::8]  # bytes 4-5 and 6-7 each reversed
+    halves[3::8] = swapped[3::8]
+    return _guid_values(count).unpack(halves.tobytes())
 
 
 _GLOBALS = {"_utf16": _UTF16, "_U2": _U2, "_plp": _plp, "_guids": _guids, "_bad": _bad,
