@@ -83,8 +83,8 @@ def _bad():
 
 # A chunk's texts are written once each: the generated function keeps, for the chunk at hand only, the
 # wire bytes of those it has written (names, labels and messages repeat), so nothing is held from one
-# chunk or result to the next. An nvarchar(n) text is at most 8000 bytes; a longer nvarchar(max) text is
-# not kept (its UTF-16 would cost more to hold than to redo).
+# chunk or result to the next. Every nvarchar(n) text is kept (8000 bytes at most); an nvarchar(max)
+# text longer than TEXT_MEMO_BYTES is not (its UTF-16 would cost more to hold than to redo).
 TEXT_MEMO_BYTES = 512
 _U2 = struct.Struct("<H").pack
 _PLP_HEAD = struct.Struct("<QI").pack  # a PLP value's total length, then its only chunk's
@@ -129,6 +129,8 @@ def _guids(values: list) -> tuple:
     chunk goes value by value. In row order, with no dict of the distinct values: hashing the texts
     costs about as much as converting them."""
     count = len(values)
+    if not count:
+        return ()
     try:
         joined = ",".join(values)
     except TypeError:  # a NULL (converted as the nil GUID, never written), or a value that is not text
@@ -183,6 +185,8 @@ def _run_source(run: list[int], types: Sequence[SqlType], packers: dict[str, str
     """A run of fixed-size columns as an expression: an `is None` test per column (a date-time's or
     date's day number computed and checked on the way past) down to a leaf per pattern of NULLs, which
     packs the run's values, a NULL as the pad byte 0, in one call (`packers`: struct codes -> name)."""
+    if run == [run[0]] and types[run[0]].name == "bit":  # alone, a bit is one of three constants
+        return f"(b'\\x00' if v{run[0]} is None else (b'\\x01\\x01' if v{run[0]} else b'\\x01\\x00'))"
     if len(nulls) < len(run):
         index = run[len(nulls)]
         present = _run_source(run, types, packers, nulls + (False,))
@@ -241,6 +245,7 @@ def _source(types: Sequence[SqlType]) -> tuple[str, dict[str, str]]:
 
 
 def fast_source(types: Sequence[SqlType]) -> str:
+    """The generated function's source, to read."""
     return _source(types)[0]
 
 
