@@ -54,6 +54,12 @@ _FIXED = {
     "uniqueidentifier": ("B16s", "16, g{i}"),
 }
 
+# Alone, cheaper than a pack call: a bit is one of three constants, a GUID its length byte and 16 bytes.
+_ALONE = {
+    "bit": "(b'\\x00' if {v} is None else (b'\\x01\\x01' if {v} else b'\\x01\\x00'))",
+    "uniqueidentifier": "(b'\\x00' if {v} is None else b'\\x10' + g{i})",
+}
+
 # A date-time's day since 1900-01-01 (datetime holds 1753-01-01 .. 9999-12-31) or a date's since
 # 0001-01-01 (date holds up to 9999-12-31), and whether it is in range: epoch seconds are in range
 # exactly when their day is (the range's ends are whole days). Integer arithmetic: a float's `//` stays a
@@ -185,8 +191,8 @@ def _run_source(run: list[int], types: Sequence[SqlType], packers: dict[str, str
     """A run of fixed-size columns as an expression: an `is None` test per column (a date-time's or
     date's day number computed and checked on the way past) down to a leaf per pattern of NULLs, which
     packs the run's values, a NULL as the pad byte 0, in one call (`packers`: struct codes -> name)."""
-    if run == [run[0]] and types[run[0]].name == "bit":  # alone, a bit is one of three constants
-        return f"(b'\\x00' if v{run[0]} is None else (b'\\x01\\x01' if v{run[0]} else b'\\x01\\x00'))"
+    if len(run) == 1 and types[run[0]].name in _ALONE:
+        return _ALONE[types[run[0]].name].format(v=f"v{run[0]}", i=run[0])
     if len(nulls) < len(run):
         index = run[len(nulls)]
         present = _run_source(run, types, packers, nulls + (False,))
