@@ -98,13 +98,14 @@ def compile_apply(compiler: ExpressionCompiler, apply: b.BoundApply, query: b.Bo
     counts = counts_table(compiler, apply)
     if counts is not None:
         compiler = ExpressionCompiler(compiler.model, compiler.entity, compiler.annotations, root_table=counts)
+        kept = func.sum(counts.c[ROW_COUNT])  # the rows a group's kept counts count
     where = compiler.predicate(apply.where) if apply.where is not None else None
     columns: list = []
     outputs, keys, group_by = _group_keys(compiler, apply, columns)
     for i, value in enumerate(apply.aggregates):
         expression: ColumnElement
-        if counts is not None:  # the rows a group's kept counts count (every aggregate is a count)
-            expression = func.sum(counts.c[ROW_COUNT]) if keys else func.coalesce(func.sum(counts.c[ROW_COUNT]), 0)
+        if counts is not None:  # every aggregate is a count; over no group at all, count(*)'s 0
+            expression = kept if keys else func.coalesce(kept, 0)
         elif value.ref is None:
             expression = func.count()
         else:
@@ -121,7 +122,7 @@ def compile_apply(compiler: ExpressionCompiler, apply: b.BoundApply, query: b.Bo
     if group_by:
         statement = statement.group_by(*group_by)
     if counts is not None and keys:  # a group whose last row went keeps its row, counting none
-        statement = statement.having(func.sum(counts.c[ROW_COUNT]) > 0)
+        statement = statement.having(kept > 0)
     if apply.having is not None:
         statement = statement.having(compiler.predicate(apply.having))
     by_name = {o.name: o for o in outputs}

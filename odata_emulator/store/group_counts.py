@@ -32,23 +32,32 @@ def _add(counts: str, keys: tuple[str, ...], row: str, step: int) -> str:
     return " ".join(statements)
 
 
-def trigger_statements() -> dict[str, str]:
-    """Each counted table's triggers by name, as `CREATE TRIGGER IF NOT EXISTS`."""
+def trigger_statements(table: str | None = None) -> dict[str, str]:
+    """The triggers of `table` (of every counted table when None) by name, as `CREATE TRIGGER IF NOT
+    EXISTS`."""
     statements = {}
-    for table, keys in COUNTED_GROUPS.items():
-        counts = GROUP_COUNTS[table].name
-        prefix = f"emulator_count_{table}"
+    for counted in COUNTED_GROUPS if table is None else (table,):
+        keys = COUNTED_GROUPS[counted]
+        counts = GROUP_COUNTS[counted].name
+        prefix = f"emulator_count_{counted}"
         statements[f"{prefix}_insert"] = (
-            f"CREATE TRIGGER IF NOT EXISTS {prefix}_insert AFTER INSERT ON {table} BEGIN "
+            f"CREATE TRIGGER IF NOT EXISTS {prefix}_insert AFTER INSERT ON {counted} BEGIN "
             f"{_add(counts, keys, 'new', +1)} END")
         statements[f"{prefix}_delete"] = (
-            f"CREATE TRIGGER IF NOT EXISTS {prefix}_delete AFTER DELETE ON {table} BEGIN "
+            f"CREATE TRIGGER IF NOT EXISTS {prefix}_delete AFTER DELETE ON {counted} BEGIN "
             f"{_add(counts, keys, 'old', -1)} END")
         changed = " OR ".join(f"old.{key} IS NOT new.{key}" for key in keys)
         statements[f"{prefix}_update"] = (
-            f"CREATE TRIGGER IF NOT EXISTS {prefix}_update AFTER UPDATE OF {', '.join(keys)} ON {table} "
+            f"CREATE TRIGGER IF NOT EXISTS {prefix}_update AFTER UPDATE OF {', '.join(keys)} ON {counted} "
             f"WHEN {changed} BEGIN {_add(counts, keys, 'old', -1)} {_add(counts, keys, 'new', +1)} END")
     return statements
+
+
+def create_triggers(connection, table: str) -> None:
+    """Makes `table`'s triggers on a synchronous connection (when its counts table is made:
+    `store/schema.py`)."""
+    for statement in trigger_statements(table).values():
+        connection.exec_driver_sql(statement)
 
 
 def rebuild_statements(table: str) -> list[str]:
@@ -63,12 +72,11 @@ async def ensure_counts(conn, existing: set[str]) -> None:
     """Gives a store whose catalog (`existing`, before this start's tables were made) lacks a counts
     table or one of its triggers the missing triggers and counts rebuilt from its rows, in the
     caller's transaction: from then on every write keeps them."""
-    triggers = trigger_statements()
     for table in COUNTED_GROUPS:
-        mine = {name: sql for name, sql in triggers.items() if name.startswith(f"emulator_count_{table}_")}
-        if GROUP_COUNTS[table].name in existing and mine.keys() <= existing:
+        triggers = trigger_statements(table)
+        if GROUP_COUNTS[table].name in existing and triggers.keys() <= existing:
             continue
-        for statement in mine.values():
+        for statement in triggers.values():
             await conn.exec_driver_sql(statement)
         for statement in rebuild_statements(table):
             await conn.exec_driver_sql(statement)

@@ -10,6 +10,8 @@ Storage conventions (the serializer and the compiler rely on them):
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -91,13 +93,14 @@ COUNTED_GROUPS: dict[str, tuple[str, ...]] = {
 ROW_COUNT = "rowcount"  # a counts table's column: how many rows hold its keys' values
 
 
-def _create_count_triggers(counts: Table, connection, **_) -> None:
-    from .group_counts import trigger_statements  # group_counts.py reads this module's tables
+def _counts_name(table: str) -> str:
+    return f"emulator_group_count_{table}"
 
-    table = counts.name.removeprefix("emulator_group_count_")
-    for name, statement in trigger_statements().items():
-        if name.startswith(f"emulator_count_{table}_"):
-            connection.exec_driver_sql(statement)
+
+def _create_count_triggers(table: str, _counts: Table, connection, **_) -> None:
+    from .group_counts import create_triggers  # group_counts.py reads this module's tables
+
+    create_triggers(connection, table)
 
 
 def build_metadata(model: EntityModel = MODEL) -> MetaData:
@@ -125,12 +128,12 @@ def build_metadata(model: EntityModel = MODEL) -> MetaData:
     for name, keys in COUNTED_GROUPS.items():
         # One row per combination of the keys' values ever stored (NULL is a value here, as in GROUP BY);
         # the count falls to 0, and the row stays, when the last such row goes.
-        counts = Table(f"emulator_group_count_{name}", metadata, *(Column(key, Integer) for key in keys),
+        counts = Table(_counts_name(name), metadata, *(Column(key, Integer) for key in keys),
                        Column(ROW_COUNT, Integer, nullable=False))
-        Index(f"ix_emulator_group_count_{name}", *(counts.c[key] for key in keys), unique=True)
+        Index(f"ix_{counts.name}", *(counts.c[key] for key in keys), unique=True)
         # Made with their triggers, however the schema is made (the store's start, or `create_all`):
         # counts that nothing keeps would answer wrongly. (After the counted table, which sorts first.)
-        event.listen(counts, "after_create", _create_count_triggers)
+        event.listen(counts, "after_create", functools.partial(_create_count_triggers, name))
     # One row per state a system job entered, oldest first: the control API's job history.
     history = Table(
         "emulator_job_history",
@@ -187,7 +190,7 @@ BULK_DELETES = METADATA.tables["bulkdeleteoperation"]
 FILES = METADATA.tables["fileattachment"]
 FILE_CONTENT = METADATA.tables["emulator_file_content"]  # the content of each file in file storage
 # The counts table of each table in COUNTED_GROUPS, by table name.
-GROUP_COUNTS = {name: METADATA.tables[f"emulator_group_count_{name}"] for name in COUNTED_GROUPS}
+GROUP_COUNTS = {name: METADATA.tables[_counts_name(name)] for name in COUNTED_GROUPS}
 
 
 def table_for(entity: Entity) -> Table:
