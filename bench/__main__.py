@@ -111,6 +111,11 @@ def run(args: argparse.Namespace, work_dir: Path, results: Results) -> None:
     python = server.interpreter_of(args.emulator)
     plan = LoadPlan(args.duration, max(args.duration, args.max_duration), args.load_generator)
     say(f"measuring {args.emulator} with {args.load_generator}; work files in {work_dir}")
+    if args.load_generator == FALLBACK and not shutil.which(WRK):
+        # The built-in client is Python: on 2 cores it takes much of a core from the server under
+        # test (2026-12-01: one row by key at 16 connections, 1,829 req/s with it, 2,694 with wrk).
+        shout("wrk is not installed (Debian: apt-get install wrk): the built-in load client shares the CPUs "
+              "with the server, so the figures under load come out lower than with wrk")
     results.trivial = guarded("trivial starlette app", results, lambda: measure_trivial(python, work_dir, plan))
     base = store.create_base_store(args.emulator, work_dir)
     results.store_fingerprint = base.fingerprint
