@@ -250,11 +250,6 @@ def _source(types: Sequence[SqlType]) -> tuple[str, dict[str, str]]:
     return source, packers
 
 
-def fast_source(types: Sequence[SqlType]) -> str:
-    """The generated function's source, to read."""
-    return _source(types)[0]
-
-
 def fast_function(types: Sequence[SqlType], slow: Sequence[Callable[[Any], bytes]] = ()) -> Callable[[list], bytes]:
     """The generated function, which raises on anything unusual; `slow`: the value-by-value encoders
     of the columns, for those without an inline form."""
