@@ -1,5 +1,10 @@
-"""ROW tokens, fast: a chunk of rows in the store's form encoded by straight-line Python made once per
-result shape.
+"""ROW tokens, fast: a chunk of rows in the store's form encoded by compiled code (`_rows.c`) where the
+install could build it (hatch_build.py), and otherwise by straight-line Python made once per result
+shape. Both write the same bytes, and both give up on the same values (below), which then go value by
+value; the compiled one takes about a fifth of the time (query 01's 1000 rows × 28 columns: ~1.3 ms
+against ~6.5 ms).
+
+The generated Python:
 
 `rows_encoder` generates, for the column types at hand, one function whose loop writes a row as one
 `bytes.join` of its values, each value an inline expression (no Python call per value). A struct call
@@ -32,6 +37,11 @@ from typing import Any
 
 from .encoders import DAYS_0001, EPOCH_1900, MAX_DATETIME, MIN_DATETIME, PLP_CHUNK, encoder
 from .types import NVARCHAR_MAX, SqlType
+
+try:
+    from . import _rows as _compiled
+except ImportError:  # a pure-Python install (no C compiler where it was built)
+    _compiled = None  # type: ignore[assignment]
 
 # Fixed-size columns packed by one call at most: a run's tree has 2**RUN leaves, and compiling them is
 # what a new result shape waits for (query 01's 28 columns: about 4 ms, against 2 ms for a call per value).
@@ -261,10 +271,36 @@ def fast_function(types: Sequence[SqlType], slow: Sequence[Callable[[Any], bytes
     return namespace["fast"]
 
 
+# The compiled encoder's code for each type (`_rows.c`'s KIND_ constants); "o": another type, whose
+# value-by-value encoder it calls.
+_KINDS = {"int": "i", "bigint": "q", "smallint": "h", "tinyint": "B", "bit": "?", "float": "d", "real": "f",
+          "datetime": "T", "date": "D", "uniqueidentifier": "g"}
+
+
+def compiled_function(types: Sequence[SqlType], slow: Sequence[Callable[[Any], bytes]] = ()
+                      ) -> Callable[[list], bytes] | None:
+    """The compiled encoder for these types (raising `_rows.Unusual`, a ValueError, on anything
+    unusual), or None where the install has none; `slow` as for `fast_function`."""
+    if _compiled is None:
+        return None
+    slow = slow or [encoder(t) for t in types]
+    kinds = "".join(("m" if t.is_max else "n") if t.name == "nvarchar" else _KINDS.get(t.name, "o")
+                    for t in types)
+    others = tuple(function if kind == "o" else None for kind, function in zip(kinds, slow))
+    encode, kinds_bytes = _compiled.encode, kinds.encode("ascii")
+
+    def compiled(rows: list) -> bytes:
+        return encode(rows, kinds_bytes, others)
+    return compiled
+
+
 def _make(types: tuple[SqlType, ...]) -> Callable[[list], bytes]:
     slow = [encoder(t) for t in types]
-    fast = fast_function(types, slow)
+    return falling_back(compiled_function(types, slow) or fast_function(types, slow), slow)
 
+
+def falling_back(fast: Callable[[list], bytes], slow: Sequence[Callable[[Any], bytes]]) -> Callable[[list], bytes]:
+    """`fast`, with a chunk it gives up on encoded again value by value (`slow`: each column's encoder)."""
     def careful(rows: list) -> bytes:
         return b"".join(b"\xd1" + b"".join([encode(value) for encode, value in zip(slow, row)]) for row in rows)
 

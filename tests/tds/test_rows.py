@@ -1,13 +1,16 @@
-"""The generated row encoder (`rows.rows_encoder`) against the value-by-value one (`tokens.rows`, through
-`encoders.encoder`), property-based: random shapes of every type (runs of fixed-size columns of every
+"""The fast row encoders, the compiled one (`_rows.c`, where the install built it) and the generated
+Python, against the value-by-value one (`tokens.rows`, through `encoders.encoder`), property-based: random shapes of every type (runs of fixed-size columns of every
 length, at either end and between texts) and random chunks of their values, NULLs, edge values and the
 unusual ones (out of range, floats where whole seconds are expected, text for numbers, GUIDs in other
 spellings, values that are not text) among them. Both write the same bytes, or raise the same SQL
-Server error; a chunk of ordinary values never leaves the generated function. Derandomized, so CI runs
-the same examples every time."""
+Server error; a chunk of ordinary values never leaves the fast function. Derandomized, so CI runs the
+same examples every time."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sysconfig
 import uuid
 
 import pytest
@@ -45,8 +48,8 @@ ORDINARY: dict[str, st.SearchStrategy] = {
     "smallint": _ints(-2**15, 2**15 - 1),
     "tinyint": _ints(0, 255),
     "bit": st.sampled_from([0, 1]),
-    "float": st.floats(allow_nan=False),
-    "real": st.floats(width=32, allow_nan=False),
+    "float": st.one_of(st.floats(allow_nan=False), st.integers(-2**60, 2**60)),
+    "real": st.one_of(st.floats(width=32, allow_nan=False), st.integers(-2**30, 2**30)),
     "uniqueidentifier": st.one_of(_GUIDS, _GUIDS.map(str.upper)),
     "datetime": _seconds(MIN_DAY, MAX_SECOND),
     "date": _seconds(MIN_DATE, MAX_SECOND),
@@ -95,23 +98,23 @@ def _chunk(shape: list[SqlType]) -> st.SearchStrategy:
 def _careful(shape: list[SqlType], chunk: list) -> bytes | Exception:
     try:
         return tokens.rows(shape, chunk)
-    except Exception as exc:  # compared with what the generated encoder raises
+    except Exception as exc:  # compared with what the fast encoder raises
         return exc
 
 
-@PROPERTY
-@given(st.data())
-def test_ordinary_chunks_are_written_by_the_generated_function_as_value_by_value(data):
+compiled = pytest.mark.skipif(rows._compiled is None, reason="this install has no compiled ROW encoder")
+
+
+def _ordinary_chunks_are_written_as_value_by_value(make, data) -> None:
+    """`make`: a fast encoder made for a shape, which raises on a chunk it gives up on."""
     shape = data.draw(shapes, "shape")
     chunk = data.draw(_chunk(shape), "chunk")
-    assert rows.fast_function(shape)(chunk) == tokens.rows(shape, chunk)
+    assert make(shape)(chunk) == tokens.rows(shape, chunk)
 
 
-@PROPERTY
-@given(st.data())
-def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value(data):
+def _unusual_values_are_written_or_refused_as_value_by_value(make, data) -> None:
     """One to three unusual values among ordinary ones (one alone is what could slip through the
-    generated function)."""
+    fast function)."""
     shape = data.draw(shapes, "shape")
     chunk = [list(row) for row in data.draw(_chunk(shape), "chunk")]
     for _ in range(data.draw(st.integers(1, 3), "unusual values")):
@@ -119,12 +122,83 @@ def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value(dat
         chunk[row][column] = data.draw(UNUSUAL[shape[column].name], f"row {row} column {column}")
     chunk = [tuple(row) for row in chunk]
     expected = _careful(shape, chunk)
+    encode = rows.falling_back(make(shape), [encoders.encoder(sqltype) for sqltype in shape])
     if isinstance(expected, bytes):
-        assert rows.rows_encoder(shape)(chunk) == expected
+        assert encode(chunk) == expected
     else:
         with pytest.raises(type(expected)) as raised:
-            rows.rows_encoder(shape)(chunk)
+            encode(chunk)
         assert str(raised.value) == str(expected)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(st.data())
+def test_ordinary_chunks_are_written_by_the_generated_function_as_value_by_value(data):
+    _ordinary_chunks_are_written_as_value_by_value(rows.fast_function, data)
+
+
+@compiled
+@pytest.mark.slow
+@PROPERTY
+@given(st.data())
+def test_ordinary_chunks_are_written_by_the_compiled_function_as_value_by_value(data):
+    _ordinary_chunks_are_written_as_value_by_value(rows.compiled_function, data)
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(st.data())
+def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value_after_the_generated_function(data):
+    _unusual_values_are_written_or_refused_as_value_by_value(rows.fast_function, data)
+
+
+@compiled
+@pytest.mark.slow
+@PROPERTY
+@given(st.data())
+def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value_after_the_compiled_function(data):
+    _unusual_values_are_written_or_refused_as_value_by_value(rows.compiled_function, data)
+
+
+def test_the_compiled_encoder_is_built_where_a_c_compiler_and_pythons_headers_are():
+    """CI has both (.ci/run): a build hook that quietly stopped building would show here."""
+    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+    if not (headers and (shutil.which("cc") or shutil.which("gcc"))):
+        pytest.skip("no C compiler or no Python headers here: the install is pure Python")
+    assert rows._compiled is not None
+
+
+@compiled
+def test_the_compiled_encoder_gives_up_on_rows_that_are_not_tuples_of_the_shapes_length():
+    encode = rows.compiled_function([types.INT, types.INT])
+    for chunk in ([[1, 2]], [(1,)], [(1, 2, 3)], [None], [(1, 2), "x"]):
+        with pytest.raises(rows._compiled.Unusual):
+            encode(chunk)
+    assert encode([]) == b""
+    assert encode([(1, None)]) == b"\xd1\x04\x01\x00\x00\x00\x00"
+
+
+@compiled
+def test_the_compiled_encoder_refuses_wrong_arguments():
+    encode = rows._compiled.encode
+    for arguments in ((), ([], b"i"), ((), b"i", (None,)), ([], "i", (None,)), ([], b"i", [None]), ([], b"o", (None,))):
+        with pytest.raises(TypeError):
+            encode(*arguments)
+    with pytest.raises(ValueError, match="one entry of `others` per column"):
+        encode([], b"ii", (None,))
+    with pytest.raises(ValueError, match="no ROW encoding"):
+        encode([(1,)], b"z", (None,))
+
+
+@compiled
+def test_an_encoder_called_by_the_compiled_one_may_fail_or_return_what_is_not_bytes():
+    def failing(value):
+        raise ZeroDivisionError
+    with pytest.raises(ZeroDivisionError):
+        rows._compiled.encode([(1,)], b"o", (failing,))
+    with pytest.raises(TypeError, match="other than bytes"):
+        rows._compiled.encode([(1,)], b"o", (lambda value: "text",))
 
 
 def test_runs_are_cut_at_RUN_columns_and_at_other_types():
@@ -140,6 +214,8 @@ def test_every_pattern_of_nulls_in_a_run_is_written_as_value_by_value():
     chunk = [tuple(None if mask >> column & 1 else present[column] for column in range(len(shape)))
              for mask in range(2 ** len(shape))]
     assert rows.fast_function(shape)(chunk) == tokens.rows(shape, chunk)
+    if rows._compiled:
+        assert rows.compiled_function(shape)(chunk) == tokens.rows(shape, chunk)
 
 
 def test_a_text_past_one_plp_chunk_is_cut_as_value_by_value():
