@@ -9,6 +9,7 @@ DONEINPROC instead of DONE.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -16,7 +17,7 @@ from . import batch, tokens
 from .encoders import epoch_of
 from .errors import Refused, SqlError
 from .outbox import Outbox
-from .reader import FIRST_CHUNK_ROWS, Cancelled, next_chunk_rows
+from .reader import Cancelled
 from .rows import rows_encoder
 from .translate import Environment, Param, Query
 
@@ -114,45 +115,28 @@ def _reads_now(plan: batch.Plan) -> bool:
 
 
 async def _stream(session: Session, query: Query, values: dict[str, Any], outbox: Outbox) -> int | None:
-    """COLMETADATA then ROWs, a chunk at a time; the row count, or None when cancelled. The next chunk is
-    asked for before the one at hand is written, so that a worker thread reads and encodes it meanwhile."""
-    store = session.store
+    """COLMETADATA then ROWs, a chunk at a time, each written while the store reads the next ones; the
+    row count, or None when cancelled."""
     if query.head is None:
         query.head = (tokens.colmetadata(query.columns), rows_encoder([sqltype for _, sqltype in query.columns]))
     metadata, encode = query.head
-    cursor = None
-    pending: asyncio.Future | None = None
-    finished = False
+    count = 0
     try:
-        arguments = bind_late(query, values)
-        started = store.start_inline(query.sql, arguments, encode, FIRST_CHUNK_ROWS)
-        if started is None:
-            started = await store.start(query.sql, arguments, encode, FIRST_CHUNK_ROWS)
-        cursor, data, count, finished = started
-        outbox.add(metadata)
-        sent_bytes = 0
-        while True:
-            outbox.add(data)
-            sent_bytes += len(data)
-            if finished:
-                return count
-            assert cursor is not None  # an unfinished statement keeps its cursor
-            pending = store.fetch(cursor, encode, next_chunk_rows(count, sent_bytes))
-            await outbox.flush()
-            if session.cancel.is_set():
-                raise Cancelled()
-            data, rows, finished = await pending
-            pending = None
-            count += rows
+        async with contextlib.aclosing(session.store.chunks(query.sql, bind_late(query, values), encode)) as chunks:
+            async for data, rows in chunks:
+                if metadata:  # before the first chunk (an error before it is answered alone)
+                    outbox.add(metadata)
+                    metadata = b""
+                outbox.add(data)
+                count += rows
+                await outbox.flush()
+                if session.cancel.is_set():
+                    raise Cancelled()
+        return count
     except Cancelled:  # the tokens written so far stay whole; the acknowledgement ends them
         outbox.add(tokens.done(tokens.DONE_ATTN))
         session.cancel.clear()
         return None
-    finally:
-        if pending is not None:  # given up (cancelled, an error, the client gone): its outcome is dropped
-            pending.cancel()
-        if cursor is not None and not finished:
-            await store.close_cursor(cursor)
 
 
 def bind_late(query: Query, values: dict[str, Any]) -> dict[str, Any]:
