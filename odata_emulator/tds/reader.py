@@ -253,15 +253,6 @@ class StoreReader:
         budget; otherwise a worker thread reads ahead (the module's docstring). A chunk counts as written
         when the caller asks for the next one. To be closed by the caller (`contextlib.aclosing`): an
         early close stops the worker after its chunk at hand and closes the cursor."""
-        started = self.start_inline(sql, args, encode, first_rows)
-        cursor = None
-        rows = data_bytes = 0
-        if started is not None:
-            cursor, data, rows, finished = started
-            yield data, rows
-            if finished:
-                return
-            data_bytes = len(data)
         loop = asyncio.get_running_loop()
         handed: asyncio.Queue = asyncio.Queue()
         slots, stop = threading.Semaphore(AHEAD_CHUNKS), threading.Event()
@@ -271,10 +262,21 @@ class StoreReader:
                 loop.call_soon_threadsafe(handed.put_nowait, item)
             except RuntimeError:  # the loop is closed (the server stopped): nobody is waiting
                 pass
+
         def never_ran(future: concurrent.futures.Future) -> None:
             if future.cancelled():  # dropped by the executor's shutdown: its outcome will never come
                 hand(Cancelled())
+
+        cursor = None
         try:
+            started = self.start_inline(sql, args, encode, first_rows)
+            rows = data_bytes = 0
+            if started is not None:
+                cursor, data, rows, finished = started
+                yield data, rows
+                if finished:
+                    return
+                data_bytes = len(data)
             while True:
                 self._executor.submit(self._read_ahead, cursor, sql, args, encode, first_rows, rows, data_bytes, slots,
                                       stop, hand).add_done_callback(never_ran)
@@ -289,7 +291,7 @@ class StoreReader:
                 cursor, rows, data_bytes = item
         finally:
             stop.set()
-            if cursor is not None:  # paused, or before the worker's turn: closed here
+            if cursor is not None:  # inline or paused, not finished: closed here
                 await self.close_cursor(cursor)
 
     async def close_cursor(self, cursor: sqlite3.Cursor) -> None:

@@ -134,3 +134,20 @@ async def test_an_error_mid_result_comes_after_the_chunks_before_it(store: Store
                 received.append(chunk)
     assert 16 <= sum(rows for _, rows in received) < 3000
     assert await _all(store, SERIES, {"n": 2, "zero": -1}) == [(b"[(1, 0), (2, 0)]", 2)]
+
+
+async def test_a_result_started_inline_and_given_up_after_its_first_chunk_has_its_cursor_closed(
+        store: StoreReader, monkeypatch) -> None:
+    closed = []
+    close = store.close_cursor
+
+    async def close_cursor(cursor: sqlite3.Cursor) -> None:
+        closed.append(cursor)
+        await close(cursor)
+    monkeypatch.setattr(store, "close_cursor", close_cursor)
+    fast = SERIES + " LIMIT 100"  # not noted long: its first chunk is read on the event loop
+    async with contextlib.aclosing(store.chunks(fast, {"n": 1000, "zero": -1}, encode, 16)) as chunks:
+        async for _chunk in chunks:
+            break
+    assert len(closed) == 1
+    assert await _all(store, fast, {"n": 3, "zero": -1}) == [(b"[(1, 0), (2, 0), (3, 0)]", 3)]
