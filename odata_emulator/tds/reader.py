@@ -51,6 +51,28 @@ class Cancelled(Exception):
     """The statement was interrupted (attention, or the client went away)."""
 
 
+class Handover:
+    """Between a worker's read-ahead and the event loop: the chunks (and at last the outcome) handed
+    over, a slot per chunk the loop has yet to write, and the loop's word to stop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.handed: asyncio.Queue = asyncio.Queue()
+        self.slots = threading.Semaphore(AHEAD_CHUNKS)
+        self.stop = threading.Event()
+        self._loop = loop
+
+    def hand(self, item: Any) -> None:
+        """From the worker thread."""
+        try:
+            self._loop.call_soon_threadsafe(self.handed.put_nowait, item)
+        except RuntimeError:  # the loop is closed (the server stopped): nobody is waiting
+            pass
+
+    def never_ran(self, future: concurrent.futures.Future) -> None:
+        if future.cancelled():  # dropped by the executor's shutdown: its outcome will never come
+            self.hand(Cancelled())
+
+
 class DateOverflow(SqlError):
     number = 517
     severity = 16
@@ -130,20 +152,20 @@ class StoreReader:
             raise self._error(exc) from None
 
     def _read_ahead(self, cursor: sqlite3.Cursor | None, sql: str, args: dict, encode: Callable[[list], bytes],
-                    first_rows: int, rows: int, data_bytes: int, slots: threading.Semaphore, stop: threading.Event,
-                    hand: Callable[[Any], None]) -> None:
+                    first_rows: int, rows: int, data_bytes: int, handover: Handover) -> None:
         """In a worker thread: runs the statement (when `cursor` is None), then fetches and encodes
-        chunk after chunk, each handed over (`hand`) as a (bytes, rows) pair, while a slot is free and
-        `stop` is not set. Its outcome is handed over last: None when the result ended, Paused, or the
+        chunk after chunk, each handed over as a (bytes, rows) pair, while a slot is free and the loop
+        has not said stop. Its outcome is handed over last: None when the result ended, Paused, or the
         exception. The cursor is closed here unless it is handed back in Paused."""
         outcome: Any = None
         with self._lock:
             try:
-                started = time.perf_counter() if cursor is None else None
+                started = None
                 if cursor is None:
+                    started = time.perf_counter()
                     cursor = self._execute(sql, args)
-                while not stop.is_set():
-                    if not slots.acquire(blocking=False):
+                while not handover.stop.is_set():
+                    if not handover.slots.acquire(blocking=False):
                         outcome, cursor = Paused(cursor, rows, data_bytes), None
                         break
                     data, count, finished = self._fetch(cursor, encode,
@@ -152,7 +174,7 @@ class StoreReader:
                         self._long.note(sql, time.perf_counter() - started > INLINE_SECONDS)
                         started = None
                     rows, data_bytes = rows + count, data_bytes + len(data)
-                    hand((data, count))
+                    handover.hand((data, count))
                     if finished:  # the cursor is closed
                         cursor = None
                         break
@@ -160,7 +182,7 @@ class StoreReader:
                 outcome = exc
             if cursor is not None:  # stopped, or an exception: given up
                 self._close_cursor(cursor)
-        hand(outcome)
+        handover.hand(outcome)
 
     def start_inline(self, sql: str, args: dict, encode: Callable[[list], bytes],
                      rows: int) -> tuple[sqlite3.Cursor | None, bytes, int, bool] | None:
@@ -253,21 +275,8 @@ class StoreReader:
         budget; otherwise a worker thread reads ahead (the module's docstring). A chunk counts as written
         when the caller asks for the next one. To be closed by the caller (`contextlib.aclosing`): an
         early close stops the worker after its chunk at hand and closes the cursor."""
-        loop = asyncio.get_running_loop()
-        handed: asyncio.Queue = asyncio.Queue()
-        slots, stop = threading.Semaphore(AHEAD_CHUNKS), threading.Event()
-
-        def hand(item: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(handed.put_nowait, item)
-            except RuntimeError:  # the loop is closed (the server stopped): nobody is waiting
-                pass
-
-        def never_ran(future: concurrent.futures.Future) -> None:
-            if future.cancelled():  # dropped by the executor's shutdown: its outcome will never come
-                hand(Cancelled())
-
         cursor = None
+        handover = None
         try:
             started = self.start_inline(sql, args, encode, first_rows)
             rows = data_bytes = 0
@@ -277,20 +286,22 @@ class StoreReader:
                 if finished:
                     return
                 data_bytes = len(data)
+            handover = Handover(asyncio.get_running_loop())  # only for a result a worker reads
             while True:
-                self._executor.submit(self._read_ahead, cursor, sql, args, encode, first_rows, rows, data_bytes, slots,
-                                      stop, hand).add_done_callback(never_ran)
+                self._executor.submit(self._read_ahead, cursor, sql, args, encode, first_rows, rows, data_bytes,
+                                      handover).add_done_callback(handover.never_ran)
                 cursor = None  # the worker's now
-                while type(item := await handed.get()) is tuple:  # a chunk (Paused is a NamedTuple)
+                while type(item := await handover.handed.get()) is tuple:  # a chunk (Paused is a NamedTuple)
                     yield item
-                    slots.release()
+                    handover.slots.release()
                 if item is None:
                     return
                 if isinstance(item, BaseException):
                     raise item
                 cursor, rows, data_bytes = item
         finally:
-            stop.set()
+            if handover is not None:
+                handover.stop.set()
             if cursor is not None:  # inline or paused, not finished: closed here
                 await self.close_cursor(cursor)
 

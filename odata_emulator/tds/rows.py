@@ -1,8 +1,8 @@
 """ROW tokens, fast: a chunk of rows in the store's form encoded by compiled code (`_rows.c`) where the
 install could build it (hatch_build.py), and otherwise by straight-line Python made once per result
 shape. Both write the same bytes, and both give up on the same values (below), which then go value by
-value; the compiled one takes about a fifth of the time (query 01's 1000 rows × 28 columns: ~1.3 ms
-against ~6.5 ms).
+value; the compiled one takes about a seventh of the time (query 01's 1000 rows × 28 columns: ~1.1 ms
+against ~7.6 ms).
 
 The generated Python:
 

@@ -131,34 +131,25 @@ def _unusual_values_are_written_or_refused_as_value_by_value(make, data) -> None
         assert str(raised.value) == str(expected)
 
 
-@pytest.mark.slow
-@PROPERTY
-@given(st.data())
-def test_ordinary_chunks_are_written_by_the_generated_function_as_value_by_value(data):
-    _ordinary_chunks_are_written_as_value_by_value(rows.fast_function, data)
-
-
-@compiled
-@pytest.mark.slow
-@PROPERTY
-@given(st.data())
-def test_ordinary_chunks_are_written_by_the_compiled_function_as_value_by_value(data):
-    _ordinary_chunks_are_written_as_value_by_value(rows.compiled_function, data)
+# Each fast encoder, made for a shape.
+FAST = [pytest.param(rows.fast_function, id="generated"),
+        pytest.param(rows.compiled_function, id="compiled", marks=compiled)]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("make", FAST)
 @PROPERTY
-@given(st.data())
-def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value_after_the_generated_function(data):
-    _unusual_values_are_written_or_refused_as_value_by_value(rows.fast_function, data)
+@given(data=st.data())
+def test_ordinary_chunks_are_written_by_the_fast_function_as_value_by_value(make, data):
+    _ordinary_chunks_are_written_as_value_by_value(make, data)
 
 
-@compiled
 @pytest.mark.slow
+@pytest.mark.parametrize("make", FAST)
 @PROPERTY
-@given(st.data())
-def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value_after_the_compiled_function(data):
-    _unusual_values_are_written_or_refused_as_value_by_value(rows.compiled_function, data)
+@given(data=st.data())
+def test_a_chunk_with_unusual_values_is_written_or_refused_as_value_by_value(make, data):
+    _unusual_values_are_written_or_refused_as_value_by_value(make, data)
 
 
 def test_the_compiled_encoder_is_built_where_a_c_compiler_and_pythons_headers_are():
